@@ -1,0 +1,1 @@
+//! Halls, agreements, routing, print jobs, leases, sheets, stock and pickups.

@@ -1,0 +1,6 @@
+//! Pure types: holder codes, licence numbers and identifiers, copies, seal claims, job
+//! states. Nothing here does I/O or knows about diesel, actix, ring or printpdf.
+
+pub mod codes;
+pub mod copy;
+pub mod seal;

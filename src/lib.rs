@@ -1,0 +1,14 @@
+//! crosscert: sealed electronic licences, printed at the hall the holder prefers.
+//!
+//! Where to start: `main.rs` parses the command line and runs a subcommand; `startup.rs`
+//! builds the HTTP server; `routes/` holds thin handlers that call the service modules
+//! (`registration`, `distribution`, `verification`). `storage/` is the only diesel code,
+//! `issuance/` the only code that holds a private key, `render/` draws the PDFs and
+//! `catalog/` loads the 102 certificate types from `templates-certs/`.
+
+pub mod catalog;
+pub mod distribution;
+pub mod domain;
+pub mod issuance;
+pub mod render;
+pub mod verification;

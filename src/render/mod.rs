@@ -1,0 +1,1 @@
+//! PDF (printpdf) and QR (qrcode) drawing of certificates. No database.
