@@ -2,13 +2,23 @@
 //!
 //! Where to start: `main.rs` parses the command line and runs a subcommand; `startup.rs`
 //! builds the HTTP server; `routes/` holds thin handlers that call the service modules
-//! (`registration`, `distribution`, `verification`). `storage/` is the only diesel code,
-//! `issuance/` the only code that holds a private key, `render/` draws the PDFs and
+//! (`accounts`, `registration`, `distribution`, `verification`). `storage/` is the only diesel
+//! code, `issuance/` the only code that holds a private key, `render/` draws the PDFs and
 //! `catalog/` loads the 102 certificate types from `templates-certs/`.
 
+pub mod accounts;
 pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod demo;
 pub mod distribution;
 pub mod domain;
+pub mod error;
 pub mod issuance;
 pub mod render;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod storage;
+pub mod telemetry;
 pub mod verification;

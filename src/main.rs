@@ -1,1 +1,183 @@
-fn main() {}
+//! The `crosscert` command: configuration, tracing, and the chosen subcommand; nothing else.
+
+use clap::{Args, Parser, Subcommand};
+use crosscert::{accounts, clock, config, demo, startup, storage, telemetry};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "crosscert", version, about = "Sealed e-licences, printed at the hall the holder prefers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone, Default)]
+struct DbArgs {
+    /// Database URL (else CROSSCERT_DATABASE_URL, DATABASE_URL, the config file, sqlite://data/crosscert.db)
+    #[arg(long)]
+    database_url: Option<String>,
+    /// TOML configuration file
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the central service
+    Serve {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Listen address (default 127.0.0.1:8080)
+        #[arg(long)]
+        bind: Option<String>,
+        /// Load the demo halls, stock and the administrator `admin` into an empty database
+        #[arg(long)]
+        demo: bool,
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        #[arg(long, requires = "tls_cert")]
+        client_ca: Option<PathBuf>,
+    },
+    /// Run pending migrations
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Load the demo halls (idempotent)
+    SeedDemo {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Staff accounts and hall agent tokens
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a staff account; the password is read from standard input
+    CreateUser {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        username: String,
+        /// admin | issuer | hall_operator
+        #[arg(long)]
+        role: String,
+        /// The code of the account's hall
+        #[arg(long)]
+        hall: String,
+        /// Read the password (one line) from standard input
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Issue a hall agent token: the token alone on stdout
+    AgentToken {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        hall: String,
+    },
+}
+
+fn settings_for(db: &DbArgs, bind: Option<String>) -> anyhow::Result<config::Settings> {
+    let overrides = config::Overrides { database_url: db.database_url.clone(), bind };
+    Ok(config::Settings::load(db.config.as_deref(), &overrides)?)
+}
+
+fn open_pool(settings: &config::Settings) -> anyhow::Result<storage::DbPool> {
+    let pool = storage::connect(&settings.database_url, 2)?;
+    storage::run_migrations(&pool)?;
+    Ok(pool)
+}
+
+fn read_password_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    // The newline is not part of the password.
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    Ok(password.to_string())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { db, bind, demo, tls_cert, tls_key, client_ca } => {
+            let mut settings = settings_for(&db, bind)?;
+            telemetry::init_tracing(settings.json_logs);
+            if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
+                settings.tls = Some(config::TlsSettings { cert, key, client_ca });
+            }
+            actix_web::rt::System::new().block_on(async move {
+                let app = startup::Application::build(
+                    settings,
+                    Arc::new(clock::SystemClock),
+                    startup::BuildOptions { demo },
+                )
+                .await?;
+                app.run_until_stopped().await?;
+                Ok(())
+            })
+        }
+        Command::Migrate { db } => {
+            let settings = settings_for(&db, None)?;
+            telemetry::init_tracing(settings.json_logs);
+            let pool = storage::connect(&settings.database_url, 1)?;
+            let applied = storage::run_migrations(&pool)?;
+            eprintln!("{} migration(s) applied", applied.len());
+            Ok(())
+        }
+        Command::SeedDemo { db } => {
+            let settings = settings_for(&db, None)?;
+            let pool = open_pool(&settings)?;
+            let added = demo::seed_demo(&pool, chrono::Utc::now())?;
+            eprintln!("demo data: {added} hall(s) added");
+            Ok(())
+        }
+        Command::Admin { command } => match command {
+            AdminCommand::CreateUser { db, username, role, hall, password_stdin: _ } => {
+                let settings = settings_for(&db, None)?;
+                let role = crosscert::domain::role::Role::parse(&role)
+                    .ok_or_else(|| anyhow::anyhow!("--role must be admin, issuer or hall_operator"))?;
+                let password = read_password_line()?;
+                let pool = open_pool(&settings)?;
+                let mut conn = pool.get()?;
+                let id = accounts::create_user(
+                    &mut conn,
+                    &accounts::NewAccount { username: &username, password: &password, role, hall_code: &hall },
+                    settings.password_hash,
+                    "cli",
+                    chrono::Utc::now(),
+                )?;
+                eprintln!("created user {username} (id {id}, role {role}, hall {hall})");
+                Ok(())
+            }
+            AdminCommand::AgentToken { db, hall } => {
+                let settings = settings_for(&db, None)?;
+                let pool = open_pool(&settings)?;
+                let mut conn = pool.get()?;
+                let (_, token) = accounts::issue_agent_token(&mut conn, &hall, "cli", chrono::Utc::now())?;
+                println!("{token}");
+                Ok(())
+            }
+        },
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("crosscert: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,2 @@
 //! Halls, agreements, routing, print jobs, leases, sheets, stock and pickups.
+pub mod halls;

@@ -3,4 +3,6 @@
 
 pub mod codes;
 pub mod copy;
+pub mod hall;
+pub mod role;
 pub mod seal;

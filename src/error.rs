@@ -1,0 +1,269 @@
+//! `ApiError`: the only place that picks an HTTP status and an error body (API.md "Errors").
+//! Every error reaches the client as `{"error": "<code>", "message": "<text>"}`; a 500 carries a
+//! fixed message and its cause goes to the log.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+
+/// One invalid input field, named the way the client wrote it (`holder.code`, `fields.scope`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: malformed or invalid input; the message names the field.
+    BadRequest { code: &'static str, message: String },
+    /// 400 with every failing field listed.
+    InvalidFields(Vec<FieldError>),
+    Unauthorized(String),
+    Forbidden(String),
+    NotFound(String),
+    Conflict { code: &'static str, message: String },
+    PayloadTooLarge(String),
+    UnsupportedMediaType(String),
+    /// 422: well-formed but refused by a rule.
+    Unprocessable { code: &'static str, message: String },
+    TooManyRequests { message: String, retry_after_s: Option<u64> },
+    Unavailable { code: &'static str, message: String },
+    /// 500: a bug. The cause is logged, never sent.
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest { code, message: message.into() }
+    }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Conflict { code, message: message.into() }
+    }
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Unprocessable { code, message: message.into() }
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::NotFound(message.into())
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::Forbidden(message.into())
+    }
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        ApiError::Internal(cause.to_string())
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::InvalidFields(_) => "invalid_input",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Unprocessable { code, .. } => code,
+            ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::Unavailable { code, .. } => code,
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::BadRequest { message, .. }
+            | ApiError::Conflict { message, .. }
+            | ApiError::Unprocessable { message, .. }
+            | ApiError::Unavailable { message, .. }
+            | ApiError::TooManyRequests { message, .. } => message.clone(),
+            ApiError::InvalidFields(fields) => fields
+                .iter()
+                .map(|f| f.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+            ApiError::Unauthorized(m)
+            | ApiError::Forbidden(m)
+            | ApiError::NotFound(m)
+            | ApiError::PayloadTooLarge(m)
+            | ApiError::UnsupportedMediaType(m) => m.clone(),
+            ApiError::Internal(_) => "internal error; it has been logged".to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Internal(cause) => write!(f, "internal error: {cause}"),
+            other => write!(f, "{}: {}", other.code(), other.message()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a [FieldError]>,
+}
+
+/// The JSON error body for a status and code, for places outside a handler (middleware).
+pub fn error_body(code: &str, message: &str) -> String {
+    serde_json::json!({ "error": code, "message": message }).to_string()
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } | ApiError::InvalidFields(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(cause = %cause, "internal error");
+        }
+        let body = ErrorBody {
+            error: self.code(),
+            message: self.message(),
+            fields: match self {
+                ApiError::InvalidFields(f) => Some(f.as_slice()),
+                _ => None,
+            },
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::Unauthorized(_) = self {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let ApiError::TooManyRequests { retry_after_s: Some(s), .. } = self {
+            response.insert_header((header::RETRY_AFTER, s.to_string()));
+        }
+        response.json(body)
+    }
+}
+
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        use crate::storage::StorageError;
+        match e {
+            StorageError::Unavailable(cause) => {
+                tracing::warn!(cause = %cause, "database unavailable");
+                ApiError::Unavailable {
+                    code: "database_unavailable",
+                    message: "the database cannot be reached; try again shortly".into(),
+                }
+            }
+            StorageError::NotFound(what) => ApiError::NotFound(what),
+            StorageError::Conflict(what) => ApiError::conflict("conflict", what),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiError::internal(format!("blocking task failed: {e}"))
+    }
+}
+
+/// Map actix's extractor errors (JSON, query, path) to our body, naming the field where serde
+/// says which one it was.
+pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::OverflowKnownLength { length, limit } => ApiError::PayloadTooLarge(format!(
+            "the body is {length} bytes; the limit is {limit} bytes"
+        )),
+        E::Overflow { limit } => {
+            ApiError::PayloadTooLarge(format!("the body is larger than the limit of {limit} bytes"))
+        }
+        E::ContentType => ApiError::UnsupportedMediaType(
+            "the body must be JSON, sent with Content-Type: application/json".into(),
+        ),
+        E::Deserialize(e) => ApiError::bad_request("invalid_json", describe_serde(&e)),
+        E::Serialize(e) => ApiError::internal(e),
+        other => ApiError::bad_request("invalid_body", format!("the body cannot be read: {other}")),
+    }
+}
+
+fn describe_serde(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof => format!("the body is not valid JSON: {e}"),
+        Category::Data => format!("the body has an invalid field: {e}"),
+        Category::Io => format!("the body cannot be read: {e}"),
+    }
+}
+
+pub fn query_error(err: actix_web::error::QueryPayloadError) -> ApiError {
+    ApiError::bad_request("invalid_query", format!("invalid query string: {err}"))
+}
+
+pub fn path_error(err: actix_web::error::PathError) -> ApiError {
+    ApiError::bad_request("invalid_path", format!("invalid path parameter: {err}"))
+}
+
+pub fn payload_error(err: actix_web::error::PayloadError) -> ApiError {
+    use actix_web::error::PayloadError as E;
+    match err {
+        E::Overflow => ApiError::PayloadTooLarge("the body is larger than the limit".into()),
+        other => ApiError::bad_request("invalid_body", format!("the body cannot be read: {other}")),
+    }
+}
+
+impl From<crate::accounts::AccountError> for ApiError {
+    fn from(e: crate::accounts::AccountError) -> Self {
+        use crate::accounts::AccountError as A;
+        match e {
+            A::BadCredentials => ApiError::Unauthorized("wrong username or password".into()),
+            A::Locked { until, retry_after_s } => ApiError::TooManyRequests {
+                message: format!("too many failed logins for this account; try again after {}", until.to_rfc3339()),
+                retry_after_s: Some(retry_after_s),
+            },
+            A::Invalid { field, message } => ApiError::bad_request("invalid_input", format!("{field}: {message}")),
+            A::UnknownHall(code) => ApiError::bad_request("unknown_hall", format!("hall: no hall with code {code}")),
+            A::UsernameTaken(u) => ApiError::conflict("username_taken", format!("username: {u} is taken")),
+            A::Hashing(cause) => ApiError::internal(cause),
+            A::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::distribution::halls::HallError> for ApiError {
+    fn from(e: crate::distribution::halls::HallError) -> Self {
+        use crate::distribution::halls::HallError as H;
+        match e {
+            H::Invalid(fields) => ApiError::InvalidFields(
+                fields
+                    .into_iter()
+                    .map(|(field, message)| FieldError {
+                        message: format!("{field}: {message}"),
+                        field,
+                        code: "invalid".into(),
+                    })
+                    .collect(),
+            ),
+            H::Exists(code) => ApiError::conflict("hall_exists", format!("code: a hall with code {code} already exists")),
+            H::NotFound(code) => ApiError::not_found(format!("no hall with code {code}")),
+            H::NotPartner(code) => ApiError::unprocessable(
+                "not_a_partner",
+                format!("the hall {code} is not a partner hall; only partners have agreements"),
+            ),
+            H::Storage(s) => s.into(),
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Hall agent tokens (admin): issue, list, revoke; and `GET /api/v1/agent/whoami` for an
+//! agent to check its token.
+
+use crate::accounts::{self, Staff};
+use crate::domain::role::Role;
+use crate::error::ApiError;
+use crate::routes::auth::{require_role, AgentHall};
+use crate::state::AppState;
+use actix_web::{get, post, web, HttpResponse};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct CreateToken {
+    hall: String,
+}
+
+#[post("/api/v1/agent-tokens")]
+pub async fn create_agent_token(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: web::Json<CreateToken>,
+) -> Result<HttpResponse, ApiError> {
+    require_role(&staff, &[Role::Admin])?;
+    let hall = body.into_inner().hall;
+    let now = state.now();
+    let h = hall.clone();
+    let (id, token) = state.db(move |conn| accounts::issue_agent_token(conn, &h, &staff.username, now)).await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({"id": id, "hall": hall, "token": token})))
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    hall: Option<String>,
+}
+
+#[get("/api/v1/agent-tokens")]
+pub async fn list_agent_tokens(
+    state: web::Data<AppState>,
+    staff: Staff,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_role(&staff, &[Role::Admin])?;
+    let hall = query.into_inner().hall;
+    let rows = state
+        .db(move |conn| crate::storage::agent_tokens::list_agent_tokens(conn, hall.as_deref()))
+        .await?;
+    let tokens: Vec<_> = rows
+        .into_iter()
+        .map(|t| {
+            serde_json::json!({
+                "id": t.id, "hall": t.hall_code,
+                "created_at": crate::storage::from_db_time(t.created_at).to_rfc3339(),
+                "revoked_at": t.revoked_at.map(|r| crate::storage::from_db_time(r).to_rfc3339()),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(tokens))
+}
+
+#[post("/api/v1/agent-tokens/{id}/revoke")]
+pub async fn revoke_agent_token(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    require_role(&staff, &[Role::Admin])?;
+    let id = path.into_inner();
+    let now = state.now();
+    let changed = state.db(move |conn| accounts::revoke_agent_token(conn, id, &staff.username, now)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "revoked": true, "changed": changed})))
+}
+
+#[get("/api/v1/agent/whoami")]
+pub async fn whoami(agent: AgentHall) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"hall": agent.hall_code}))
+}

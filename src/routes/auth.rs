@@ -1,0 +1,76 @@
+//! Extractors for the two kinds of callers: staff (a session bearer token) and hall agents
+//! (the hall's agent token). Role and hall checks happen in the service functions.
+
+use crate::accounts::{self, Staff};
+use crate::domain::role::Role;
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::dev::Payload;
+use actix_web::{http::header, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+
+/// The bearer token of a request, if any.
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
+}
+
+fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("application state missing"))
+}
+
+impl FromRequest for Staff {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Staff, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = app_state(req);
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state = state?;
+            let token = token.ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
+            let now = state.now();
+            let staff = state.db(move |conn| accounts::authenticate(conn, &token, now)).await?;
+            staff.ok_or_else(|| ApiError::Unauthorized("the session token is unknown or expired".into()))
+        })
+    }
+}
+
+/// Refuse unless the caller has one of the roles.
+pub fn require_role(staff: &Staff, roles: &[Role]) -> Result<(), ApiError> {
+    if roles.contains(&staff.role) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("the role {} may not do this", staff.role)))
+    }
+}
+
+/// A request authenticated by a hall agent token.
+#[derive(Debug, Clone)]
+pub struct AgentHall {
+    pub hall_code: String,
+}
+
+impl FromRequest for AgentHall {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<AgentHall, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = app_state(req);
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state = state?;
+            let token = token.ok_or_else(|| ApiError::Unauthorized("a hall agent token is required".into()))?;
+            let hash = accounts::token_hash(&token);
+            let hall = state
+                .db(move |conn| crate::storage::agent_tokens::find_token_hall(conn, &hash))
+                .await?;
+            hall.map(|hall_code| AgentHall { hall_code })
+                .ok_or_else(|| ApiError::Unauthorized("the agent token is unknown or revoked".into()))
+        })
+    }
+}

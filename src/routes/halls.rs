@@ -1,0 +1,66 @@
+//! Halls: `GET /api/v1/halls` (staff), and the admin routes that add and change halls and
+//! partner agreements.
+
+use crate::accounts::Staff;
+use crate::distribution::halls as service;
+use crate::domain::hall::{Agreement, Hall};
+use crate::domain::role::Role;
+use crate::error::ApiError;
+use crate::routes::auth::require_role;
+use crate::state::AppState;
+use actix_web::{get, post, put, web, HttpResponse};
+
+#[get("/api/v1/halls")]
+pub async fn list_halls(state: web::Data<AppState>, _staff: Staff) -> Result<HttpResponse, ApiError> {
+    let halls = state.db(crate::storage::halls::list_halls).await?;
+    Ok(HttpResponse::Ok().json(halls))
+}
+
+#[post("/api/v1/halls")]
+pub async fn create_hall(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: web::Json<Hall>,
+) -> Result<HttpResponse, ApiError> {
+    require_role(&staff, &[Role::Admin])?;
+    let hall = body.into_inner();
+    let now = state.now();
+    let created = hall.clone();
+    state.db(move |conn| service::create_hall(conn, &hall, &staff.username, now)).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+#[put("/api/v1/halls/{code}")]
+pub async fn update_hall(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<String>,
+    body: web::Json<Hall>,
+) -> Result<HttpResponse, ApiError> {
+    require_role(&staff, &[Role::Admin])?;
+    let hall = body.into_inner();
+    if hall.code != *path {
+        return Err(ApiError::bad_request("invalid_input", "code: must equal the code in the path"));
+    }
+    let now = state.now();
+    let updated = hall.clone();
+    state.db(move |conn| service::update_hall(conn, &hall, &staff.username, now)).await?;
+    Ok(HttpResponse::Ok().json(updated))
+}
+
+#[put("/api/v1/halls/{code}/agreement")]
+pub async fn update_agreement(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<String>,
+    body: web::Json<Agreement>,
+) -> Result<HttpResponse, ApiError> {
+    require_role(&staff, &[Role::Admin])?;
+    let code = path.into_inner();
+    let agreement = body.into_inner();
+    let now = state.now();
+    let hall = state
+        .db(move |conn| service::set_agreement(conn, &code, &agreement, &staff.username, now))
+        .await?;
+    Ok(HttpResponse::Ok().json(hall))
+}

@@ -1,0 +1,47 @@
+//! Thin actix handlers: extract, call one service function, map the result. One file per
+//! resource; `configure` mounts them all.
+
+pub mod agent_tokens;
+pub mod auth;
+pub mod halls;
+pub mod middleware;
+pub mod ops;
+pub mod sessions;
+pub mod users;
+
+use crate::error::{self, ApiError};
+use actix_web::web;
+
+/// Bodies larger than this are refused with 413 (routes that need more set their own).
+pub const JSON_LIMIT: usize = 1024 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(JSON_LIMIT)
+            .error_handler(|err, _req| error::json_error(err).into()),
+    )
+    .app_data(web::QueryConfig::default().error_handler(|err, _req| error::query_error(err).into()))
+    .app_data(web::PathConfig::default().error_handler(|err, _req| error::path_error(err).into()))
+    .app_data(web::PayloadConfig::default().limit(JSON_LIMIT))
+    .service(ops::healthz)
+    .service(ops::readyz)
+    .service(ops::metrics)
+    .service(sessions::create_session)
+    .service(sessions::delete_session)
+    .service(halls::list_halls)
+    .service(halls::create_hall)
+    .service(halls::update_hall)
+    .service(halls::update_agreement)
+    .service(users::list_users)
+    .service(users::create_user)
+    .service(agent_tokens::create_agent_token)
+    .service(agent_tokens::list_agent_tokens)
+    .service(agent_tokens::revoke_agent_token)
+    .service(agent_tokens::whoami);
+}
+
+/// Anything no route matched.
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!("no route for {} {}", req.method(), req.path())))
+}

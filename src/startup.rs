@@ -1,0 +1,100 @@
+//! `Application::build(settings)` prepares everything (database, migrations, demo data) and
+//! only then binds the listener (port 0 in tests); `run_until_stopped()` serves until SIGTERM.
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::routes;
+use crate::state::AppState;
+use crate::storage;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use std::net::TcpListener;
+use std::sync::Arc;
+use tracing_actix_web::TracingLogger;
+
+#[derive(Debug, Default, Clone)]
+pub struct BuildOptions {
+    /// Load the demo halls, stock and administrator into an empty database.
+    pub demo: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings, clock: SharedClock, options: BuildOptions) -> Result<Application, StartupError> {
+        let pool = storage::connect(&settings.database_url, settings.pool_size)?;
+        let migrate_pool = pool.clone();
+        let applied = web::block(move || storage::run_migrations(&migrate_pool))
+            .await
+            .map_err(|e| StartupError::Other(e.to_string()))??;
+        for m in &applied {
+            tracing::info!(migration = %m, "applied migration");
+        }
+        if options.demo {
+            let demo_pool = pool.clone();
+            let demo_settings = settings.clone();
+            let now = clock.now();
+            web::block(move || crate::demo::seed_for_serve(&demo_pool, &demo_settings, now))
+                .await
+                .map_err(|e| StartupError::Other(e.to_string()))?
+                .map_err(|e| StartupError::Other(format!("loading the demo data failed: {e}")))?;
+        }
+
+        let state = web::Data::new(AppState {
+            pool,
+            settings: Arc::new(settings.clone()),
+            clock,
+            metrics: crate::telemetry::metrics_handle(),
+        });
+        let listener = TcpListener::bind(&settings.bind)
+            .map_err(|source| StartupError::Bind { addr: settings.bind.clone(), source })?;
+        let port = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?.port();
+        let server_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(routes::middleware::json_errors))
+                .wrap(from_fn(routes::middleware::record_metrics))
+                .wrap(TracingLogger::default())
+                .app_data(server_state.clone())
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .shutdown_timeout(30)
+        .listen(listener)
+        .map_err(|source| StartupError::Bind { addr: settings.bind.clone(), source })?
+        .run();
+        tracing::info!(port, "crosscert is listening");
+        Ok(Application { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

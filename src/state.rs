@@ -1,0 +1,37 @@
+//! What every handler shares: the pool, the settings, the clock and the loaded libraries.
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::storage::{DbConnection, DbPool, StorageError};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+
+pub struct AppState {
+    pub pool: DbPool,
+    pub settings: Arc<Settings>,
+    pub clock: SharedClock,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Run blocking database work on the blocking pool, never on an actix worker; the pooled
+    /// connection is taken inside the closure.
+    pub async fn db<T, E, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<ApiError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || -> Result<T, ApiError> {
+            let mut conn = pool.get().map_err(StorageError::from)?;
+            f(&mut conn).map_err(Into::into)
+        })
+        .await?
+    }
+}

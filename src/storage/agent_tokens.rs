@@ -1,0 +1,71 @@
+//! `agent_tokens`: hall agent bearer tokens, stored as SHA-256 hashes; revocable.
+
+use super::schema::agent_tokens;
+use super::{to_db_time, DbConnection, StorageError, StorageResult};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = agent_tokens)]
+pub struct AgentTokenRow {
+    pub id: i64,
+    pub hall_code: String,
+    #[serde(skip)]
+    pub token_hash: String,
+    pub created_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+pub fn insert_agent_token(
+    conn: &mut DbConnection,
+    hall_code: &str,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> StorageResult<i64> {
+    diesel::insert_into(agent_tokens::table)
+        .values((
+            agent_tokens::hall_code.eq(hall_code),
+            agent_tokens::token_hash.eq(token_hash),
+            agent_tokens::created_at.eq(to_db_time(now)),
+        ))
+        .execute(conn)?;
+    Ok(agent_tokens::table
+        .filter(agent_tokens::token_hash.eq(token_hash))
+        .select(agent_tokens::id)
+        .first(conn)?)
+}
+
+/// The hall of a live (not revoked) token.
+pub fn find_token_hall(conn: &mut DbConnection, token_hash: &str) -> StorageResult<Option<String>> {
+    Ok(agent_tokens::table
+        .filter(agent_tokens::token_hash.eq(token_hash))
+        .filter(agent_tokens::revoked_at.is_null())
+        .select(agent_tokens::hall_code)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list_agent_tokens(conn: &mut DbConnection, hall: Option<&str>) -> StorageResult<Vec<AgentTokenRow>> {
+    let mut q = agent_tokens::table.select(AgentTokenRow::as_select()).order(agent_tokens::id.asc()).into_boxed();
+    if let Some(h) = hall {
+        q = q.filter(agent_tokens::hall_code.eq(h.to_string()));
+    }
+    Ok(q.load(conn)?)
+}
+
+pub fn get_agent_token(conn: &mut DbConnection, id: i64) -> StorageResult<AgentTokenRow> {
+    agent_tokens::table
+        .find(id)
+        .select(AgentTokenRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| StorageError::NotFound(format!("no agent token with id {id}")))
+}
+
+/// Revoke; returns false when it was already revoked.
+pub fn revoke_agent_token(conn: &mut DbConnection, id: i64, now: DateTime<Utc>) -> StorageResult<bool> {
+    let n = diesel::update(agent_tokens::table.find(id).filter(agent_tokens::revoked_at.is_null()))
+        .set(agent_tokens::revoked_at.eq(Some(to_db_time(now))))
+        .execute(conn)?;
+    Ok(n == 1)
+}

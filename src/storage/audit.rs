@@ -1,0 +1,54 @@
+//! `audit_events`: append-only (the migrations refuse UPDATE and DELETE).
+
+use super::schema::audit_events;
+use super::{to_db_time, DbConnection, StorageResult};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: NaiveDateTime,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub details: String,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_events)]
+struct NewAuditEvent<'a> {
+    at: NaiveDateTime,
+    actor: &'a str,
+    action: &'a str,
+    subject: &'a str,
+    details: String,
+}
+
+/// Record an event. Call it inside the transaction that makes the change it describes.
+pub fn insert_event(
+    conn: &mut DbConnection,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: serde_json::Value,
+) -> StorageResult<()> {
+    diesel::insert_into(audit_events::table)
+        .values(NewAuditEvent { at: to_db_time(at), actor, action, subject, details: details.to_string() })
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn list_events_for(conn: &mut DbConnection, subject: &str) -> StorageResult<Vec<AuditEvent>> {
+    Ok(audit_events::table
+        .filter(audit_events::subject.eq(subject))
+        .order(audit_events::id.asc())
+        .select(AuditEvent::as_select())
+        .load(conn)?)
+}
+
+pub fn count_events(conn: &mut DbConnection, action: &str) -> StorageResult<i64> {
+    Ok(audit_events::table.filter(audit_events::action.eq(action)).count().get_result(conn)?)
+}

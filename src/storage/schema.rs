@@ -1,0 +1,73 @@
+//! Table definitions shared by both backends (hand-written: the two migration folders must
+//! agree with these).
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        subject -> Text,
+        details -> Text,
+    }
+}
+
+diesel::table! {
+    halls (code) {
+        code -> Text,
+        name -> Text,
+        kind -> Text,
+        province -> Text,
+        city -> Text,
+        county -> Text,
+        address -> Text,
+        lat -> Double,
+        lon -> Double,
+        active -> Bool,
+        authority_name -> Nullable<Text>,
+        authority_credit_code -> Nullable<Text>,
+        agreement_from -> Nullable<Date>,
+        agreement_to -> Nullable<Date>,
+        agreement_covers -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        password_hash -> Text,
+        role -> Text,
+        hall_code -> Text,
+        active -> Bool,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    agent_tokens (id) {
+        id -> BigInt,
+        hall_code -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(users -> halls (hall_code));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(agent_tokens -> halls (hall_code));
+diesel::allow_tables_to_appear_in_same_query!(audit_events, halls, users, sessions, agent_tokens);
