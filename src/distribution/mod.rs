@@ -1,1 +1,3 @@
 //! Halls, agreements, routing, print jobs, leases, sheets, stock and pickups.
+
+pub mod demo;
