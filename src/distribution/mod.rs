@@ -1,2 +1,4 @@
 //! Halls, agreements, routing, print jobs, leases, sheets, stock and pickups.
+
+pub mod demo;
 pub mod halls;
