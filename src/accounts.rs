@@ -4,7 +4,9 @@
 use crate::config::{LoginThrottle, PasswordHashCost};
 use crate::domain::role::Role;
 use crate::storage::{self, audit, halls, users, DbConnection, StorageError};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -30,9 +32,15 @@ pub enum AccountError {
     #[error("wrong username or password")]
     BadCredentials,
     #[error("too many failed logins; try again after {until}")]
-    Locked { until: DateTime<Utc>, retry_after_s: u64 },
+    Locked {
+        until: DateTime<Utc>,
+        retry_after_s: u64,
+    },
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("the hall {0} does not exist")]
     UnknownHall(String),
     #[error("the username {0} is taken")]
@@ -58,7 +66,10 @@ pub fn new_token() -> String {
 
 /// Tokens are stored as the hex SHA-256 of the token: a stolen table grants nothing.
 pub fn token_hash(token: &str) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()))
+    hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ))
 }
 
 fn argon2(cost: PasswordHashCost) -> Result<Argon2<'static>, AccountError> {
@@ -78,7 +89,9 @@ pub fn hash_password(password: &str, cost: PasswordHashCost) -> Result<String, A
 /// Verification reads its parameters from the stored PHC string, whatever today's cost is.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -101,7 +114,9 @@ pub struct NewAccount<'a> {
 
 pub fn validate_username(username: &str) -> Result<(), AccountError> {
     let ok = (3..=64).contains(&username.chars().count())
-        && username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if ok {
         Ok(())
     } else {
@@ -197,19 +212,27 @@ pub fn login(
     if let Some(until) = user.locked_until.map(storage::from_db_time) {
         if until > now {
             let retry = (until - now).num_seconds().max(1) as u64;
-            return Err(fail(AccountError::Locked { until, retry_after_s: retry }));
+            return Err(fail(AccountError::Locked {
+                until,
+                retry_after_s: retry,
+            }));
         }
     }
     if !verify_password(password, &user.password_hash) {
         let failures = user.failed_logins + 1;
-        let locked_until = (failures >= throttle.lock_after).then(|| now + Duration::minutes(throttle.lock_minutes));
+        let locked_until = (failures >= throttle.lock_after)
+            .then(|| now + Duration::minutes(throttle.lock_minutes));
         let recorded = storage::write_tx(conn, |conn| {
             users::update_login_state(conn, user.id, failures, locked_until)?;
             audit::insert_event(
                 conn,
                 now,
                 username,
-                if locked_until.is_some() { "LoginLocked" } else { "LoginFailed" },
+                if locked_until.is_some() {
+                    "LoginLocked"
+                } else {
+                    "LoginFailed"
+                },
                 &format!("user:{username}"),
                 serde_json::json!({"failures": failures}),
             )
@@ -217,43 +240,87 @@ pub fn login(
         if let Err(e) = recorded {
             return Err(fail(e.into()));
         }
-        let delay_ms = if failures >= throttle.slow_after { throttle.delay_ms } else { 0 };
+        let delay_ms = if failures >= throttle.slow_after {
+            throttle.delay_ms
+        } else {
+            0
+        };
         let error = match locked_until {
-            Some(until) => AccountError::Locked { until, retry_after_s: (throttle.lock_minutes * 60) as u64 },
+            Some(until) => AccountError::Locked {
+                until,
+                retry_after_s: (throttle.lock_minutes * 60) as u64,
+            },
             None => AccountError::BadCredentials,
         };
         return Err(LoginFailure { error, delay_ms });
     }
-    let role = Role::parse(&user.role)
-        .ok_or_else(|| fail(AccountError::Storage(StorageError::Migration(format!("unknown role {}", user.role)))))?;
+    let role = Role::parse(&user.role).ok_or_else(|| {
+        fail(AccountError::Storage(StorageError::Migration(format!(
+            "unknown role {}",
+            user.role
+        ))))
+    })?;
     let token = new_token();
     let expires_at = now + session_ttl;
     let opened = storage::write_tx(conn, |conn| {
         users::update_login_state(conn, user.id, 0, None)?;
         users::insert_session(conn, &token_hash(&token), user.id, now, expires_at)?;
         users::delete_expired_sessions(conn, now)?;
-        audit::insert_event(conn, now, username, "LoggedIn", &format!("user:{username}"), serde_json::json!({}))
+        audit::insert_event(
+            conn,
+            now,
+            username,
+            "LoggedIn",
+            &format!("user:{username}"),
+            serde_json::json!({}),
+        )
     });
     opened.map_err(|e| fail(e.into()))?;
     Ok(LoginOutcome {
         token,
         expires_at,
-        staff: Staff { user_id: user.id, username: user.username, role, hall_code: user.hall_code },
+        staff: Staff {
+            user_id: user.id,
+            username: user.username,
+            role,
+            hall_code: user.hall_code,
+        },
     })
 }
 
 /// The staff member behind a bearer token, if the session is live.
-pub fn authenticate(conn: &mut DbConnection, token: &str, now: DateTime<Utc>) -> Result<Option<Staff>, AccountError> {
+pub fn authenticate(
+    conn: &mut DbConnection,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Staff>, AccountError> {
     let found = users::find_session_user(conn, &token_hash(token), now)?;
     Ok(found.and_then(|(u, _)| {
-        Role::parse(&u.role).map(|role| Staff { user_id: u.id, username: u.username, role, hall_code: u.hall_code })
+        Role::parse(&u.role).map(|role| Staff {
+            user_id: u.id,
+            username: u.username,
+            role,
+            hall_code: u.hall_code,
+        })
     }))
 }
 
-pub fn logout(conn: &mut DbConnection, token: &str, actor: &str, now: DateTime<Utc>) -> Result<(), AccountError> {
+pub fn logout(
+    conn: &mut DbConnection,
+    token: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AccountError> {
     storage::write_tx(conn, |conn| {
         users::delete_session(conn, &token_hash(token))?;
-        audit::insert_event(conn, now, actor, "LoggedOut", &format!("user:{actor}"), serde_json::json!({}))?;
+        audit::insert_event(
+            conn,
+            now,
+            actor,
+            "LoggedOut",
+            &format!("user:{actor}"),
+            serde_json::json!({}),
+        )?;
         Ok(())
     })
 }
@@ -270,7 +337,8 @@ pub fn issue_agent_token(
         if halls::find_hall(conn, hall_code)?.is_none() {
             return Err(AccountError::UnknownHall(hall_code.to_string()));
         }
-        let id = storage::agent_tokens::insert_agent_token(conn, hall_code, &token_hash(&token), now)?;
+        let id =
+            storage::agent_tokens::insert_agent_token(conn, hall_code, &token_hash(&token), now)?;
         audit::insert_event(
             conn,
             now,
@@ -284,7 +352,12 @@ pub fn issue_agent_token(
     Ok((id, token))
 }
 
-pub fn revoke_agent_token(conn: &mut DbConnection, id: i64, actor: &str, now: DateTime<Utc>) -> Result<bool, AccountError> {
+pub fn revoke_agent_token(
+    conn: &mut DbConnection,
+    id: i64,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, AccountError> {
     storage::write_tx(conn, |conn| {
         let row = storage::agent_tokens::get_agent_token(conn, id)?;
         let changed = storage::agent_tokens::revoke_agent_token(conn, id, now)?;

@@ -37,7 +37,11 @@ pub struct PasswordHashCost {
 
 impl Default for PasswordHashCost {
     fn default() -> Self {
-        PasswordHashCost { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        PasswordHashCost {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -53,7 +57,12 @@ pub struct LoginThrottle {
 
 impl Default for LoginThrottle {
     fn default() -> Self {
-        LoginThrottle { slow_after: 3, delay_ms: 1000, lock_after: 5, lock_minutes: 15 }
+        LoginThrottle {
+            slow_after: 3,
+            delay_ms: 1000,
+            lock_after: 5,
+            lock_minutes: 15,
+        }
     }
 }
 
@@ -85,9 +94,15 @@ struct FileSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the configuration file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the configuration file {path} is not valid: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("the environment variable {name} is not valid: {reason}")]
     Env { name: &'static str, reason: String },
 }
@@ -101,11 +116,16 @@ pub struct Overrides {
 
 impl Settings {
     /// Order: command line, `CROSSCERT_*` (and `DATABASE_URL`), the config file, defaults.
-    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Settings, ConfigError> {
+    pub fn load(
+        config_file: Option<&Path>,
+        overrides: &Overrides,
+    ) -> Result<Settings, ConfigError> {
         let file = match config_file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
                 toml::from_str::<FileSettings>(&text).map_err(|source| ConfigError::Parse {
                     path: path.to_path_buf(),
                     source: Box::new(source),
@@ -135,7 +155,9 @@ impl Settings {
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             return Err(ConfigError::Env {
                 name: "CROSSCERT_PUBLIC_URL",
-                reason: format!("{public_url:?} must be a full URL starting with http:// or https://"),
+                reason: format!(
+                    "{public_url:?} must be a full URL starting with http:// or https://"
+                ),
             });
         }
         let verify_rate_limit = match env("CROSSCERT_VERIFY_RATE_LIMIT") {
@@ -157,7 +179,9 @@ impl Settings {
                 .map(PathBuf::from)
                 .or(file.keys_dir)
                 .unwrap_or_else(|| PathBuf::from("keys-example")),
-            font_dir: env("CROSSCERT_FONT_DIR").map(PathBuf::from).or(file.font_dir),
+            font_dir: env("CROSSCERT_FONT_DIR")
+                .map(PathBuf::from)
+                .or(file.font_dir),
             templates_dir: env("CROSSCERT_TEMPLATES_DIR")
                 .map(PathBuf::from)
                 .or(file.templates_dir)

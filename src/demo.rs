@@ -35,7 +35,8 @@ pub fn demo_hall_list() -> Result<Vec<Hall>, DemoError> {
 }
 
 fn to_hall(d: DemoHall) -> Result<Hall, DemoError> {
-    let kind = HallKind::parse(&d.kind).ok_or_else(|| DemoError::Data(format!("hall {}: kind {}", d.code, d.kind)))?;
+    let kind = HallKind::parse(&d.kind)
+        .ok_or_else(|| DemoError::Data(format!("hall {}: kind {}", d.code, d.kind)))?;
     Ok(Hall {
         code: d.code,
         name: d.name,
@@ -47,7 +48,10 @@ fn to_hall(d: DemoHall) -> Result<Hall, DemoError> {
         lat: d.lat,
         lon: d.lon,
         active: d.active,
-        authority: d.authority.map(|a| Authority { name: a.name, credit_code: a.credit_code }),
+        authority: d.authority.map(|a| Authority {
+            name: a.name,
+            credit_code: a.credit_code,
+        }),
         agreement: d.agreement.map(|a| Agreement {
             valid_from: a.valid_from,
             valid_to: a.valid_to,
@@ -75,7 +79,14 @@ pub fn seed_demo(pool: &DbPool, now: DateTime<Utc>) -> Result<usize, DemoError> 
                 }
             }
             if added > 0 {
-                audit::insert_event(conn, now, "seed-demo", "DemoHallsLoaded", "demo", serde_json::json!({"added": added}))?;
+                audit::insert_event(
+                    conn,
+                    now,
+                    "seed-demo",
+                    "DemoHallsLoaded",
+                    "demo",
+                    serde_json::json!({"added": added}),
+                )?;
             }
             Ok(added)
         })
@@ -89,7 +100,11 @@ pub fn seed_demo(pool: &DbPool, now: DateTime<Utc>) -> Result<usize, DemoError> 
 
 /// `serve --demo`: on an empty database, load the halls and create `admin`, whose password
 /// comes from `CROSSCERT_DEMO_PASSWORD` or is random and printed once.
-pub fn seed_for_serve(pool: &DbPool, settings: &Settings, now: DateTime<Utc>) -> Result<(), DemoError> {
+pub fn seed_for_serve(
+    pool: &DbPool,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<(), DemoError> {
     seed_demo(pool, now)?;
     let mut conn = pool.get().map_err(StorageError::from)?;
     if users::find_user_by_name(&mut conn, DEMO_ADMIN)?.is_some() {
@@ -101,7 +116,12 @@ pub fn seed_for_serve(pool: &DbPool, settings: &Settings, now: DateTime<Utc>) ->
     };
     let created = accounts::create_user(
         &mut conn,
-        &NewAccount { username: DEMO_ADMIN, password: &password, role: Role::Admin, hall_code: CITY_HALL },
+        &NewAccount {
+            username: DEMO_ADMIN,
+            password: &password,
+            role: Role::Admin,
+            hall_code: CITY_HALL,
+        },
         settings.password_hash,
         "seed-demo",
         now,

@@ -18,32 +18,56 @@ pub struct FieldError {
 #[derive(Debug)]
 pub enum ApiError {
     /// 400: malformed or invalid input; the message names the field.
-    BadRequest { code: &'static str, message: String },
+    BadRequest {
+        code: &'static str,
+        message: String,
+    },
     /// 400 with every failing field listed.
     InvalidFields(Vec<FieldError>),
     Unauthorized(String),
     Forbidden(String),
     NotFound(String),
-    Conflict { code: &'static str, message: String },
+    Conflict {
+        code: &'static str,
+        message: String,
+    },
     PayloadTooLarge(String),
     UnsupportedMediaType(String),
     /// 422: well-formed but refused by a rule.
-    Unprocessable { code: &'static str, message: String },
-    TooManyRequests { message: String, retry_after_s: Option<u64> },
-    Unavailable { code: &'static str, message: String },
+    Unprocessable {
+        code: &'static str,
+        message: String,
+    },
+    TooManyRequests {
+        message: String,
+        retry_after_s: Option<u64>,
+    },
+    Unavailable {
+        code: &'static str,
+        message: String,
+    },
     /// 500: a bug. The cause is logged, never sent.
     Internal(String),
 }
 
 impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::BadRequest { code, message: message.into() }
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+        }
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Conflict { code, message: message.into() }
+        ApiError::Conflict {
+            code,
+            message: message.into(),
+        }
     }
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Unprocessable { code, message: message.into() }
+        ApiError::Unprocessable {
+            code,
+            message: message.into(),
+        }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError::NotFound(message.into())
@@ -149,7 +173,11 @@ impl ResponseError for ApiError {
         if let ApiError::Unauthorized(_) = self {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        if let ApiError::TooManyRequests { retry_after_s: Some(s), .. } = self {
+        if let ApiError::TooManyRequests {
+            retry_after_s: Some(s),
+            ..
+        } = self
+        {
             response.insert_header((header::RETRY_AFTER, s.to_string()));
         }
         response.json(body)
@@ -188,9 +216,9 @@ pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
         E::OverflowKnownLength { length, limit } => ApiError::PayloadTooLarge(format!(
             "the body is {length} bytes; the limit is {limit} bytes"
         )),
-        E::Overflow { limit } => {
-            ApiError::PayloadTooLarge(format!("the body is larger than the limit of {limit} bytes"))
-        }
+        E::Overflow { limit } => ApiError::PayloadTooLarge(format!(
+            "the body is larger than the limit of {limit} bytes"
+        )),
         E::ContentType => ApiError::UnsupportedMediaType(
             "the body must be JSON, sent with Content-Type: application/json".into(),
         ),
@@ -230,13 +258,25 @@ impl From<crate::accounts::AccountError> for ApiError {
         use crate::accounts::AccountError as A;
         match e {
             A::BadCredentials => ApiError::Unauthorized("wrong username or password".into()),
-            A::Locked { until, retry_after_s } => ApiError::TooManyRequests {
-                message: format!("too many failed logins for this account; try again after {}", until.to_rfc3339()),
+            A::Locked {
+                until,
+                retry_after_s,
+            } => ApiError::TooManyRequests {
+                message: format!(
+                    "too many failed logins for this account; try again after {}",
+                    until.to_rfc3339()
+                ),
                 retry_after_s: Some(retry_after_s),
             },
-            A::Invalid { field, message } => ApiError::bad_request("invalid_input", format!("{field}: {message}")),
-            A::UnknownHall(code) => ApiError::bad_request("unknown_hall", format!("hall: no hall with code {code}")),
-            A::UsernameTaken(u) => ApiError::conflict("username_taken", format!("username: {u} is taken")),
+            A::Invalid { field, message } => {
+                ApiError::bad_request("invalid_input", format!("{field}: {message}"))
+            }
+            A::UnknownHall(code) => {
+                ApiError::bad_request("unknown_hall", format!("hall: no hall with code {code}"))
+            }
+            A::UsernameTaken(u) => {
+                ApiError::conflict("username_taken", format!("username: {u} is taken"))
+            }
             A::Hashing(cause) => ApiError::internal(cause),
             A::Storage(s) => s.into(),
         }
@@ -257,7 +297,10 @@ impl From<crate::distribution::halls::HallError> for ApiError {
                     })
                     .collect(),
             ),
-            H::Exists(code) => ApiError::conflict("hall_exists", format!("code: a hall with code {code} already exists")),
+            H::Exists(code) => ApiError::conflict(
+                "hall_exists",
+                format!("code: a hall with code {code} already exists"),
+            ),
             H::NotFound(code) => ApiError::not_found(format!("no hall with code {code}")),
             H::NotPartner(code) => ApiError::unprocessable(
                 "not_a_partner",

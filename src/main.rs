@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "crosscert", version, about = "Sealed e-licences, printed at the hall the holder prefers")]
+#[command(
+    name = "crosscert",
+    version,
+    about = "Sealed e-licences, printed at the hall the holder prefers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -88,7 +92,10 @@ enum AdminCommand {
 }
 
 fn settings_for(db: &DbArgs, bind: Option<String>) -> anyhow::Result<config::Settings> {
-    let overrides = config::Overrides { database_url: db.database_url.clone(), bind };
+    let overrides = config::Overrides {
+        database_url: db.database_url.clone(),
+        bind,
+    };
     Ok(config::Settings::load(db.config.as_deref(), &overrides)?)
 }
 
@@ -109,11 +116,22 @@ fn read_password_line() -> anyhow::Result<String> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { db, bind, demo, tls_cert, tls_key, client_ca } => {
+        Command::Serve {
+            db,
+            bind,
+            demo,
+            tls_cert,
+            tls_key,
+            client_ca,
+        } => {
             let mut settings = settings_for(&db, bind)?;
             telemetry::init_tracing(settings.json_logs);
             if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
-                settings.tls = Some(config::TlsSettings { cert, key, client_ca });
+                settings.tls = Some(config::TlsSettings {
+                    cert,
+                    key,
+                    client_ca,
+                });
             }
             actix_web::rt::System::new().block_on(async move {
                 let app = startup::Application::build(
@@ -142,16 +160,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin { command } => match command {
-            AdminCommand::CreateUser { db, username, role, hall, password_stdin: _ } => {
+            AdminCommand::CreateUser {
+                db,
+                username,
+                role,
+                hall,
+                password_stdin: _,
+            } => {
                 let settings = settings_for(&db, None)?;
-                let role = crosscert::domain::role::Role::parse(&role)
-                    .ok_or_else(|| anyhow::anyhow!("--role must be admin, issuer or hall_operator"))?;
+                let role = crosscert::domain::role::Role::parse(&role).ok_or_else(|| {
+                    anyhow::anyhow!("--role must be admin, issuer or hall_operator")
+                })?;
                 let password = read_password_line()?;
                 let pool = open_pool(&settings)?;
                 let mut conn = pool.get()?;
                 let id = accounts::create_user(
                     &mut conn,
-                    &accounts::NewAccount { username: &username, password: &password, role, hall_code: &hall },
+                    &accounts::NewAccount {
+                        username: &username,
+                        password: &password,
+                        role,
+                        hall_code: &hall,
+                    },
                     settings.password_hash,
                     "cli",
                     chrono::Utc::now(),
@@ -163,7 +193,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let settings = settings_for(&db, None)?;
                 let pool = open_pool(&settings)?;
                 let mut conn = pool.get()?;
-                let (_, token) = accounts::issue_agent_token(&mut conn, &hall, "cli", chrono::Utc::now())?;
+                let (_, token) =
+                    accounts::issue_agent_token(&mut conn, &hall, "cli", chrono::Utc::now())?;
                 println!("{token}");
                 Ok(())
             }

@@ -24,7 +24,10 @@ pub enum StartupError {
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -36,7 +39,11 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(settings: Settings, clock: SharedClock, options: BuildOptions) -> Result<Application, StartupError> {
+    pub async fn build(
+        settings: Settings,
+        clock: SharedClock,
+        options: BuildOptions,
+    ) -> Result<Application, StartupError> {
         let pool = storage::connect(&settings.database_url, settings.pool_size)?;
         let migrate_pool = pool.clone();
         let applied = web::block(move || storage::run_migrations(&migrate_pool))
@@ -61,9 +68,14 @@ impl Application {
             clock,
             metrics: crate::telemetry::metrics_handle(),
         });
-        let listener = TcpListener::bind(&settings.bind)
-            .map_err(|source| StartupError::Bind { addr: settings.bind.clone(), source })?;
-        let port = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?.port();
+        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(e.to_string()))?
+            .port();
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -76,10 +88,17 @@ impl Application {
         })
         .shutdown_timeout(30)
         .listen(listener)
-        .map_err(|source| StartupError::Bind { addr: settings.bind.clone(), source })?
+        .map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?
         .run();
         tracing::info!(port, "crosscert is listening");
-        Ok(Application { port, server, state })
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -11,9 +11,13 @@ pub fn init_tracing(json: bool) {
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
         let registry = tracing_subscriber::registry().with(filter);
         let result = if json {
-            registry.with(fmt::layer().json().with_writer(std::io::stderr)).try_init()
+            registry
+                .with(fmt::layer().json().with_writer(std::io::stderr))
+                .try_init()
         } else {
-            registry.with(fmt::layer().with_writer(std::io::stderr)).try_init()
+            registry
+                .with(fmt::layer().with_writer(std::io::stderr))
+                .try_init()
         };
         // Another subscriber (a test harness) may already be set: keep it.
         let _ = result;
@@ -26,7 +30,9 @@ pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+            let buckets = [
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ];
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
                 .unwrap_or_else(|_| PrometheusBuilder::new());

@@ -35,19 +35,34 @@ fn text_ok(s: &str, max: usize) -> bool {
 pub fn validate_hall(h: &Hall) -> Result<(), HallError> {
     let mut errors: Vec<(String, String)> = Vec::new();
     let mut fail = |f: &str, m: &str| errors.push((f.to_string(), m.to_string()));
-    if !(1..=32).contains(&h.code.len()) || !h.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+    if !(1..=32).contains(&h.code.len())
+        || !h
+            .code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
         fail("code", "must be 1-32 letters, digits or '-'");
     }
     if !text_ok(&h.name, 100) {
-        fail("name", "must be 1-100 characters without control characters");
+        fail(
+            "name",
+            "must be 1-100 characters without control characters",
+        );
     }
-    for (field, value) in [("province", &h.province), ("city", &h.city), ("address", &h.address)] {
+    for (field, value) in [
+        ("province", &h.province),
+        ("city", &h.city),
+        ("address", &h.address),
+    ] {
         if !text_ok(value, 200) {
             fail(field, "must be 1-200 characters without control characters");
         }
     }
     if h.county.chars().count() > 100 || h.county.chars().any(char::is_control) {
-        fail("county", "must be at most 100 characters without control characters");
+        fail(
+            "county",
+            "must be at most 100 characters without control characters",
+        );
     }
     if !(h.lat.is_finite() && (-90.0..=90.0).contains(&h.lat)) {
         fail("lat", "must be a latitude between -90 and 90");
@@ -64,11 +79,20 @@ pub fn validate_hall(h: &Hall) -> Result<(), HallError> {
                 fail("authority.credit_code", &e.to_string());
             }
         }
-        (None, true) => fail("authority", "is required for city, district, county and zone halls"),
-        (Some(_), false) => fail("authority", "only city, district, county and zone halls issue licences"),
+        (None, true) => fail(
+            "authority",
+            "is required for city, district, county and zone halls",
+        ),
+        (Some(_), false) => fail(
+            "authority",
+            "only city, district, county and zone halls issue licences",
+        ),
         (None, false) => {}
     }
-    match (&h.agreement, h.kind == crate::domain::hall::HallKind::Partner) {
+    match (
+        &h.agreement,
+        h.kind == crate::domain::hall::HallKind::Partner,
+    ) {
         (Some(a), true) => {
             if let Err(m) = validate_agreement(a) {
                 fail(&format!("agreement.{}", m.0), &m.1);
@@ -91,16 +115,27 @@ fn validate_agreement(a: &Agreement) -> Result<(), (String, String)> {
     }
     if let crate::domain::hall::Covers::List(items) = &a.covers {
         if items.is_empty() {
-            return Err(("covers".into(), "must be \"all\" or a non-empty list".into()));
+            return Err((
+                "covers".into(),
+                "must be \"all\" or a non-empty list".into(),
+            ));
         }
         if items.iter().any(|i| !text_ok(i, 40)) {
-            return Err(("covers".into(), "each entry must be a type code or a domain key".into()));
+            return Err((
+                "covers".into(),
+                "each entry must be a type code or a domain key".into(),
+            ));
         }
     }
     Ok(())
 }
 
-pub fn create_hall(conn: &mut DbConnection, hall: &Hall, actor: &str, now: DateTime<Utc>) -> Result<(), HallError> {
+pub fn create_hall(
+    conn: &mut DbConnection,
+    hall: &Hall,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), HallError> {
     validate_hall(hall)?;
     storage::write_tx(conn, |conn| {
         if halls::find_hall(conn, &hall.code)?.is_some() {
@@ -119,10 +154,16 @@ pub fn create_hall(conn: &mut DbConnection, hall: &Hall, actor: &str, now: DateT
     })
 }
 
-pub fn update_hall(conn: &mut DbConnection, hall: &Hall, actor: &str, now: DateTime<Utc>) -> Result<(), HallError> {
+pub fn update_hall(
+    conn: &mut DbConnection,
+    hall: &Hall,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), HallError> {
     validate_hall(hall)?;
     storage::write_tx(conn, |conn| {
-        let before = halls::find_hall(conn, &hall.code)?.ok_or_else(|| HallError::NotFound(hall.code.clone()))?;
+        let before = halls::find_hall(conn, &hall.code)?
+            .ok_or_else(|| HallError::NotFound(hall.code.clone()))?;
         halls::update_hall(conn, hall, now)?;
         audit::insert_event(
             conn,
@@ -145,7 +186,8 @@ pub fn set_agreement(
 ) -> Result<Hall, HallError> {
     validate_agreement(agreement).map_err(|(f, m)| HallError::Invalid(vec![(f, m)]))?;
     storage::write_tx(conn, |conn| {
-        let mut hall = halls::find_hall(conn, code)?.ok_or_else(|| HallError::NotFound(code.to_string()))?;
+        let mut hall =
+            halls::find_hall(conn, code)?.ok_or_else(|| HallError::NotFound(code.to_string()))?;
         if hall.kind != crate::domain::hall::HallKind::Partner {
             return Err(HallError::NotPartner(code.to_string()));
         }

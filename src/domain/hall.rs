@@ -43,7 +43,10 @@ impl HallKind {
 
     /// City, district, county and zone halls are issuing authorities.
     pub fn is_issuing(self) -> bool {
-        matches!(self, HallKind::City | HallKind::District | HallKind::County | HallKind::Zone)
+        matches!(
+            self,
+            HallKind::City | HallKind::District | HallKind::County | HallKind::Zone
+        )
     }
 
     pub fn label_zh(self) -> &'static str {

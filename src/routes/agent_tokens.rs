@@ -24,7 +24,9 @@ pub async fn create_agent_token(
     let hall = body.into_inner().hall;
     let now = state.now();
     let h = hall.clone();
-    let (id, token) = state.db(move |conn| accounts::issue_agent_token(conn, &h, &staff.username, now)).await?;
+    let (id, token) = state
+        .db(move |conn| accounts::issue_agent_token(conn, &h, &staff.username, now))
+        .await?;
     Ok(HttpResponse::Created().json(serde_json::json!({"id": id, "hall": hall, "token": token})))
 }
 
@@ -66,7 +68,9 @@ pub async fn revoke_agent_token(
     require_role(&staff, &[Role::Admin])?;
     let id = path.into_inner();
     let now = state.now();
-    let changed = state.db(move |conn| accounts::revoke_agent_token(conn, id, &staff.username, now)).await?;
+    let changed = state
+        .db(move |conn| accounts::revoke_agent_token(conn, id, &staff.username, now))
+        .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "revoked": true, "changed": changed})))
 }
 

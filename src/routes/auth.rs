@@ -32,10 +32,15 @@ impl FromRequest for Staff {
         let token = bearer_token(req);
         Box::pin(async move {
             let state = state?;
-            let token = token.ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
+            let token =
+                token.ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
             let now = state.now();
-            let staff = state.db(move |conn| accounts::authenticate(conn, &token, now)).await?;
-            staff.ok_or_else(|| ApiError::Unauthorized("the session token is unknown or expired".into()))
+            let staff = state
+                .db(move |conn| accounts::authenticate(conn, &token, now))
+                .await?;
+            staff.ok_or_else(|| {
+                ApiError::Unauthorized("the session token is unknown or expired".into())
+            })
         })
     }
 }
@@ -45,7 +50,10 @@ pub fn require_role(staff: &Staff, roles: &[Role]) -> Result<(), ApiError> {
     if roles.contains(&staff.role) {
         Ok(())
     } else {
-        Err(ApiError::forbidden(format!("the role {} may not do this", staff.role)))
+        Err(ApiError::forbidden(format!(
+            "the role {} may not do this",
+            staff.role
+        )))
     }
 }
 
@@ -64,13 +72,16 @@ impl FromRequest for AgentHall {
         let token = bearer_token(req);
         Box::pin(async move {
             let state = state?;
-            let token = token.ok_or_else(|| ApiError::Unauthorized("a hall agent token is required".into()))?;
+            let token = token
+                .ok_or_else(|| ApiError::Unauthorized("a hall agent token is required".into()))?;
             let hash = accounts::token_hash(&token);
             let hall = state
                 .db(move |conn| crate::storage::agent_tokens::find_token_hall(conn, &hash))
                 .await?;
             hall.map(|hall_code| AgentHall { hall_code })
-                .ok_or_else(|| ApiError::Unauthorized("the agent token is unknown or revoked".into()))
+                .ok_or_else(|| {
+                    ApiError::Unauthorized("the agent token is unknown or revoked".into())
+                })
         })
     }
 }

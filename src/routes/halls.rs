@@ -11,7 +11,10 @@ use crate::state::AppState;
 use actix_web::{get, post, put, web, HttpResponse};
 
 #[get("/api/v1/halls")]
-pub async fn list_halls(state: web::Data<AppState>, _staff: Staff) -> Result<HttpResponse, ApiError> {
+pub async fn list_halls(
+    state: web::Data<AppState>,
+    _staff: Staff,
+) -> Result<HttpResponse, ApiError> {
     let halls = state.db(crate::storage::halls::list_halls).await?;
     Ok(HttpResponse::Ok().json(halls))
 }
@@ -26,7 +29,9 @@ pub async fn create_hall(
     let hall = body.into_inner();
     let now = state.now();
     let created = hall.clone();
-    state.db(move |conn| service::create_hall(conn, &hall, &staff.username, now)).await?;
+    state
+        .db(move |conn| service::create_hall(conn, &hall, &staff.username, now))
+        .await?;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -40,11 +45,16 @@ pub async fn update_hall(
     require_role(&staff, &[Role::Admin])?;
     let hall = body.into_inner();
     if hall.code != *path {
-        return Err(ApiError::bad_request("invalid_input", "code: must equal the code in the path"));
+        return Err(ApiError::bad_request(
+            "invalid_input",
+            "code: must equal the code in the path",
+        ));
     }
     let now = state.now();
     let updated = hall.clone();
-    state.db(move |conn| service::update_hall(conn, &hall, &staff.username, now)).await?;
+    state
+        .db(move |conn| service::update_hall(conn, &hall, &staff.username, now))
+        .await?;
     Ok(HttpResponse::Ok().json(updated))
 }
 

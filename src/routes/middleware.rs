@@ -16,7 +16,10 @@ pub async fn record_metrics(
     let start = Instant::now();
     let method = req.method().to_string();
     let res = next.call(req).await?;
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
     let status = res.status().as_u16().to_string();
     metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
         .increment(1);
@@ -39,12 +42,18 @@ fn default_code(status: StatusCode) -> (&'static str, &'static str) {
         401 => ("unauthorized", "authentication is required"),
         403 => ("forbidden", "not allowed"),
         404 => ("not_found", "no such resource"),
-        405 => ("method_not_allowed", "this method is not allowed on this route"),
+        405 => (
+            "method_not_allowed",
+            "this method is not allowed on this route",
+        ),
         408 => ("request_timeout", "the request took too long to arrive"),
         413 => ("payload_too_large", "the body is too large"),
         415 => ("unsupported_media_type", "unsupported content type"),
         429 => ("too_many_requests", "too many requests; slow down"),
-        503 => ("unavailable", "the service is unavailable; try again shortly"),
+        503 => (
+            "unavailable",
+            "the service is unavailable; try again shortly",
+        ),
         s if s >= 500 => ("internal_error", "internal error; it has been logged"),
         _ => ("error", "the request cannot be served"),
     }

@@ -47,7 +47,8 @@ pub async fn create_session(
         Err(failure) => {
             // Slow repeated guessing down without holding a worker or a thread.
             if failure.delay_ms > 0 {
-                actix_web::rt::time::sleep(std::time::Duration::from_millis(failure.delay_ms)).await;
+                actix_web::rt::time::sleep(std::time::Duration::from_millis(failure.delay_ms))
+                    .await;
             }
             Err(failure.error.into())
         }
@@ -60,8 +61,11 @@ pub async fn delete_session(
     staff: Staff,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let token = bearer_token(&req).ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
+    let token = bearer_token(&req)
+        .ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
     let now = state.now();
-    state.db(move |conn| accounts::logout(conn, &token, &staff.username, now)).await?;
+    state
+        .db(move |conn| accounts::logout(conn, &token, &staff.username, now))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -9,7 +9,10 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 
 #[get("/api/v1/users")]
-pub async fn list_users(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
+pub async fn list_users(
+    state: web::Data<AppState>,
+    staff: Staff,
+) -> Result<HttpResponse, ApiError> {
     require_role(&staff, &[Role::Admin])?;
     let rows = state.db(crate::storage::users::list_users).await?;
     let users: Vec<_> = rows
@@ -40,8 +43,12 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     require_role(&staff, &[Role::Admin])?;
     let body = body.into_inner();
-    let role = Role::parse(&body.role)
-        .ok_or_else(|| ApiError::bad_request("invalid_input", "role: must be admin, issuer or hall_operator"))?;
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_input",
+            "role: must be admin, issuer or hall_operator",
+        )
+    })?;
     let cost = state.settings.password_hash;
     let now = state.now();
     let (username, hall) = (body.username.clone(), body.hall.clone());
@@ -49,7 +56,12 @@ pub async fn create_user(
         .db(move |conn| {
             accounts::create_user(
                 conn,
-                &NewAccount { username: &body.username, password: &body.password, role, hall_code: &body.hall },
+                &NewAccount {
+                    username: &body.username,
+                    password: &body.password,
+                    role,
+                    hall_code: &body.hall,
+                },
                 cost,
                 &staff.username,
                 now,

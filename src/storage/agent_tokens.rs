@@ -45,8 +45,14 @@ pub fn find_token_hall(conn: &mut DbConnection, token_hash: &str) -> StorageResu
         .optional()?)
 }
 
-pub fn list_agent_tokens(conn: &mut DbConnection, hall: Option<&str>) -> StorageResult<Vec<AgentTokenRow>> {
-    let mut q = agent_tokens::table.select(AgentTokenRow::as_select()).order(agent_tokens::id.asc()).into_boxed();
+pub fn list_agent_tokens(
+    conn: &mut DbConnection,
+    hall: Option<&str>,
+) -> StorageResult<Vec<AgentTokenRow>> {
+    let mut q = agent_tokens::table
+        .select(AgentTokenRow::as_select())
+        .order(agent_tokens::id.asc())
+        .into_boxed();
     if let Some(h) = hall {
         q = q.filter(agent_tokens::hall_code.eq(h.to_string()));
     }
@@ -63,9 +69,17 @@ pub fn get_agent_token(conn: &mut DbConnection, id: i64) -> StorageResult<AgentT
 }
 
 /// Revoke; returns false when it was already revoked.
-pub fn revoke_agent_token(conn: &mut DbConnection, id: i64, now: DateTime<Utc>) -> StorageResult<bool> {
-    let n = diesel::update(agent_tokens::table.find(id).filter(agent_tokens::revoked_at.is_null()))
-        .set(agent_tokens::revoked_at.eq(Some(to_db_time(now))))
-        .execute(conn)?;
+pub fn revoke_agent_token(
+    conn: &mut DbConnection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> StorageResult<bool> {
+    let n = diesel::update(
+        agent_tokens::table
+            .find(id)
+            .filter(agent_tokens::revoked_at.is_null()),
+    )
+    .set(agent_tokens::revoked_at.eq(Some(to_db_time(now))))
+    .execute(conn)?;
     Ok(n == 1)
 }

@@ -36,7 +36,13 @@ pub fn insert_event(
     details: serde_json::Value,
 ) -> StorageResult<()> {
     diesel::insert_into(audit_events::table)
-        .values(NewAuditEvent { at: to_db_time(at), actor, action, subject, details: details.to_string() })
+        .values(NewAuditEvent {
+            at: to_db_time(at),
+            actor,
+            action,
+            subject,
+            details: details.to_string(),
+        })
         .execute(conn)?;
     Ok(())
 }
@@ -50,5 +56,8 @@ pub fn list_events_for(conn: &mut DbConnection, subject: &str) -> StorageResult<
 }
 
 pub fn count_events(conn: &mut DbConnection, action: &str) -> StorageResult<i64> {
-    Ok(audit_events::table.filter(audit_events::action.eq(action)).count().get_result(conn)?)
+    Ok(audit_events::table
+        .filter(audit_events::action.eq(action))
+        .count()
+        .get_result(conn)?)
 }

@@ -53,16 +53,23 @@ impl HallRow {
     }
 
     pub fn into_hall(self) -> StorageResult<Hall> {
-        let kind = HallKind::parse(&self.kind)
-            .ok_or_else(|| StorageError::Migration(format!("hall {} has unknown kind {}", self.code, self.kind)))?;
+        let kind = HallKind::parse(&self.kind).ok_or_else(|| {
+            StorageError::Migration(format!("hall {} has unknown kind {}", self.code, self.kind))
+        })?;
         let authority = match (self.authority_name, self.authority_credit_code) {
             (Some(name), Some(credit_code)) => Some(Authority { name, credit_code }),
             _ => None,
         };
-        let agreement = match (self.agreement_from, self.agreement_to, self.agreement_covers) {
-            (Some(valid_from), Some(valid_to), Some(covers)) => {
-                Some(Agreement { valid_from, valid_to, covers: covers_from_text(&covers)? })
-            }
+        let agreement = match (
+            self.agreement_from,
+            self.agreement_to,
+            self.agreement_covers,
+        ) {
+            (Some(valid_from), Some(valid_to), Some(covers)) => Some(Agreement {
+                valid_from,
+                valid_to,
+                covers: covers_from_text(&covers)?,
+            }),
             _ => None,
         };
         Ok(Hall {
@@ -87,7 +94,8 @@ fn covers_to_text(c: &Covers) -> String {
 }
 
 fn covers_from_text(s: &str) -> StorageResult<Covers> {
-    serde_json::from_str(s).map_err(|e| StorageError::Migration(format!("stored agreement covers {s:?}: {e}")))
+    serde_json::from_str(s)
+        .map_err(|e| StorageError::Migration(format!("stored agreement covers {s:?}: {e}")))
 }
 
 pub fn list_halls(conn: &mut DbConnection) -> StorageResult<Vec<Hall>> {
@@ -111,7 +119,8 @@ pub fn find_hall(conn: &mut DbConnection, code: &str) -> StorageResult<Option<Ha
 }
 
 pub fn get_hall(conn: &mut DbConnection, code: &str) -> StorageResult<Hall> {
-    find_hall(conn, code)?.ok_or_else(|| StorageError::NotFound(format!("no hall with code {code}")))
+    find_hall(conn, code)?
+        .ok_or_else(|| StorageError::NotFound(format!("no hall with code {code}")))
 }
 
 pub fn count_halls(conn: &mut DbConnection) -> StorageResult<i64> {
@@ -119,7 +128,9 @@ pub fn count_halls(conn: &mut DbConnection) -> StorageResult<i64> {
 }
 
 pub fn insert_hall(conn: &mut DbConnection, hall: &Hall, now: DateTime<Utc>) -> StorageResult<()> {
-    diesel::insert_into(halls::table).values(HallRow::from_hall(hall, now)).execute(conn)?;
+    diesel::insert_into(halls::table)
+        .values(HallRow::from_hall(hall, now))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -133,6 +144,8 @@ pub fn update_hall(conn: &mut DbConnection, hall: &Hall, now: DateTime<Utc>) -> 
         .optional()?
         .ok_or_else(|| StorageError::NotFound(format!("no hall with code {}", hall.code)))?;
     row.created_at = existing;
-    diesel::update(halls::table.find(&hall.code)).set(&row).execute(conn)?;
+    diesel::update(halls::table.find(&hall.code))
+        .set(&row)
+        .execute(conn)?;
     Ok(())
 }

@@ -34,7 +34,10 @@ pub enum StorageError {
     #[error("unsupported database URL {0:?}: use sqlite://relative/path.db, sqlite:///absolute/path.db or postgres://user@host/db")]
     UnsupportedUrl(String),
     #[error("cannot create the folder for the SQLite database {path}: {source}")]
-    CreateDir { path: String, source: std::io::Error },
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     #[error("migration failed: {0}")]
@@ -44,7 +47,21 @@ pub enum StorageError {
     #[error("{0}")]
     Conflict(String),
     #[error("database error: {0}")]
-    Query(#[from] diesel::result::Error),
+    Query(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for StorageError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            // A lost connection is an outage (503), not a bug (500).
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => StorageError::Unavailable(info.message().to_string()),
+            other => StorageError::Query(other),
+        }
+    }
 }
 
 impl From<diesel::r2d2::PoolError> for StorageError {

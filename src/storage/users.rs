@@ -32,18 +32,32 @@ pub struct NewUser<'a> {
 }
 
 pub fn insert_user(conn: &mut DbConnection, user: NewUser<'_>) -> StorageResult<i64> {
-    let rows = diesel::insert_into(users::table).values(&user).execute(conn);
+    let rows = diesel::insert_into(users::table)
+        .values(&user)
+        .execute(conn);
     match rows {
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-            return Err(StorageError::Conflict(format!("the username {} is taken", user.username)))
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => {
+            return Err(StorageError::Conflict(format!(
+                "the username {} is taken",
+                user.username
+            )))
         }
         Err(e) => return Err(e.into()),
         Ok(_) => {}
     }
-    Ok(users::table.filter(users::username.eq(user.username)).select(users::id).first(conn)?)
+    Ok(users::table
+        .filter(users::username.eq(user.username))
+        .select(users::id)
+        .first(conn)?)
 }
 
-pub fn find_user_by_name(conn: &mut DbConnection, username: &str) -> StorageResult<Option<UserRow>> {
+pub fn find_user_by_name(
+    conn: &mut DbConnection,
+    username: &str,
+) -> StorageResult<Option<UserRow>> {
     Ok(users::table
         .filter(users::username.eq(username))
         .select(UserRow::as_select())
@@ -52,7 +66,10 @@ pub fn find_user_by_name(conn: &mut DbConnection, username: &str) -> StorageResu
 }
 
 pub fn list_users(conn: &mut DbConnection) -> StorageResult<Vec<UserRow>> {
-    Ok(users::table.order(users::username.asc()).select(UserRow::as_select()).load(conn)?)
+    Ok(users::table
+        .order(users::username.asc())
+        .select(UserRow::as_select())
+        .load(conn)?)
 }
 
 pub fn count_users(conn: &mut DbConnection) -> StorageResult<i64> {
@@ -66,13 +83,18 @@ pub fn update_login_state(
     locked_until: Option<DateTime<Utc>>,
 ) -> StorageResult<()> {
     diesel::update(users::table.find(user_id))
-        .set((users::failed_logins.eq(failed_logins), users::locked_until.eq(locked_until.map(to_db_time))))
+        .set((
+            users::failed_logins.eq(failed_logins),
+            users::locked_until.eq(locked_until.map(to_db_time)),
+        ))
         .execute(conn)?;
     Ok(())
 }
 
 pub fn set_user_active(conn: &mut DbConnection, user_id: i64, active: bool) -> StorageResult<()> {
-    let n = diesel::update(users::table.find(user_id)).set(users::active.eq(active)).execute(conn)?;
+    let n = diesel::update(users::table.find(user_id))
+        .set(users::active.eq(active))
+        .execute(conn)?;
     if n == 0 {
         return Err(StorageError::NotFound(format!("no user with id {user_id}")));
     }
@@ -80,7 +102,9 @@ pub fn set_user_active(conn: &mut DbConnection, user_id: i64, active: bool) -> S
 }
 
 pub fn set_password_hash(conn: &mut DbConnection, user_id: i64, hash: &str) -> StorageResult<()> {
-    diesel::update(users::table.find(user_id)).set(users::password_hash.eq(hash)).execute(conn)?;
+    diesel::update(users::table.find(user_id))
+        .set(users::password_hash.eq(hash))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -119,9 +143,18 @@ pub fn find_session_user(
 }
 
 pub fn delete_session(conn: &mut DbConnection, token_hash: &str) -> StorageResult<usize> {
-    Ok(diesel::delete(sessions::table.filter(sessions::token_hash.eq(token_hash))).execute(conn)?)
+    Ok(
+        diesel::delete(sessions::table.filter(sessions::token_hash.eq(token_hash)))
+            .execute(conn)?,
+    )
 }
 
-pub fn delete_expired_sessions(conn: &mut DbConnection, now: DateTime<Utc>) -> StorageResult<usize> {
-    Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(to_db_time(now)))).execute(conn)?)
+pub fn delete_expired_sessions(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+) -> StorageResult<usize> {
+    Ok(
+        diesel::delete(sessions::table.filter(sessions::expires_at.le(to_db_time(now))))
+            .execute(conn)?,
+    )
 }

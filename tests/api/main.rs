@@ -1,1 +1,8 @@
-//! Integration tests: the real server on port 0.
+//! Integration tests: the real server on port 0, on SQLite or (with TEST_DATABASE_URL) on
+//! PostgreSQL.
+
+mod accounts;
+mod cli;
+mod halls;
+mod helpers;
+mod ops;

@@ -1,0 +1,274 @@
+//! The `crosscert` binary as a process: `serve --demo`, two servers on one database, and the
+//! admin commands.
+
+use crate::helpers::{TestDb, PASSWORD};
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn crosscert() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosscert"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("CROSSCERT_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn start_server(db_url: &str, demo: bool) -> Server {
+    let port = free_port();
+    let mut cmd = crosscert();
+    cmd.args([
+        "serve",
+        "--database-url",
+        db_url,
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .env("CROSSCERT_DEMO_PASSWORD", PASSWORD)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    if demo {
+        cmd.arg("--demo");
+    }
+    Server {
+        child: cmd.spawn().expect("start crosscert serve"),
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn wait_until_up(server: &mut Server) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("crosscert serve exited early with {status}");
+        }
+        if let Ok(res) = client.get(format!("{}/healthz", server.base)).send().await {
+            if res.status() == 200 {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "crosscert serve did not answer within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn serve_demo_lets_admin_log_in_and_lists_197_halls() {
+    let db = TestDb::new();
+    let mut server = start_server(&db.url, true);
+    wait_until_up(&mut server).await;
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let res = client
+        .post(format!("{}/api/v1/sessions", server.base))
+        .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let token = res.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let halls: Vec<serde_json::Value> = client
+        .get(format!("{}/api/v1/halls", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(halls.len(), 197);
+    assert_eq!(halls.iter().filter(|h| h["kind"] == "partner").count(), 24);
+    let res = client
+        .post(format!("{}/api/v1/sessions", server.base))
+        .json(&serde_json::json!({"username": "admin", "password": "wrong password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_start_side_by_side() {
+    let db = TestDb::new();
+    if !db.is_postgres() {
+        // Scale-out is PostgreSQL's job; the PostgreSQL run of the suite covers it.
+        return;
+    }
+    let mut a = start_server(&db.url, true);
+    let mut b = start_server(&db.url, true);
+    wait_until_up(&mut a).await;
+    wait_until_up(&mut b).await;
+    let client = reqwest::Client::new();
+    for s in [&a, &b] {
+        assert_eq!(
+            client
+                .get(format!("{}/readyz", s.base))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let res = client
+            .post(format!("{}/api/v1/sessions", s.base))
+            .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    use diesel::prelude::*;
+    let mut conn = diesel::PgConnection::establish(&db.url).unwrap();
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let halls: Count = diesel::sql_query("SELECT COUNT(*) AS n FROM halls")
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(halls.n, 197);
+    let migrations: Count =
+        diesel::sql_query("SELECT COUNT(*) AS n FROM __diesel_schema_migrations")
+            .get_result(&mut conn)
+            .unwrap();
+    let expected = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .count();
+    assert_eq!(migrations.n as usize, expected);
+}
+
+#[tokio::test]
+async fn admin_commands_create_a_user_and_print_an_agent_token() {
+    let db = TestDb::new();
+    let status = crosscert()
+        .args(["seed-demo", "--database-url", &db.url])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut child = crosscert()
+        .args([
+            "admin",
+            "create-user",
+            "--database-url",
+            &db.url,
+            "--username",
+            "wang",
+            "--role",
+            "issuer",
+            "--hall",
+            "371302000",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let out = crosscert()
+        .args([
+            "admin",
+            "agent-token",
+            "--database-url",
+            &db.url,
+            "--hall",
+            "320382000",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "the token alone on stdout: {stdout:?}"
+    );
+    let token = stdout.trim().to_string();
+
+    let out = crosscert()
+        .args([
+            "admin",
+            "agent-token",
+            "--database-url",
+            &db.url,
+            "--hall",
+            "000000000",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "unknown hall must fail");
+
+    let mut server = start_server(&db.url, false);
+    wait_until_up(&mut server).await;
+    let client = reqwest::Client::new();
+    let who: serde_json::Value = client
+        .get(format!("{}/api/v1/agent/whoami", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(who["hall"], "320382000");
+    let res = client
+        .post(format!("{}/api/v1/sessions", server.base))
+        .json(&serde_json::json!({"username": "wang", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the password has no trailing newline");
+}
+
+#[test]
+fn unknown_database_scheme_is_refused_clearly() {
+    let out = crosscert()
+        .args(["migrate", "--database-url", "mysql://x/y"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unsupported database URL"), "{stderr}");
+}
