@@ -157,7 +157,8 @@ impl ResidentId {
             return Err(CodeError::ResidentIdLength(chars.len()));
         }
         let last = chars[17].to_ascii_uppercase();
-        if !chars[..17].iter().all(|c| c.is_ascii_digit()) || !(last.is_ascii_digit() || last == 'X')
+        if !chars[..17].iter().all(|c| c.is_ascii_digit())
+            || !(last.is_ascii_digit() || last == 'X')
         {
             return Err(CodeError::ResidentIdCharacter);
         }
@@ -189,7 +190,12 @@ impl ResidentId {
 
     /// The form printed on public pages: first 3 and last 4 characters, 11 stars between.
     pub fn masked(&self) -> String {
-        format!("{}{}{}", &self.value[..3], "*".repeat(11), &self.value[14..])
+        format!(
+            "{}{}{}",
+            &self.value[..3],
+            "*".repeat(11),
+            &self.value[14..]
+        )
     }
 }
 
@@ -273,7 +279,7 @@ impl Identifier {
         let version_n: u32 = version.parse().map_err(|_| CodeError::IdentifierVersion)?;
         let body = format!("{type_code}{issuer_code}{serial}{version}");
         let expected = identifier_check_char(&body)?;
-        if check.chars().next() != Some(expected) {
+        if !check.starts_with(expected) {
             return Err(CodeError::IdentifierCheck { expected });
         }
         Ok(Identifier {
