@@ -733,3 +733,39 @@ fn record_input_deserialises_from_api_json_of_any_shape() {
         .iter()
         .any(|e| e.field == "valid_to" && e.code == "wrong_type"));
 }
+
+#[test]
+fn real_layouts_leave_a_frame_margin_and_do_not_overlap() {
+    let c = real();
+    for l in c.layouts() {
+        // A card has no room for the 15 mm frame of the sheet-sized families.
+        let margin = if l.id == "card" { 8.0 } else { 15.0 };
+        for b in &l.blocks {
+            let m = b
+                .x_mm
+                .min(b.y_mm)
+                .min(l.width_mm - b.x_mm - b.w_mm)
+                .min(l.height_mm - b.y_mm - b.h_mm);
+            assert!(
+                m >= margin,
+                "{}: {:?} is {m} mm from the edge",
+                l.id,
+                b.role
+            );
+        }
+        for (i, a) in l.blocks.iter().enumerate() {
+            for b in &l.blocks[i + 1..] {
+                // The seal is stamped over the issuer's name and date, as on paper.
+                let roles = [a.role, b.role];
+                if roles.contains(&BlockRole::Seal) && roles.contains(&BlockRole::Issuer) {
+                    continue;
+                }
+                let overlap = a.x_mm < b.x_mm + b.w_mm
+                    && b.x_mm < a.x_mm + a.w_mm
+                    && a.y_mm < b.y_mm + b.h_mm
+                    && b.y_mm < a.y_mm + a.h_mm;
+                assert!(!overlap, "{}: {:?} overlaps {:?}", l.id, a.role, b.role);
+            }
+        }
+    }
+}

@@ -364,6 +364,12 @@ mod tests {
 
     #[test]
     fn specific_refusals() {
+        // Main check right, embedded organisation-code check wrong (should be 7).
+        assert_eq!(
+            UnifiedCreditCode::parse("91371302MA3C8KQX0F"),
+            Err(CodeError::OrganisationCodeCheck { expected: '7' })
+        );
+        assert!(UnifiedCreditCode::parse("91371302MA3C8KQX75").is_ok());
         assert_eq!(
             UnifiedCreditCode::parse("91350100M000100Y4"),
             Err(CodeError::CreditCodeLength(17))
