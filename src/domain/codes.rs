@@ -237,7 +237,8 @@ pub struct Identifier {
 
 impl Identifier {
     /// Builds an identifier from parts the caller already trusts (a catalog type code and a
-    /// parsed issuer credit code). Any character outside 0-9A-Z is dropped from the check
+    /// parsed issuer credit code); `version` is printed as three digits, so it must stay
+    /// below 1000 for `parse` to read the result back. Any character outside 0-9A-Z is dropped from the check
     /// input, which cannot happen for those inputs; `parse` is the checking path.
     pub fn new(type_code: &str, issuer_code: &str, serial: u64, version: u32) -> Identifier {
         let body = format!("{type_code}{issuer_code}{serial}{version:03}");
