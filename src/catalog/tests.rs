@@ -44,9 +44,7 @@ fn real_catalog_loads_with_all_layouts() {
     assert!(c.get("no-such-code").is_none());
 }
 
-// un-ignore after merge
 #[test]
-#[ignore]
 fn catalog_has_102_types_with_unique_codes() {
     let c = real();
     assert_eq!(c.len(), 102);
@@ -54,6 +52,8 @@ fn catalog_has_102_types_with_unique_codes() {
     assert_eq!(codes.len(), 102);
     let nos: Vec<u32> = c.types().iter().map(|t| t.catalog_no).collect();
     assert_eq!(nos, (1..=102).collect::<Vec<u32>>());
+    assert!(c.types().iter().any(|t| t.name.starts_with("营业执照")));
+    assert!(c.types().iter().any(|t| t.name == "道路运输经营许可证"));
 }
 
 #[test]

@@ -4,5 +4,6 @@
 pub mod codes;
 pub mod copy;
 pub mod hall;
+pub mod licence;
 pub mod role;
 pub mod seal;

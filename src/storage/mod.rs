@@ -5,6 +5,7 @@
 pub mod agent_tokens;
 pub mod audit;
 pub mod halls;
+pub mod licences;
 pub mod schema;
 pub mod users;
 

@@ -70,4 +70,59 @@ diesel::table! {
 diesel::joinable!(users -> halls (hall_code));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(agent_tokens -> halls (hall_code));
-diesel::allow_tables_to_appear_in_same_query!(audit_events, halls, users, sessions, agent_tokens);
+diesel::allow_tables_to_appear_in_same_query!(
+    audit_events,
+    halls,
+    users,
+    sessions,
+    agent_tokens,
+    licences,
+    licence_sequences,
+    idempotency_keys
+);
+
+diesel::table! {
+    licences (id) {
+        id -> Text,
+        type_code -> Text,
+        issuer_code -> Text,
+        issuing_hall -> Text,
+        serial -> BigInt,
+        version -> Integer,
+        identifier -> Text,
+        licence_no -> Text,
+        holder_name -> Text,
+        holder_code -> Text,
+        fields -> Text,
+        valid_from -> Date,
+        valid_to -> Nullable<Date>,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        status_changed_at -> Nullable<Timestamp>,
+        cose -> Binary,
+        signer_kid -> Text,
+        issued_at -> Timestamp,
+        issued_by -> Text,
+        previous_id -> Nullable<Text>,
+        superseded_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    licence_sequences (type_code, issuer_code) {
+        type_code -> Text,
+        issuer_code -> Text,
+        last_serial -> BigInt,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, idem_key) {
+        user_id -> BigInt,
+        idem_key -> Text,
+        request_hash -> Text,
+        response_status -> Integer,
+        response_body -> Text,
+        created_at -> Timestamp,
+    }
+}

@@ -1,0 +1,167 @@
+//! `licences`, `licence_sequences` and `idempotency_keys`.
+
+use super::schema::{idempotency_keys, licences};
+use super::{to_db_time, DbConnection, StorageError, StorageResult};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = licences)]
+pub struct LicenceRow {
+    pub id: String,
+    pub type_code: String,
+    pub issuer_code: String,
+    pub issuing_hall: String,
+    pub serial: i64,
+    pub version: i32,
+    pub identifier: String,
+    pub licence_no: String,
+    pub holder_name: String,
+    pub holder_code: String,
+    pub fields: String,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub status_changed_at: Option<NaiveDateTime>,
+    pub cose: Vec<u8>,
+    pub signer_kid: String,
+    pub issued_at: NaiveDateTime,
+    pub issued_by: String,
+    pub previous_id: Option<String>,
+    pub superseded_by: Option<String>,
+}
+
+/// Take the next serial for a type and authority. Call inside the issuing write transaction:
+/// the row lock (PostgreSQL) or the write lock (SQLite) makes concurrent issues wait, and a
+/// rolled-back issue gives its serial back, so serials have no duplicates and no gaps.
+pub fn next_serial(conn: &mut DbConnection, type_code: &str, issuer_code: &str) -> StorageResult<i64> {
+    use diesel::sql_types::{BigInt, Text};
+    #[derive(QueryableByName)]
+    struct Serial {
+        #[diesel(sql_type = BigInt)]
+        last_serial: i64,
+    }
+    diesel::sql_query(
+        "INSERT INTO licence_sequences (type_code, issuer_code, last_serial) VALUES ($1, $2, 0) \
+         ON CONFLICT (type_code, issuer_code) DO NOTHING",
+    )
+    .bind::<Text, _>(type_code)
+    .bind::<Text, _>(issuer_code)
+    .execute(conn)?;
+    let row: Serial = diesel::sql_query(
+        "UPDATE licence_sequences SET last_serial = last_serial + 1 \
+         WHERE type_code = $1 AND issuer_code = $2 RETURNING last_serial",
+    )
+    .bind::<Text, _>(type_code)
+    .bind::<Text, _>(issuer_code)
+    .get_result(conn)?;
+    Ok(row.last_serial)
+}
+
+pub fn insert_licence(conn: &mut DbConnection, row: &LicenceRow) -> StorageResult<()> {
+    diesel::insert_into(licences::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn find_licence(conn: &mut DbConnection, id: &str) -> StorageResult<Option<LicenceRow>> {
+    Ok(licences::table.find(id).select(LicenceRow::as_select()).first(conn).optional()?)
+}
+
+pub fn get_licence(conn: &mut DbConnection, id: &str) -> StorageResult<LicenceRow> {
+    find_licence(conn, id)?.ok_or_else(|| StorageError::NotFound(format!("no licence with id {id}")))
+}
+
+/// The verify path's one indexed query.
+pub fn find_by_identifier(conn: &mut DbConnection, identifier: &str) -> StorageResult<Option<LicenceRow>> {
+    Ok(licences::table
+        .filter(licences::identifier.eq(identifier))
+        .select(LicenceRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Every version of one licence (same type, authority and serial), oldest first.
+pub fn list_versions(conn: &mut DbConnection, type_code: &str, issuer_code: &str, serial: i64) -> StorageResult<Vec<LicenceRow>> {
+    Ok(licences::table
+        .filter(licences::type_code.eq(type_code))
+        .filter(licences::issuer_code.eq(issuer_code))
+        .filter(licences::serial.eq(serial))
+        .order(licences::version.asc())
+        .select(LicenceRow::as_select())
+        .load(conn)?)
+}
+
+/// Change the status only if it is still `expected` (no lost update between read and write).
+pub fn update_status(
+    conn: &mut DbConnection,
+    id: &str,
+    expected: &str,
+    status: &str,
+    reason: Option<&str>,
+    superseded_by: Option<&str>,
+    now: DateTime<Utc>,
+) -> StorageResult<()> {
+    let n = diesel::update(licences::table.find(id).filter(licences::status.eq(expected)))
+        .set((
+            licences::status.eq(status),
+            licences::status_reason.eq(reason),
+            licences::status_changed_at.eq(Some(to_db_time(now))),
+            licences::superseded_by.eq(superseded_by),
+        ))
+        .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(StorageError::Conflict(format!("the licence {id} changed status meanwhile")))
+    }
+}
+
+pub fn list_recent(conn: &mut DbConnection, hall: Option<&str>, limit: i64) -> StorageResult<Vec<LicenceRow>> {
+    let mut q = licences::table.select(LicenceRow::as_select()).order(licences::issued_at.desc()).limit(limit).into_boxed();
+    if let Some(h) = hall {
+        q = q.filter(licences::issuing_hall.eq(h.to_string()));
+    }
+    Ok(q.load(conn)?)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = idempotency_keys)]
+pub struct IdempotencyRow {
+    pub user_id: i64,
+    pub idem_key: String,
+    pub request_hash: String,
+    pub response_status: i32,
+    pub response_body: String,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn find_idempotent(conn: &mut DbConnection, user_id: i64, key: &str) -> StorageResult<Option<IdempotencyRow>> {
+    Ok(idempotency_keys::table
+        .find((user_id, key))
+        .select(IdempotencyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn insert_idempotent(
+    conn: &mut DbConnection,
+    user_id: i64,
+    key: &str,
+    request_hash: &str,
+    status: i32,
+    body: &str,
+    now: DateTime<Utc>,
+) -> StorageResult<()> {
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::user_id.eq(user_id),
+            idempotency_keys::idem_key.eq(key),
+            idempotency_keys::request_hash.eq(request_hash),
+            idempotency_keys::response_status.eq(status),
+            idempotency_keys::response_body.eq(body),
+            idempotency_keys::created_at.eq(to_db_time(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
