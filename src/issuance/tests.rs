@@ -512,3 +512,17 @@ fn manifest_errors_name_the_manifest() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn committed_example_set_is_consistent() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example");
+    let keys = KeySet::load(&dir).unwrap();
+    assert!(keys.is_example());
+    let mid = Utc.with_ymd_and_hms(2027, 7, 1, 0, 0, 0).single().unwrap();
+    let cose = Sealer::new(Arc::new(keys))
+        .seal(&claims_at(mid), mid)
+        .unwrap();
+    let keys = KeySet::load(&dir).unwrap();
+    let store = TrustStore::from_keyset(&keys, mid).unwrap();
+    assert!(verify_cose(&cose, &store).is_ok());
+}
