@@ -1,1 +1,13 @@
-//! Decoding and verifying a QR payload / COSE_Sign1 against a trust list. Holds no private key.
+//! Decoding and verifying a QR payload / COSE_Sign1 against a trust list. Holds no private key:
+//! everything here works from certificates and public keys only, so the offline `verify`
+//! command and the public verify route can never touch signing material.
+
+pub mod cert;
+pub mod envelope;
+pub mod qr;
+pub mod trust;
+
+pub use cert::{kid_of, Curve, Kid, SignerKey};
+pub use envelope::{verify_envelope_with_cert, verify_envelope_with_key, Envelope, EnvelopeError};
+pub use qr::{decode_qr_text, qr_text};
+pub use trust::{verify_cose, TrustError, TrustList, TrustListSigner, TrustStore, VerifiedSeal};
