@@ -310,3 +310,43 @@ impl From<crate::distribution::halls::HallError> for ApiError {
         }
     }
 }
+
+impl From<crate::registration::RegistrationError> for ApiError {
+    fn from(e: crate::registration::RegistrationError) -> Self {
+        use crate::registration::RegistrationError as R;
+        match e {
+            R::BadTypeCode(m) => ApiError::InvalidFields(vec![FieldError {
+                field: "type_code".into(),
+                code: "unknown_type".into(),
+                message: format!("type_code: {m}"),
+            }]),
+            R::Invalid(fields) => ApiError::InvalidFields(
+                fields
+                    .into_iter()
+                    .map(|f| FieldError { field: f.field, code: f.code.to_string(), message: f.message })
+                    .collect(),
+            ),
+            R::Forbidden(m) => ApiError::forbidden(m),
+            R::NotFound(id) => ApiError::not_found(format!("no licence with id {id}")),
+            R::NoSigner(reason) => ApiError::Unavailable {
+                code: "no_signer",
+                message: format!("licences cannot be sealed now: {reason}"),
+            },
+            R::Transition(t) => ApiError::conflict("invalid_transition", t.to_string()),
+            R::NotChangeable(status) => ApiError::conflict(
+                "invalid_transition",
+                format!("only a valid licence can be changed; this one is {status}"),
+            ),
+            R::IdempotencyMismatch => ApiError::conflict(
+                "idempotency_key_reused",
+                "the Idempotency-Key was already used with another request body",
+            ),
+            R::NumbersExhausted(code) => ApiError::unprocessable(
+                "numbers_exhausted",
+                format!("the licence numbers of type {code} at this authority are exhausted"),
+            ),
+            R::Seal(s) => ApiError::internal(s),
+            R::Storage(s) => s.into(),
+        }
+    }
+}

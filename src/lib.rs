@@ -15,6 +15,7 @@ pub mod distribution;
 pub mod domain;
 pub mod error;
 pub mod issuance;
+pub mod registration;
 pub mod render;
 pub mod routes;
 pub mod startup;

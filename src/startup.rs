@@ -44,6 +44,20 @@ impl Application {
         clock: SharedClock,
         options: BuildOptions,
     ) -> Result<Application, StartupError> {
+        // Everything that can refuse to start is checked before the database is touched.
+        let catalog = crate::catalog::Catalog::load(&settings.templates_dir)
+            .map_err(|e| StartupError::Other(format!("the catalog in {} does not load: {e}", settings.templates_dir.display())))?;
+        let keys = crate::issuance::KeySet::load(&settings.keys_dir)
+            .map_err(|e| StartupError::Other(format!("the key set in {} is refused: {e}", settings.keys_dir.display())))?;
+        if keys.is_example() {
+            tracing::warn!(dir = %settings.keys_dir.display(), "running on the EXAMPLE key set: never use it in production");
+        }
+        if let Err(e) = keys.active_signer(clock.now()) {
+            tracing::warn!(reason = %e, "no signer may seal now: issuing answers 503, verification keeps working");
+        }
+        let keys = Arc::new(keys);
+        let trust = crate::verification::TrustStore::from_keyset(&keys, clock.now())
+            .map_err(|e| StartupError::Other(format!("the trust list cannot be built: {e}")))?;
         let pool = storage::connect(&settings.database_url, settings.pool_size)?;
         let migrate_pool = pool.clone();
         let applied = web::block(move || storage::run_migrations(&migrate_pool))
@@ -67,6 +81,9 @@ impl Application {
             settings: Arc::new(settings.clone()),
             clock,
             metrics: crate::telemetry::metrics_handle(),
+            catalog: Arc::new(catalog),
+            sealer: Arc::new(crate::issuance::Sealer::new(keys)),
+            trust: Arc::new(trust),
         });
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             addr: settings.bind.clone(),

@@ -1,6 +1,9 @@
 //! What every handler shares: the pool, the settings, the clock and the loaded libraries.
 
+use crate::catalog::Catalog;
 use crate::clock::SharedClock;
+use crate::issuance::Sealer;
+use crate::verification::TrustStore;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::storage::{DbConnection, DbPool, StorageError};
@@ -12,6 +15,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub clock: SharedClock,
     pub metrics: PrometheusHandle,
+    pub catalog: Arc<Catalog>,
+    pub sealer: Arc<Sealer>,
+    /// Parsed signer keys, built once: a verification costs one hash and one ECDSA check.
+    pub trust: Arc<TrustStore>,
 }
 
 impl AppState {

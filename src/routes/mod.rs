@@ -3,10 +3,13 @@
 
 pub mod agent_tokens;
 pub mod auth;
+pub mod cert_types;
 pub mod halls;
+pub mod licences;
 pub mod middleware;
 pub mod ops;
 pub mod sessions;
+pub mod trust_list;
 pub mod users;
 
 use crate::error::{self, ApiError};
@@ -38,7 +41,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(agent_tokens::create_agent_token)
     .service(agent_tokens::list_agent_tokens)
     .service(agent_tokens::revoke_agent_token)
-    .service(agent_tokens::whoami);
+    .service(agent_tokens::whoami)
+    .service(cert_types::list_cert_types)
+    .service(cert_types::get_cert_type)
+    .service(licences::issue_licence)
+    .service(licences::get_licence)
+    .service(licences::change_licence)
+    .service(trust_list::trust_list);
 }
 
 /// Anything no route matched.

@@ -1,0 +1,399 @@
+//! Issuing policy (DESIGN §3, §4): who may issue and change which licence, record validation
+//! against the catalog, number and identifier allocation, and the careful sealing order:
+//! validate -> allocate -> build claims -> audit "signing" -> seal (verified after signing)
+//! -> store + audit "issued", all in one transaction. No private key is visible here: the
+//! `Sealer` holds it.
+
+use crate::accounts::Staff;
+use crate::catalog::record::FieldError;
+use crate::catalog::{Catalog, CertType};
+use crate::domain::codes::Identifier;
+use crate::domain::licence::{LicenceAction, LicenceStatus, TransitionError};
+use crate::domain::role::Role;
+use crate::domain::seal::SealClaims;
+use crate::issuance::{SealError, Sealer};
+use crate::storage::licences::{self as store, LicenceRow};
+use crate::storage::{self, audit, halls, DbConnection, StorageError};
+use chrono::{DateTime, NaiveTime, Utc};
+use serde_json::{json, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("type_code: {0}")]
+    BadTypeCode(String),
+    #[error("invalid licence record")]
+    Invalid(Vec<FieldError>),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no licence with id {0}")]
+    NotFound(String),
+    #[error("sealing is unavailable: {0}")]
+    NoSigner(String),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("only a valid licence can be changed; this one is {0}")]
+    NotChangeable(LicenceStatus),
+    #[error("the Idempotency-Key was already used with another request body")]
+    IdempotencyMismatch,
+    #[error("the licence numbers of type {0} at this authority are exhausted")]
+    NumbersExhausted(String),
+    #[error("sealing failed: {0}")]
+    Seal(SealError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<diesel::result::Error> for RegistrationError {
+    fn from(e: diesel::result::Error) -> Self {
+        RegistrationError::Storage(e.into())
+    }
+}
+
+impl From<SealError> for RegistrationError {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::NoSignerInPeriod { reason } => RegistrationError::NoSigner(reason),
+            other => RegistrationError::Seal(other),
+        }
+    }
+}
+
+/// What issuing needs besides the database connection.
+pub struct IssueContext<'a> {
+    pub catalog: &'a Catalog,
+    pub sealer: &'a Sealer,
+    pub public_url: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// The licence as the API shows it.
+pub fn licence_json(row: &LicenceRow, catalog: &Catalog, public_url: &str, today: chrono::NaiveDate) -> Value {
+    let stored = LicenceStatus::parse(&row.status).unwrap_or(LicenceStatus::Valid);
+    let status = stored.effective(row.valid_to, today);
+    let fields: Value = serde_json::from_str(&row.fields).unwrap_or(Value::Null);
+    let cert_type = catalog.get(&row.type_code);
+    json!({
+        "id": row.id,
+        "identifier": row.identifier,
+        "licence_no": row.licence_no,
+        "version": row.version,
+        "status": status.as_str(),
+        "status_code": status.code(),
+        "status_reason": row.status_reason,
+        "qr_text": crate::verification::qr_text(public_url, &row.cose),
+        "type_code": row.type_code,
+        "type_name": cert_type.map(|t| t.name.as_str()),
+        "holder": {"name": row.holder_name, "code": row.holder_code},
+        "fields": fields,
+        "valid_from": row.valid_from,
+        "valid_to": row.valid_to,
+        "issuer_code": row.issuer_code,
+        "issuing_hall": row.issuing_hall,
+        "issued_at": storage::from_db_time(row.issued_at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "issued_by": row.issued_by,
+        "signer_kid": row.signer_kid,
+        "previous_id": row.previous_id,
+        "superseded_by": row.superseded_by,
+    })
+}
+
+fn cert_type_of<'c>(catalog: &'c Catalog, body: &Value) -> Result<&'c CertType, RegistrationError> {
+    let code = body
+        .get("type_code")
+        .and_then(Value::as_str)
+        .ok_or_else(|| RegistrationError::BadTypeCode("is required and must be a string".into()))?;
+    catalog
+        .get(code)
+        .ok_or_else(|| RegistrationError::BadTypeCode(format!("no certificate type with code {code}")))
+}
+
+/// The issuing authority of a staff member: their hall must be an issuing hall.
+fn authority_of(conn: &mut DbConnection, staff: &Staff) -> Result<(String, String), RegistrationError> {
+    let hall = halls::get_hall(conn, &staff.hall_code)?;
+    match hall.authority {
+        Some(a) if hall.kind.is_issuing() && hall.active => Ok((hall.code, a.credit_code)),
+        _ => Err(RegistrationError::Forbidden(format!(
+            "the hall {} is not an active issuing authority",
+            staff.hall_code
+        ))),
+    }
+}
+
+fn region_number(issuer_code: &str) -> u64 {
+    // Credit-code characters 3-8 are the region (e.g. 371302); a code without a numeric region
+    // still gets unique numbers from its serial alone.
+    issuer_code.get(2..8).and_then(|r| r.parse().ok()).unwrap_or(0)
+}
+
+/// Licence number: the type's pattern filled with the authority's region + the serial.
+fn licence_number(t: &CertType, issuer_code: &str, serial: i64) -> Result<String, RegistrationError> {
+    let serial_digits = t.number.digits.saturating_sub(6);
+    let limit = 10u64.checked_pow(serial_digits).unwrap_or(u64::MAX);
+    let serial = serial as u64;
+    if serial >= limit {
+        return Err(RegistrationError::NumbersExhausted(t.code.clone()));
+    }
+    let value = region_number(issuer_code)
+        .checked_mul(limit)
+        .and_then(|v| v.checked_add(serial))
+        .unwrap_or(serial);
+    t.number.format(value).ok_or_else(|| RegistrationError::NumbersExhausted(t.code.clone()))
+}
+
+fn unix_end_of_day(d: chrono::NaiveDate) -> i64 {
+    d.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default()).and_utc().timestamp()
+}
+
+struct Draft<'a> {
+    cert_type: &'a CertType,
+    record: crate::catalog::record::ValidRecord,
+    issuing_hall: String,
+    issuer_code: String,
+    serial: i64,
+    version: i32,
+    licence_no: String,
+    previous_id: Option<String>,
+}
+
+/// Build claims, audit, seal, verify (inside `seal`), store, audit. Call inside a write tx.
+fn seal_and_store(conn: &mut DbConnection, ctx: &IssueContext<'_>, staff: &Staff, d: Draft<'_>) -> Result<LicenceRow, RegistrationError> {
+    let identifier = Identifier::new(&d.cert_type.code, &d.issuer_code, d.serial as u64, d.version as u32);
+    let claims = SealClaims {
+        iss: d.issuer_code.clone(),
+        iat: ctx.now.timestamp(),
+        exp: d.record.valid_to.map(unix_end_of_day),
+        identifier: identifier.to_string(),
+        licence_no: d.licence_no.clone(),
+        holder_name: d.record.holder_name.clone(),
+        holder_code_masked: d.record.holder_code.public_form(),
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    audit::insert_event(
+        conn,
+        ctx.now,
+        &staff.username,
+        "LicenceSigning",
+        &format!("licence:{id}"),
+        json!({"identifier": identifier.to_string(), "type_code": d.cert_type.code, "version": d.version}),
+    )?;
+    let cose = ctx.sealer.seal(&claims, ctx.now)?;
+    let kid = crate::verification::envelope::Envelope::decode(&cose)
+        .ok()
+        .and_then(|e| e.kid.map(hex::encode))
+        .unwrap_or_default();
+    let row = LicenceRow {
+        id: id.clone(),
+        type_code: d.cert_type.code.clone(),
+        issuer_code: d.issuer_code,
+        issuing_hall: d.issuing_hall,
+        serial: d.serial,
+        version: d.version,
+        identifier: identifier.to_string(),
+        licence_no: d.licence_no,
+        holder_name: d.record.holder_name,
+        holder_code: d.record.holder_code.as_str().to_string(),
+        fields: serde_json::to_string(&d.record.fields).unwrap_or_else(|_| "{}".into()),
+        valid_from: d.record.valid_from,
+        valid_to: d.record.valid_to,
+        status: LicenceStatus::Valid.as_str().to_string(),
+        status_reason: None,
+        status_changed_at: None,
+        cose,
+        signer_kid: kid.clone(),
+        issued_at: storage::to_db_time(ctx.now),
+        issued_by: staff.username.clone(),
+        previous_id: d.previous_id,
+        superseded_by: None,
+    };
+    store::insert_licence(conn, &row)?;
+    audit::insert_event(
+        conn,
+        ctx.now,
+        &staff.username,
+        "LicenceIssued",
+        &format!("licence:{id}"),
+        json!({"identifier": row.identifier, "licence_no": row.licence_no, "signer_kid": kid}),
+    )?;
+    Ok(row)
+}
+
+fn request_hash(body: &Value) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, body.to_string().as_bytes()))
+}
+
+/// `POST /api/v1/licences`. Returns (HTTP status, body): a replayed Idempotency-Key gives the
+/// first answer back unchanged.
+pub fn issue_licence(
+    conn: &mut DbConnection,
+    ctx: &IssueContext<'_>,
+    staff: &Staff,
+    body: &Value,
+    idempotency_key: Option<&str>,
+) -> Result<(u16, Value), RegistrationError> {
+    if staff.role != Role::Issuer {
+        return Err(RegistrationError::Forbidden("only window staff (issuer role) issue licences".into()));
+    }
+    let cert_type = cert_type_of(ctx.catalog, body)?;
+    let record = cert_type.validate(body).map_err(RegistrationError::Invalid)?;
+    // Fail before allocating anything when no signer may seal.
+    ctx.sealer.keys().active_signer(ctx.now)?;
+    let hash = request_hash(body);
+    storage::write_tx(conn, |conn| {
+        if let Some(key) = idempotency_key {
+            if let Some(previous) = store::find_idempotent(conn, staff.user_id, key)? {
+                if previous.request_hash != hash {
+                    return Err(RegistrationError::IdempotencyMismatch);
+                }
+                let body: Value = serde_json::from_str(&previous.response_body).unwrap_or(Value::Null);
+                return Ok((previous.response_status as u16, body));
+            }
+        }
+        let (issuing_hall, issuer_code) = authority_of(conn, staff)?;
+        let serial = store::next_serial(conn, &cert_type.code, &issuer_code)?;
+        let licence_no = licence_number(cert_type, &issuer_code, serial)?;
+        let row = seal_and_store(
+            conn,
+            ctx,
+            staff,
+            Draft { cert_type, record, issuing_hall, issuer_code, serial, version: 1, licence_no, previous_id: None },
+        )?;
+        let answer = licence_json(&row, ctx.catalog, ctx.public_url, ctx.now.date_naive());
+        if let Some(key) = idempotency_key {
+            store::insert_idempotent(conn, staff.user_id, key, &hash, 201, &answer.to_string(), ctx.now)?;
+        }
+        Ok((201, answer))
+    })
+}
+
+/// Admins, and issuers of the issuing authority's hall, may change a licence.
+fn may_manage(staff: &Staff, row: &LicenceRow) -> bool {
+    staff.role == Role::Admin || (staff.role == Role::Issuer && staff.hall_code == row.issuing_hall)
+}
+
+/// Who may see a licence through the staff API: admins and staff of the issuing hall.
+/// (Hall operators see the licences of their print jobs through the job.)
+pub fn get_licence(conn: &mut DbConnection, staff: &Staff, id: &str) -> Result<LicenceRow, RegistrationError> {
+    let row = store::find_licence(conn, id)?.ok_or_else(|| RegistrationError::NotFound(id.to_string()))?;
+    if staff.role == Role::Admin || staff.hall_code == row.issuing_hall {
+        Ok(row)
+    } else {
+        Err(RegistrationError::NotFound(id.to_string()))
+    }
+}
+
+pub fn versions_of(conn: &mut DbConnection, row: &LicenceRow) -> Result<Vec<LicenceRow>, RegistrationError> {
+    Ok(store::list_versions(conn, &row.type_code, &row.issuer_code, row.serial)?)
+}
+
+fn reason_of(body: &Value) -> Result<String, RegistrationError> {
+    let reason = body.get("reason").and_then(Value::as_str).map(str::trim).unwrap_or("");
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(RegistrationError::Invalid(vec![FieldError {
+            field: "reason".into(),
+            code: "required",
+            message: "reason: is required (1-500 characters)".into(),
+        }]));
+    }
+    Ok(reason.to_string())
+}
+
+/// Suspend, reinstate, rescind, cancel or revoke. The hook runs in the same transaction, so
+/// follow-up work (cancelling print jobs) commits or fails with the change.
+pub fn change_status<H>(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    id: &str,
+    action: LicenceAction,
+    body: &Value,
+    now: DateTime<Utc>,
+    on_changed: H,
+) -> Result<LicenceRow, RegistrationError>
+where
+    H: FnOnce(&mut DbConnection, &LicenceRow, LicenceStatus) -> Result<(), StorageError>,
+{
+    let reason = reason_of(body)?;
+    storage::write_tx(conn, |conn| {
+        let row = store::find_licence(conn, id)?.ok_or_else(|| RegistrationError::NotFound(id.to_string()))?;
+        if !may_manage(staff, &row) {
+            return Err(if staff.hall_code == row.issuing_hall || staff.role == Role::Admin {
+                RegistrationError::Forbidden("not allowed".into())
+            } else {
+                RegistrationError::NotFound(id.to_string())
+            });
+        }
+        let from = LicenceStatus::parse(&row.status).unwrap_or(LicenceStatus::Valid);
+        let to = action.apply(from)?;
+        store::update_status(conn, id, from.as_str(), to.as_str(), Some(&reason), None, now)?;
+        audit::insert_event(
+            conn,
+            now,
+            &staff.username,
+            action.event(),
+            &format!("licence:{id}"),
+            json!({"from": from.as_str(), "to": to.as_str(), "reason": reason}),
+        )?;
+        on_changed(conn, &row, to)?;
+        Ok(store::get_licence(conn, id)?)
+    })
+}
+
+/// `POST /api/v1/licences/{id}/versions`: a change. The new version gets a new identifier
+/// version and a new seal; the old one becomes superseded, in one transaction.
+pub fn new_version<H>(
+    conn: &mut DbConnection,
+    ctx: &IssueContext<'_>,
+    staff: &Staff,
+    id: &str,
+    body: &Value,
+    on_superseded: H,
+) -> Result<LicenceRow, RegistrationError>
+where
+    H: FnOnce(&mut DbConnection, &LicenceRow) -> Result<(), StorageError>,
+{
+    let current = store::find_licence(conn, id)?.ok_or_else(|| RegistrationError::NotFound(id.to_string()))?;
+    if !may_manage(staff, &current) {
+        return Err(RegistrationError::NotFound(id.to_string()));
+    }
+    if staff.role != Role::Issuer {
+        return Err(RegistrationError::Forbidden("only window staff (issuer role) issue new versions".into()));
+    }
+    let cert_type = ctx
+        .catalog
+        .get(&current.type_code)
+        .ok_or_else(|| RegistrationError::BadTypeCode(format!("the type {} is no longer in the catalog", current.type_code)))?;
+    let record = cert_type.validate(body).map_err(RegistrationError::Invalid)?;
+    ctx.sealer.keys().active_signer(ctx.now)?;
+    storage::write_tx(conn, |conn| {
+        let row = store::get_licence(conn, id)?;
+        let from = LicenceStatus::parse(&row.status).unwrap_or(LicenceStatus::Valid);
+        if from != LicenceStatus::Valid {
+            return Err(RegistrationError::NotChangeable(from));
+        }
+        let new = seal_and_store(
+            conn,
+            ctx,
+            staff,
+            Draft {
+                cert_type,
+                record,
+                issuing_hall: row.issuing_hall.clone(),
+                issuer_code: row.issuer_code.clone(),
+                serial: row.serial,
+                version: row.version + 1,
+                licence_no: row.licence_no.clone(),
+                previous_id: Some(row.id.clone()),
+            },
+        )?;
+        store::update_status(conn, id, "valid", "superseded", Some("changed"), Some(&new.id), ctx.now)?;
+        audit::insert_event(
+            conn,
+            ctx.now,
+            &staff.username,
+            "LicenceSuperseded",
+            &format!("licence:{id}"),
+            json!({"superseded_by": new.id, "version": new.version}),
+        )?;
+        on_superseded(conn, &row)?;
+        Ok(new)
+    })
+}

@@ -1,0 +1,123 @@
+//! Licences: issue, read, lifecycle actions and new versions.
+
+use crate::accounts::Staff;
+use crate::domain::licence::LicenceAction;
+use crate::error::ApiError;
+use crate::registration::{self, IssueContext};
+use crate::state::AppState;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    match req.headers().get("Idempotency-Key") {
+        None => Ok(None),
+        Some(v) => {
+            let key = v.to_str().map(str::trim).unwrap_or("");
+            if key.is_empty() || key.len() > 200 {
+                return Err(ApiError::bad_request(
+                    "invalid_header",
+                    "Idempotency-Key: must be 1-200 visible ASCII characters",
+                ));
+            }
+            Ok(Some(key.to_string()))
+        }
+    }
+}
+
+#[post("/api/v1/licences")]
+pub async fn issue_licence(
+    state: web::Data<AppState>,
+    staff: Staff,
+    req: HttpRequest,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&req)?;
+    let body = body.into_inner();
+    let st = state.clone();
+    let (status, answer) = state
+        .db(move |conn| {
+            let ctx = IssueContext {
+                catalog: &st.catalog,
+                sealer: &st.sealer,
+                public_url: &st.settings.public_url,
+                now: st.now(),
+            };
+            registration::issue_licence(conn, &ctx, &staff, &body, key.as_deref())
+        })
+        .await?;
+    let status = actix_web::http::StatusCode::from_u16(status).map_err(ApiError::internal)?;
+    Ok(HttpResponse::build(status).json(answer))
+}
+
+#[get("/api/v1/licences/{id}")]
+pub async fn get_licence(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let st = state.clone();
+    let answer = state
+        .db(move |conn| {
+            let row = registration::get_licence(conn, &staff, &id)?;
+            let versions = registration::versions_of(conn, &row)?;
+            let history = crate::storage::audit::list_events_for(conn, &format!("licence:{id}"))?;
+            let today = st.now().date_naive();
+            let mut json = registration::licence_json(&row, &st.catalog, &st.settings.public_url, today);
+            json["versions"] = versions
+                .iter()
+                .map(|v| serde_json::json!({"id": v.id, "version": v.version, "identifier": v.identifier, "status": v.status}))
+                .collect();
+            json["history"] = history
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "at": crate::storage::from_db_time(e.at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        "actor": e.actor, "action": e.action,
+                        "details": serde_json::from_str::<Value>(&e.details).unwrap_or(Value::Null),
+                    })
+                })
+                .collect();
+            Ok::<_, ApiError>(json)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+#[post("/api/v1/licences/{id}/{action}")]
+pub async fn change_licence(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, action) = path.into_inner();
+    let st = state.clone();
+    if action == "versions" {
+        let body = body.into_inner();
+        let answer = state
+            .db(move |conn| {
+                let ctx = IssueContext {
+                    catalog: &st.catalog,
+                    sealer: &st.sealer,
+                    public_url: &st.settings.public_url,
+                    now: st.now(),
+                };
+                let row = registration::new_version(conn, &ctx, &staff, &id, &body, |_, _| Ok(()))?;
+                Ok::<_, ApiError>(registration::licence_json(&row, &st.catalog, &st.settings.public_url, ctx.now.date_naive()))
+            })
+            .await?;
+        return Ok(HttpResponse::Created().json(answer));
+    }
+    let action = LicenceAction::parse(&action)
+        .ok_or_else(|| ApiError::not_found(format!("no licence action {action}")))?;
+    let body = body.into_inner();
+    let answer = state
+        .db(move |conn| {
+            let now = st.now();
+            let row = registration::change_status(conn, &staff, &id, action, &body, now, |_, _, _| Ok(()))?;
+            Ok::<_, ApiError>(registration::licence_json(&row, &st.catalog, &st.settings.public_url, now.date_naive()))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}

@@ -1,0 +1,10 @@
+//! `GET /api/v1/trust-list`: the root and every signer with its kid (public).
+
+use crate::state::AppState;
+use actix_web::{get, web, HttpResponse};
+
+#[get("/api/v1/trust-list")]
+pub async fn trust_list(state: web::Data<AppState>) -> HttpResponse {
+    let list = crate::verification::TrustList::from_keyset(state.sealer.keys(), state.now());
+    HttpResponse::Ok().json(list)
+}
