@@ -323,7 +323,11 @@ impl From<crate::registration::RegistrationError> for ApiError {
             R::Invalid(fields) => ApiError::InvalidFields(
                 fields
                     .into_iter()
-                    .map(|f| FieldError { field: f.field, code: f.code.to_string(), message: f.message })
+                    .map(|f| FieldError {
+                        field: f.field,
+                        code: f.code.to_string(),
+                        message: f.message,
+                    })
                     .collect(),
             ),
             R::Forbidden(m) => ApiError::forbidden(m),

@@ -125,7 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             client_ca,
         } => {
             let mut settings = settings_for(&db, bind)?;
-            telemetry::init_tracing(settings.json_logs);
+            telemetry::init_tracing(settings.json_logs, "info");
             if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
                 settings.tls = Some(config::TlsSettings {
                     cert,
@@ -146,7 +146,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate { db } => {
             let settings = settings_for(&db, None)?;
-            telemetry::init_tracing(settings.json_logs);
+            telemetry::init_tracing(settings.json_logs, "info");
             let pool = storage::connect(&settings.database_url, 1)?;
             let applied = storage::run_migrations(&pool)?;
             eprintln!("{} migration(s) applied", applied.len());

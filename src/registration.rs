@@ -67,7 +67,12 @@ pub struct IssueContext<'a> {
 }
 
 /// The licence as the API shows it.
-pub fn licence_json(row: &LicenceRow, catalog: &Catalog, public_url: &str, today: chrono::NaiveDate) -> Value {
+pub fn licence_json(
+    row: &LicenceRow,
+    catalog: &Catalog,
+    public_url: &str,
+    today: chrono::NaiveDate,
+) -> Value {
     let stored = LicenceStatus::parse(&row.status).unwrap_or(LicenceStatus::Valid);
     let status = stored.effective(row.valid_to, today);
     let fields: Value = serde_json::from_str(&row.fields).unwrap_or(Value::Null);
@@ -102,13 +107,16 @@ fn cert_type_of<'c>(catalog: &'c Catalog, body: &Value) -> Result<&'c CertType, 
         .get("type_code")
         .and_then(Value::as_str)
         .ok_or_else(|| RegistrationError::BadTypeCode("is required and must be a string".into()))?;
-    catalog
-        .get(code)
-        .ok_or_else(|| RegistrationError::BadTypeCode(format!("no certificate type with code {code}")))
+    catalog.get(code).ok_or_else(|| {
+        RegistrationError::BadTypeCode(format!("no certificate type with code {code}"))
+    })
 }
 
 /// The issuing authority of a staff member: their hall must be an issuing hall.
-fn authority_of(conn: &mut DbConnection, staff: &Staff) -> Result<(String, String), RegistrationError> {
+fn authority_of(
+    conn: &mut DbConnection,
+    staff: &Staff,
+) -> Result<(String, String), RegistrationError> {
     let hall = halls::get_hall(conn, &staff.hall_code)?;
     match hall.authority {
         Some(a) if hall.kind.is_issuing() && hall.active => Ok((hall.code, a.credit_code)),
@@ -122,11 +130,18 @@ fn authority_of(conn: &mut DbConnection, staff: &Staff) -> Result<(String, Strin
 fn region_number(issuer_code: &str) -> u64 {
     // Credit-code characters 3-8 are the region (e.g. 371302); a code without a numeric region
     // still gets unique numbers from its serial alone.
-    issuer_code.get(2..8).and_then(|r| r.parse().ok()).unwrap_or(0)
+    issuer_code
+        .get(2..8)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Licence number: the type's pattern filled with the authority's region + the serial.
-fn licence_number(t: &CertType, issuer_code: &str, serial: i64) -> Result<String, RegistrationError> {
+fn licence_number(
+    t: &CertType,
+    issuer_code: &str,
+    serial: i64,
+) -> Result<String, RegistrationError> {
     let serial_digits = t.number.digits.saturating_sub(6);
     let limit = 10u64.checked_pow(serial_digits).unwrap_or(u64::MAX);
     let serial = serial as u64;
@@ -137,11 +152,15 @@ fn licence_number(t: &CertType, issuer_code: &str, serial: i64) -> Result<String
         .checked_mul(limit)
         .and_then(|v| v.checked_add(serial))
         .unwrap_or(serial);
-    t.number.format(value).ok_or_else(|| RegistrationError::NumbersExhausted(t.code.clone()))
+    t.number
+        .format(value)
+        .ok_or_else(|| RegistrationError::NumbersExhausted(t.code.clone()))
 }
 
 fn unix_end_of_day(d: chrono::NaiveDate) -> i64 {
-    d.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default()).and_utc().timestamp()
+    d.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default())
+        .and_utc()
+        .timestamp()
 }
 
 struct Draft<'a> {
@@ -156,8 +175,18 @@ struct Draft<'a> {
 }
 
 /// Build claims, audit, seal, verify (inside `seal`), store, audit. Call inside a write tx.
-fn seal_and_store(conn: &mut DbConnection, ctx: &IssueContext<'_>, staff: &Staff, d: Draft<'_>) -> Result<LicenceRow, RegistrationError> {
-    let identifier = Identifier::new(&d.cert_type.code, &d.issuer_code, d.serial as u64, d.version as u32);
+fn seal_and_store(
+    conn: &mut DbConnection,
+    ctx: &IssueContext<'_>,
+    staff: &Staff,
+    d: Draft<'_>,
+) -> Result<LicenceRow, RegistrationError> {
+    let identifier = Identifier::new(
+        &d.cert_type.code,
+        &d.issuer_code,
+        d.serial as u64,
+        d.version as u32,
+    );
     let claims = SealClaims {
         iss: d.issuer_code.clone(),
         iat: ctx.now.timestamp(),
@@ -218,7 +247,10 @@ fn seal_and_store(conn: &mut DbConnection, ctx: &IssueContext<'_>, staff: &Staff
 }
 
 fn request_hash(body: &Value) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, body.to_string().as_bytes()))
+    hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        body.to_string().as_bytes(),
+    ))
 }
 
 /// `POST /api/v1/licences`. Returns (HTTP status, body): a replayed Idempotency-Key gives the
@@ -231,10 +263,14 @@ pub fn issue_licence(
     idempotency_key: Option<&str>,
 ) -> Result<(u16, Value), RegistrationError> {
     if staff.role != Role::Issuer {
-        return Err(RegistrationError::Forbidden("only window staff (issuer role) issue licences".into()));
+        return Err(RegistrationError::Forbidden(
+            "only window staff (issuer role) issue licences".into(),
+        ));
     }
     let cert_type = cert_type_of(ctx.catalog, body)?;
-    let record = cert_type.validate(body).map_err(RegistrationError::Invalid)?;
+    let record = cert_type
+        .validate(body)
+        .map_err(RegistrationError::Invalid)?;
     // Fail before allocating anything when no signer may seal.
     ctx.sealer.keys().active_signer(ctx.now)?;
     let hash = request_hash(body);
@@ -244,7 +280,8 @@ pub fn issue_licence(
                 if previous.request_hash != hash {
                     return Err(RegistrationError::IdempotencyMismatch);
                 }
-                let body: Value = serde_json::from_str(&previous.response_body).unwrap_or(Value::Null);
+                let body: Value =
+                    serde_json::from_str(&previous.response_body).unwrap_or(Value::Null);
                 return Ok((previous.response_status as u16, body));
             }
         }
@@ -255,11 +292,28 @@ pub fn issue_licence(
             conn,
             ctx,
             staff,
-            Draft { cert_type, record, issuing_hall, issuer_code, serial, version: 1, licence_no, previous_id: None },
+            Draft {
+                cert_type,
+                record,
+                issuing_hall,
+                issuer_code,
+                serial,
+                version: 1,
+                licence_no,
+                previous_id: None,
+            },
         )?;
         let answer = licence_json(&row, ctx.catalog, ctx.public_url, ctx.now.date_naive());
         if let Some(key) = idempotency_key {
-            store::insert_idempotent(conn, staff.user_id, key, &hash, 201, &answer.to_string(), ctx.now)?;
+            store::insert_idempotent(
+                conn,
+                staff.user_id,
+                key,
+                &hash,
+                201,
+                &answer.to_string(),
+                ctx.now,
+            )?;
         }
         Ok((201, answer))
     })
@@ -272,8 +326,13 @@ fn may_manage(staff: &Staff, row: &LicenceRow) -> bool {
 
 /// Who may see a licence through the staff API: admins and staff of the issuing hall.
 /// (Hall operators see the licences of their print jobs through the job.)
-pub fn get_licence(conn: &mut DbConnection, staff: &Staff, id: &str) -> Result<LicenceRow, RegistrationError> {
-    let row = store::find_licence(conn, id)?.ok_or_else(|| RegistrationError::NotFound(id.to_string()))?;
+pub fn get_licence(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    id: &str,
+) -> Result<LicenceRow, RegistrationError> {
+    let row = store::find_licence(conn, id)?
+        .ok_or_else(|| RegistrationError::NotFound(id.to_string()))?;
     if staff.role == Role::Admin || staff.hall_code == row.issuing_hall {
         Ok(row)
     } else {
@@ -281,12 +340,24 @@ pub fn get_licence(conn: &mut DbConnection, staff: &Staff, id: &str) -> Result<L
     }
 }
 
-pub fn versions_of(conn: &mut DbConnection, row: &LicenceRow) -> Result<Vec<LicenceRow>, RegistrationError> {
-    Ok(store::list_versions(conn, &row.type_code, &row.issuer_code, row.serial)?)
+pub fn versions_of(
+    conn: &mut DbConnection,
+    row: &LicenceRow,
+) -> Result<Vec<LicenceRow>, RegistrationError> {
+    Ok(store::list_versions(
+        conn,
+        &row.type_code,
+        &row.issuer_code,
+        row.serial,
+    )?)
 }
 
 fn reason_of(body: &Value) -> Result<String, RegistrationError> {
-    let reason = body.get("reason").and_then(Value::as_str).map(str::trim).unwrap_or("");
+    let reason = body
+        .get("reason")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .unwrap_or("");
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(RegistrationError::Invalid(vec![FieldError {
             field: "reason".into(),
@@ -313,17 +384,28 @@ where
 {
     let reason = reason_of(body)?;
     storage::write_tx(conn, |conn| {
-        let row = store::find_licence(conn, id)?.ok_or_else(|| RegistrationError::NotFound(id.to_string()))?;
+        let row = store::find_licence(conn, id)?
+            .ok_or_else(|| RegistrationError::NotFound(id.to_string()))?;
         if !may_manage(staff, &row) {
-            return Err(if staff.hall_code == row.issuing_hall || staff.role == Role::Admin {
-                RegistrationError::Forbidden("not allowed".into())
-            } else {
-                RegistrationError::NotFound(id.to_string())
-            });
+            return Err(
+                if staff.hall_code == row.issuing_hall || staff.role == Role::Admin {
+                    RegistrationError::Forbidden("not allowed".into())
+                } else {
+                    RegistrationError::NotFound(id.to_string())
+                },
+            );
         }
         let from = LicenceStatus::parse(&row.status).unwrap_or(LicenceStatus::Valid);
         let to = action.apply(from)?;
-        store::update_status(conn, id, from.as_str(), to.as_str(), Some(&reason), None, now)?;
+        store::update_status(
+            conn,
+            id,
+            from.as_str(),
+            to.as_str(),
+            Some(&reason),
+            None,
+            now,
+        )?;
         audit::insert_event(
             conn,
             now,
@@ -350,18 +432,25 @@ pub fn new_version<H>(
 where
     H: FnOnce(&mut DbConnection, &LicenceRow) -> Result<(), StorageError>,
 {
-    let current = store::find_licence(conn, id)?.ok_or_else(|| RegistrationError::NotFound(id.to_string()))?;
+    let current = store::find_licence(conn, id)?
+        .ok_or_else(|| RegistrationError::NotFound(id.to_string()))?;
     if !may_manage(staff, &current) {
         return Err(RegistrationError::NotFound(id.to_string()));
     }
     if staff.role != Role::Issuer {
-        return Err(RegistrationError::Forbidden("only window staff (issuer role) issue new versions".into()));
+        return Err(RegistrationError::Forbidden(
+            "only window staff (issuer role) issue new versions".into(),
+        ));
     }
-    let cert_type = ctx
-        .catalog
-        .get(&current.type_code)
-        .ok_or_else(|| RegistrationError::BadTypeCode(format!("the type {} is no longer in the catalog", current.type_code)))?;
-    let record = cert_type.validate(body).map_err(RegistrationError::Invalid)?;
+    let cert_type = ctx.catalog.get(&current.type_code).ok_or_else(|| {
+        RegistrationError::BadTypeCode(format!(
+            "the type {} is no longer in the catalog",
+            current.type_code
+        ))
+    })?;
+    let record = cert_type
+        .validate(body)
+        .map_err(RegistrationError::Invalid)?;
     ctx.sealer.keys().active_signer(ctx.now)?;
     storage::write_tx(conn, |conn| {
         let row = store::get_licence(conn, id)?;
@@ -384,7 +473,15 @@ where
                 previous_id: Some(row.id.clone()),
             },
         )?;
-        store::update_status(conn, id, "valid", "superseded", Some("changed"), Some(&new.id), ctx.now)?;
+        store::update_status(
+            conn,
+            id,
+            "valid",
+            "superseded",
+            Some("changed"),
+            Some(&new.id),
+            ctx.now,
+        )?;
         audit::insert_event(
             conn,
             ctx.now,

@@ -45,10 +45,18 @@ impl Application {
         options: BuildOptions,
     ) -> Result<Application, StartupError> {
         // Everything that can refuse to start is checked before the database is touched.
-        let catalog = crate::catalog::Catalog::load(&settings.templates_dir)
-            .map_err(|e| StartupError::Other(format!("the catalog in {} does not load: {e}", settings.templates_dir.display())))?;
-        let keys = crate::issuance::KeySet::load(&settings.keys_dir)
-            .map_err(|e| StartupError::Other(format!("the key set in {} is refused: {e}", settings.keys_dir.display())))?;
+        let catalog = crate::catalog::Catalog::load(&settings.templates_dir).map_err(|e| {
+            StartupError::Other(format!(
+                "the catalog in {} does not load: {e}",
+                settings.templates_dir.display()
+            ))
+        })?;
+        let keys = crate::issuance::KeySet::load(&settings.keys_dir).map_err(|e| {
+            StartupError::Other(format!(
+                "the key set in {} is refused: {e}",
+                settings.keys_dir.display()
+            ))
+        })?;
         if keys.is_example() {
             tracing::warn!(dir = %settings.keys_dir.display(), "running on the EXAMPLE key set: never use it in production");
         }

@@ -2,11 +2,11 @@
 
 use crate::catalog::Catalog;
 use crate::clock::SharedClock;
-use crate::issuance::Sealer;
-use crate::verification::TrustStore;
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::issuance::Sealer;
 use crate::storage::{DbConnection, DbPool, StorageError};
+use crate::verification::TrustStore;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 

@@ -5,10 +5,11 @@ use std::sync::OnceLock;
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
 /// Install the global subscriber once; later calls (tests) are no-ops.
-pub fn init_tracing(json: bool) {
+pub fn init_tracing(json: bool, default_filter: &str) {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
-        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        let filter =
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
         let registry = tracing_subscriber::registry().with(filter);
         let result = if json {
             registry

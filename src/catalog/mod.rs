@@ -288,7 +288,6 @@ fn check_type(t: &CertType, layouts: &BTreeMap<String, Layout>) -> Result<(), Pr
         ));
     }
     for (field, s) in [("number.prefix", &n.prefix), ("number.suffix", &n.suffix)] {
-        // A digit next to the counter would make numbers ambiguous to read back.
         if has_control(s) || s.chars().any(char::is_whitespace) {
             return Err(problem(
                 field,
@@ -296,11 +295,16 @@ fn check_type(t: &CertType, layouts: &BTreeMap<String, Layout>) -> Result<(), Pr
             ));
         }
     }
-    if n.prefix.ends_with(|c: char| c.is_ascii_digit())
-        || n.suffix.starts_with(|c: char| c.is_ascii_digit())
-    {
+    // A digit next to the counter would make numbers ambiguous to read back.
+    if n.prefix.ends_with(|c: char| c.is_ascii_digit()) {
         return Err(problem(
             "number.prefix",
+            "a digit next to the counter makes the number ambiguous",
+        ));
+    }
+    if n.suffix.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(problem(
+            "number.suffix",
             "a digit next to the counter makes the number ambiguous",
         ));
     }

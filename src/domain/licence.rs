@@ -41,7 +41,10 @@ impl LicenceStatus {
     }
 
     pub fn parse(s: &str) -> Option<LicenceStatus> {
-        [LicenceStatus::Expired].into_iter().chain(LicenceStatus::STORED).find(|st| st.as_str() == s)
+        [LicenceStatus::Expired]
+            .into_iter()
+            .chain(LicenceStatus::STORED)
+            .find(|st| st.as_str() == s)
     }
 
     /// The two-digit code of provincial interfaces; `superseded` has none.
@@ -172,8 +175,15 @@ mod tests {
         ];
         for action in [A::Suspend, A::Reinstate, A::Rescind, A::Cancel, A::Revoke] {
             for from in S::STORED {
-                let expected = allowed.iter().find(|(a, f, _)| *a == action && *f == from).map(|t| t.2);
-                assert_eq!(action.apply(from).ok(), expected, "{action:?} from {from:?}");
+                let expected = allowed
+                    .iter()
+                    .find(|(a, f, _)| *a == action && *f == from)
+                    .map(|t| t.2);
+                assert_eq!(
+                    action.apply(from).ok(),
+                    expected,
+                    "{action:?} from {from:?}"
+                );
             }
         }
     }
@@ -185,8 +195,14 @@ mod tests {
         assert_eq!(LicenceStatus::Superseded.code(), None);
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let v = LicenceStatus::Valid;
-        assert_eq!(v.effective(Some(d("2025-01-01")), d("2025-01-02")), LicenceStatus::Expired);
-        assert_eq!(v.effective(Some(d("2025-01-01")), d("2025-01-01")), LicenceStatus::Valid);
+        assert_eq!(
+            v.effective(Some(d("2025-01-01")), d("2025-01-02")),
+            LicenceStatus::Expired
+        );
+        assert_eq!(
+            v.effective(Some(d("2025-01-01")), d("2025-01-01")),
+            LicenceStatus::Valid
+        );
         assert_eq!(v.effective(None, d("2099-01-01")), LicenceStatus::Valid);
         assert_eq!(
             LicenceStatus::Revoked.effective(Some(d("2021-01-01")), d("2025-01-01")),

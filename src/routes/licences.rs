@@ -104,7 +104,12 @@ pub async fn change_licence(
                     now: st.now(),
                 };
                 let row = registration::new_version(conn, &ctx, &staff, &id, &body, |_, _| Ok(()))?;
-                Ok::<_, ApiError>(registration::licence_json(&row, &st.catalog, &st.settings.public_url, ctx.now.date_naive()))
+                Ok::<_, ApiError>(registration::licence_json(
+                    &row,
+                    &st.catalog,
+                    &st.settings.public_url,
+                    ctx.now.date_naive(),
+                ))
             })
             .await?;
         return Ok(HttpResponse::Created().json(answer));
@@ -115,8 +120,16 @@ pub async fn change_licence(
     let answer = state
         .db(move |conn| {
             let now = st.now();
-            let row = registration::change_status(conn, &staff, &id, action, &body, now, |_, _, _| Ok(()))?;
-            Ok::<_, ApiError>(registration::licence_json(&row, &st.catalog, &st.settings.public_url, now.date_naive()))
+            let row =
+                registration::change_status(conn, &staff, &id, action, &body, now, |_, _, _| {
+                    Ok(())
+                })?;
+            Ok::<_, ApiError>(registration::licence_json(
+                &row,
+                &st.catalog,
+                &st.settings.public_url,
+                now.date_naive(),
+            ))
         })
         .await?;
     Ok(HttpResponse::Ok().json(answer))

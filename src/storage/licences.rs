@@ -35,7 +35,11 @@ pub struct LicenceRow {
 /// Take the next serial for a type and authority. Call inside the issuing write transaction:
 /// the row lock (PostgreSQL) or the write lock (SQLite) makes concurrent issues wait, and a
 /// rolled-back issue gives its serial back, so serials have no duplicates and no gaps.
-pub fn next_serial(conn: &mut DbConnection, type_code: &str, issuer_code: &str) -> StorageResult<i64> {
+pub fn next_serial(
+    conn: &mut DbConnection,
+    type_code: &str,
+    issuer_code: &str,
+) -> StorageResult<i64> {
     use diesel::sql_types::{BigInt, Text};
     #[derive(QueryableByName)]
     struct Serial {
@@ -60,20 +64,30 @@ pub fn next_serial(conn: &mut DbConnection, type_code: &str, issuer_code: &str) 
 }
 
 pub fn insert_licence(conn: &mut DbConnection, row: &LicenceRow) -> StorageResult<()> {
-    diesel::insert_into(licences::table).values(row).execute(conn)?;
+    diesel::insert_into(licences::table)
+        .values(row)
+        .execute(conn)?;
     Ok(())
 }
 
 pub fn find_licence(conn: &mut DbConnection, id: &str) -> StorageResult<Option<LicenceRow>> {
-    Ok(licences::table.find(id).select(LicenceRow::as_select()).first(conn).optional()?)
+    Ok(licences::table
+        .find(id)
+        .select(LicenceRow::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 pub fn get_licence(conn: &mut DbConnection, id: &str) -> StorageResult<LicenceRow> {
-    find_licence(conn, id)?.ok_or_else(|| StorageError::NotFound(format!("no licence with id {id}")))
+    find_licence(conn, id)?
+        .ok_or_else(|| StorageError::NotFound(format!("no licence with id {id}")))
 }
 
 /// The verify path's one indexed query.
-pub fn find_by_identifier(conn: &mut DbConnection, identifier: &str) -> StorageResult<Option<LicenceRow>> {
+pub fn find_by_identifier(
+    conn: &mut DbConnection,
+    identifier: &str,
+) -> StorageResult<Option<LicenceRow>> {
     Ok(licences::table
         .filter(licences::identifier.eq(identifier))
         .select(LicenceRow::as_select())
@@ -82,7 +96,12 @@ pub fn find_by_identifier(conn: &mut DbConnection, identifier: &str) -> StorageR
 }
 
 /// Every version of one licence (same type, authority and serial), oldest first.
-pub fn list_versions(conn: &mut DbConnection, type_code: &str, issuer_code: &str, serial: i64) -> StorageResult<Vec<LicenceRow>> {
+pub fn list_versions(
+    conn: &mut DbConnection,
+    type_code: &str,
+    issuer_code: &str,
+    serial: i64,
+) -> StorageResult<Vec<LicenceRow>> {
     Ok(licences::table
         .filter(licences::type_code.eq(type_code))
         .filter(licences::issuer_code.eq(issuer_code))
@@ -102,23 +121,37 @@ pub fn update_status(
     superseded_by: Option<&str>,
     now: DateTime<Utc>,
 ) -> StorageResult<()> {
-    let n = diesel::update(licences::table.find(id).filter(licences::status.eq(expected)))
-        .set((
-            licences::status.eq(status),
-            licences::status_reason.eq(reason),
-            licences::status_changed_at.eq(Some(to_db_time(now))),
-            licences::superseded_by.eq(superseded_by),
-        ))
-        .execute(conn)?;
+    let n = diesel::update(
+        licences::table
+            .find(id)
+            .filter(licences::status.eq(expected)),
+    )
+    .set((
+        licences::status.eq(status),
+        licences::status_reason.eq(reason),
+        licences::status_changed_at.eq(Some(to_db_time(now))),
+        licences::superseded_by.eq(superseded_by),
+    ))
+    .execute(conn)?;
     if n == 1 {
         Ok(())
     } else {
-        Err(StorageError::Conflict(format!("the licence {id} changed status meanwhile")))
+        Err(StorageError::Conflict(format!(
+            "the licence {id} changed status meanwhile"
+        )))
     }
 }
 
-pub fn list_recent(conn: &mut DbConnection, hall: Option<&str>, limit: i64) -> StorageResult<Vec<LicenceRow>> {
-    let mut q = licences::table.select(LicenceRow::as_select()).order(licences::issued_at.desc()).limit(limit).into_boxed();
+pub fn list_recent(
+    conn: &mut DbConnection,
+    hall: Option<&str>,
+    limit: i64,
+) -> StorageResult<Vec<LicenceRow>> {
+    let mut q = licences::table
+        .select(LicenceRow::as_select())
+        .order(licences::issued_at.desc())
+        .limit(limit)
+        .into_boxed();
     if let Some(h) = hall {
         q = q.filter(licences::issuing_hall.eq(h.to_string()));
     }
@@ -136,7 +169,11 @@ pub struct IdempotencyRow {
     pub created_at: NaiveDateTime,
 }
 
-pub fn find_idempotent(conn: &mut DbConnection, user_id: i64, key: &str) -> StorageResult<Option<IdempotencyRow>> {
+pub fn find_idempotent(
+    conn: &mut DbConnection,
+    user_id: i64,
+    key: &str,
+) -> StorageResult<Option<IdempotencyRow>> {
     Ok(idempotency_keys::table
         .find((user_id, key))
         .select(IdempotencyRow::as_select())

@@ -119,8 +119,7 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         if let DbConnection::Sqlite(c) = conn {
             c.batch_execute(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
@@ -141,6 +140,11 @@ pub fn connect(url: &str, pool_size: u32) -> StorageResult<DbPool> {
                     })?;
                 }
             }
+            // WAL is a property of the file: switch it once, before the pool opens several
+            // connections that would race for the lock the switch needs.
+            let mut first = SqliteConnection::establish(path)
+                .map_err(|e| StorageError::Unavailable(e.to_string()))?;
+            first.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
             path.clone()
         }
         Backend::Postgres(url) => url.clone(),

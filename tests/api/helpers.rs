@@ -131,7 +131,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Start the app after letting the test adjust its settings.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    crosscert::telemetry::init_tracing(false);
+    crosscert::telemetry::init_tracing(false, "error");
     let db = TestDb::new();
     let mut settings = test_settings(&db);
     adjust(&mut settings);

@@ -5,4 +5,5 @@ mod accounts;
 mod cli;
 mod halls;
 mod helpers;
+mod licences;
 mod ops;
