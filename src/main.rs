@@ -57,10 +57,32 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Signing keys: make an example set, or check the configured one
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Staff accounts and hall agent tokens
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write an example key set (root, signers, hall CA and clients, server TLS, manifest)
+    GenExample {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check the configured key set (CROSSCERT_KEYS_DIR, default keys-example) without starting
+    Check {
+        /// Check this folder instead of the configured one
+        #[arg(long)]
+        keys_dir: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -159,6 +181,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("demo data: {added} hall(s) added");
             Ok(())
         }
+        Command::Keys { command } => match command {
+            KeysCommand::GenExample { out } => {
+                crosscert::issuance::generate_example_set(&out, chrono::Utc::now())?;
+                eprintln!(
+                    "example key set written to {} (never for production)",
+                    out.display()
+                );
+                Ok(())
+            }
+            KeysCommand::Check { keys_dir, config } => {
+                let settings = settings_for(
+                    &DbArgs {
+                        database_url: None,
+                        config,
+                    },
+                    None,
+                )?;
+                let dir = keys_dir.unwrap_or(settings.keys_dir);
+                let report = crosscert::issuance::check_key_dir(&dir)?;
+                print!("{report}");
+                if !report.can_seal {
+                    eprintln!("warning: no signer may seal now; the service would start but answer 503 to issuing");
+                }
+                Ok(())
+            }
+        },
         Command::Admin { command } => match command {
             AdminCommand::CreateUser {
                 db,

@@ -272,3 +272,100 @@ fn unknown_database_scheme_is_refused_clearly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unsupported database URL"), "{stderr}");
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn keys_check_accepts_the_example_set() {
+    let out = crosscert().args(["keys", "check"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("signer-2026"));
+}
+
+#[test]
+fn serve_refuses_to_start_when_a_signer_key_does_not_match_its_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    copy_dir(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/keys-example")),
+        &keys,
+    );
+    // Put another key (the server's) in the active signer's place.
+    std::fs::copy(
+        keys.join("server.key.pem"),
+        keys.join("signer-2026.key.pem"),
+    )
+    .unwrap();
+    let out = crosscert()
+        .args(["keys", "check", "--keys-dir", keys.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("signer-2026.key.pem"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let db = TestDb::new();
+    let out = crosscert()
+        .args(["serve", "--database-url", &db.url, "--bind", "127.0.0.1:0"])
+        .env("CROSSCERT_KEYS_DIR", &keys)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "serve must refuse a key that does not match its certificate"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signer-2026.key.pem"));
+}
+
+#[test]
+fn serve_refuses_a_signer_from_a_foreign_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("ours");
+    copy_dir(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/keys-example")),
+        &ours,
+    );
+    let foreign = dir.path().join("foreign");
+    let out = crosscert()
+        .args(["keys", "gen-example", "--out", foreign.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A signer certificate and key from another root, under our root.
+    std::fs::copy(
+        foreign.join("signer-2026.pem"),
+        ours.join("signer-2026.pem"),
+    )
+    .unwrap();
+    std::fs::copy(
+        foreign.join("signer-2026.key.pem"),
+        ours.join("signer-2026.key.pem"),
+    )
+    .unwrap();
+    let db = TestDb::new();
+    let out = crosscert()
+        .args(["serve", "--database-url", &db.url, "--bind", "127.0.0.1:0"])
+        .env("CROSSCERT_KEYS_DIR", &ours)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("signer-2026.pem"), "{stderr}");
+}
