@@ -133,14 +133,13 @@ impl Canvas {
         self.text_with_matrix(font, size_mm, TextMatrix::Translate(p.x, p.y), text, color);
     }
 
-    /// Text whose baseline starts at (x, y) and runs at `angle_deg` counter-clockwise from the
-    /// page's horizontal (as seen on the page).
+    /// Text whose baseline starts at `at` (x, y) and runs at `angle_deg` counter-clockwise
+    /// from the page's horizontal (as seen on the page).
     pub(crate) fn text_rotated(
         &mut self,
         font: &FontId,
         size_mm: f32,
-        x: f32,
-        y: f32,
+        (x, y): (f32, f32),
         angle_deg: f32,
         text: &str,
         color: Color,

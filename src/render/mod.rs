@@ -17,7 +17,7 @@ mod tests;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use printpdf::{FontId, PdfDocument, PdfFont, PdfSaveOptions};
+use printpdf::{ExtendedGraphicsStateId, FontId, PdfDocument, PdfFont, PdfSaveOptions};
 
 use crate::catalog::layout::Layout;
 use crate::domain::copy::CopyKind;
@@ -161,6 +161,10 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
         }
         _ => body_id.clone(),
     };
+    doc.resources.extgstates.map.insert(
+        ExtendedGraphicsStateId(seal::SEAL_GS.to_string()),
+        seal::seal_graphics_state(),
+    );
     let ids = page::FontIds {
         body: body_id,
         title: title_id,

@@ -199,6 +199,12 @@ struct PageCtx<'a> {
 }
 
 #[derive(Clone, Copy)]
+enum Wrap {
+    AsNeeded,
+    Never,
+}
+
+#[derive(Clone, Copy)]
 enum Align {
     Centre,
     Right,
@@ -209,7 +215,7 @@ impl PageCtx<'_> {
         let text = "样本 SPECIMEN";
         let angle = (h / w).atan();
         let diagonal = (w * w + h * h).sqrt();
-        let size = (diagonal * 0.7 / self.body.width_em(text)).min(h * 0.3);
+        let size = (diagonal * 0.6 / self.body.width_em(text)).min(h * 0.16);
         let len = self.body.width_em(text) * size;
         // Centre the run on the page's centre along the diagonal; the glyph box's middle
         // sits 0.38 em above the baseline.
@@ -220,8 +226,7 @@ impl PageCtx<'_> {
         self.canvas.text_rotated(
             &self.ids.body,
             size,
-            x,
-            y,
+            (x, y),
             angle.to_degrees(),
             text,
             watermark_colour(),
@@ -347,7 +352,8 @@ impl PageCtx<'_> {
             + size;
         for (i, (label, value)) in rows.iter().enumerate() {
             let row = Rect::new(b.x_mm, b.y_mm + row_h * i as f32, b.w_mm, row_h);
-            self.labelled(&row, label, value, label_w, size);
+            // An identifier broken over two lines is hard to type back: shrink instead.
+            self.labelled(&row, label, value, label_w, size, Wrap::Never);
         }
     }
 
@@ -365,7 +371,7 @@ impl PageCtx<'_> {
             + size * 1.5;
         for (i, (label, value)) in rows.iter().enumerate() {
             let row = Rect::new(b.x_mm, b.y_mm + row_h * i as f32, b.w_mm, row_h);
-            self.labelled(&row, label, value, label_w, size);
+            self.labelled(&row, label, value, label_w, size, Wrap::AsNeeded);
         }
     }
 
@@ -394,7 +400,7 @@ impl PageCtx<'_> {
                     cell_w - size * 0.8,
                     cell_h,
                 );
-                self.labelled(&cell, label, value, label_w, size);
+                self.labelled(&cell, label, value, label_w, size, Wrap::AsNeeded);
             }
         }
     }
@@ -494,17 +500,30 @@ impl PageCtx<'_> {
 
     /// A label spread to the label column's width (名　　称 / 统一社会信用代码 line up, as on
     /// the printed forms), then its value fitted into the rest of the row.
-    fn labelled(&mut self, row: &Rect, label: &str, value: &str, label_w: f32, size: f32) {
+    fn labelled(
+        &mut self,
+        row: &Rect,
+        label: &str,
+        value: &str,
+        label_w: f32,
+        size: f32,
+        wrap: Wrap,
+    ) {
         let gap = size * 0.6;
         let label_box = Rect::new(row.x, row.y, (label_w - gap).max(size), size);
         let value_w = (row.w - label_w).max(size);
         let body = self.body;
+        let height = match wrap {
+            Wrap::AsNeeded => row.h * 0.92,
+            // Room for exactly one line at any size in the range.
+            Wrap::Never => size.min(row.h),
+        };
         let fitted = text::fit(
             value,
             |c| body.advance_em(c),
             value_w,
-            row.h * 0.92,
-            SizeRange::new(size, size * 0.45),
+            height,
+            SizeRange::new(size, size * 0.3),
         );
         let lines = fitted.lines.len().max(1) as f32;
         let block_h = (lines - 1.0) * fitted.leading_mm + fitted.size_mm;

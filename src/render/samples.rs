@@ -44,8 +44,8 @@ pub fn business_licence_layout() -> Layout {
             block(Holder, 40.0, 88.0, 340.0, 24.0),
             grid(40.0, 114.0, 340.0, 60.0, 2, 4),
             block(LongText, 40.0, 176.0, 340.0, 64.0),
-            block(Issuer, 282.0, 244.0, 110.0, 30.0),
-            block(Seal, 312.0, 232.0, 50.0, 50.0),
+            block(Issuer, 282.0, 241.0, 110.0, 33.0),
+            block(Seal, 318.0, 245.0, 38.0, 38.0),
             block(Serial, 26.0, 266.0, 100.0, 9.0),
         ],
     }
@@ -68,7 +68,7 @@ pub fn permit_layout() -> Layout {
             block(LongText, 22.0, 178.0, 166.0, 42.0),
             block(Qr, 24.0, 226.0, 34.0, 34.0),
             block(Issuer, 100.0, 232.0, 86.0, 28.0),
-            block(Seal, 122.0, 222.0, 42.0, 42.0),
+            block(Seal, 123.0, 230.0, 40.0, 40.0),
             block(Serial, 140.0, 270.0, 48.0, 8.0),
         ],
     }

@@ -3,7 +3,9 @@
 //! name set clockwise around the upper rim with each character turned to face outwards, as on
 //! a Chinese official seal (公章).
 
-use printpdf::{Color, FontId, PaintMode};
+use printpdf::{
+    BlendMode, Color, ExtendedGraphicsState, ExtendedGraphicsStateId, FontId, Op, PaintMode,
+};
 
 use super::canvas::{rgb, Canvas};
 use super::fonts::Face;
@@ -26,6 +28,33 @@ pub(crate) fn draw(
     authority: &str,
 ) {
     let red = seal_red();
+    // Multiply, as seal ink does on paper: the authority and date under the seal stay legible.
+    canvas.ops.push(Op::SaveGraphicsState);
+    canvas.ops.push(Op::LoadGraphicsState {
+        gs: ExtendedGraphicsStateId(SEAL_GS.to_string()),
+    });
+    draw_marks(canvas, face, font, cx, cy, radius, authority, red);
+    canvas.ops.push(Op::RestoreGraphicsState);
+}
+
+/// Resource name of the seal's graphics state (multiply blending), registered per document.
+pub(crate) const SEAL_GS: &str = "GSseal";
+
+pub(crate) fn seal_graphics_state() -> ExtendedGraphicsState {
+    ExtendedGraphicsState::default().with_blend_mode(BlendMode::multiply())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draw_marks(
+    canvas: &mut Canvas,
+    face: &Face,
+    font: &FontId,
+    cx: f32,
+    cy: f32,
+    radius: f32,
+    authority: &str,
+    red: Color,
+) {
     let outer_w = radius * 0.055;
     let inner_r = radius - outer_w * 2.2;
     canvas.stroke_style(red.clone(), outer_w);
@@ -40,6 +69,21 @@ pub(crate) fn draw(
     if chars.is_empty() {
         return;
     }
+    rim_text(canvas, face, font, cx, cy, radius, inner_r, &chars, red);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rim_text(
+    canvas: &mut Canvas,
+    face: &Face,
+    font: &FontId,
+    cx: f32,
+    cy: f32,
+    radius: f32,
+    inner_r: f32,
+    chars: &[char],
+    red: Color,
+) {
     // Size the characters to the ring's band, then narrow them if the name is long: a
     // 15-character authority name must still fit within the arc.
     let band = radius * 0.26;
@@ -80,7 +124,14 @@ pub(crate) fn draw(
         // Canvas y grows downwards, so the page's y component flips.
         let by = cy - r * sin + tangent.1 * glyph_w / 2.0;
         let text_angle = mid.to_degrees() - 90.0;
-        canvas.text_rotated(font, size, bx, by, text_angle, &c.to_string(), red.clone());
+        canvas.text_rotated(
+            font,
+            size,
+            (bx, by),
+            text_angle,
+            &c.to_string(),
+            red.clone(),
+        );
         angle -= step;
     }
 }
