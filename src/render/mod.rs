@@ -1,1 +1,237 @@
-//! PDF (printpdf) and QR (qrcode) drawing of certificates. No database.
+//! PDF (printpdf) and QR (qrcode) drawing of certificates: one page per copy, laid out by the
+//! type's layout family, with the red electronic seal and the QR drawn as vectors. No database.
+//! Fonts are loaded once per process ([`Fonts::load`]); [`render_pdf`] is pure and
+//! deterministic (same view, same bytes), so a job's stored SHA-256 can be recomputed.
+
+mod canvas;
+mod fonts;
+mod page;
+mod qr;
+pub mod samples;
+mod seal;
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use printpdf::{ExtendedGraphicsStateId, FontId, PdfDocument, PdfFont, PdfSaveOptions};
+
+use crate::catalog::layout::Layout;
+use crate::domain::copy::CopyKind;
+
+pub use fonts::{FontCandidate, Fonts};
+
+/// What a specimen's QR code says instead of the verification URL: scanning a specimen must
+/// never look like a valid certificate.
+pub const SPECIMEN_QR_TEXT: &str = "SPECIMEN-NOT-VALID";
+
+/// The smallest QR block a layout may give (DESIGN §4: printed at least 30 mm wide).
+pub const MIN_QR_MM: f32 = 30.0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error(
+        "no CJK font found: install the Debian package `fonts-noto-cjk` \
+         (scripts/install-deps.sh) or set CROSSCERT_FONT_DIR to a folder holding \
+         NotoSerifCJK-Regular.ttc; searched {}",
+        display_paths(.searched)
+    )]
+    FontMissing { searched: Vec<PathBuf> },
+    #[error("the fonts have no glyph for {chars:?}; the certificate would print empty boxes")]
+    MissingGlyphs { chars: String },
+    #[error("a certificate needs at least one copy to print")]
+    NoCopies,
+    #[error("{serials} sheet serials given for {copies} copies")]
+    SerialCountMismatch { copies: usize, serials: usize },
+    #[error("layout {layout}: the QR block is {width_mm} mm, at least {MIN_QR_MM} mm is required")]
+    QrBlockTooSmall { layout: String, width_mm: f32 },
+    #[error("layout {layout} has no page size")]
+    EmptyPage { layout: String },
+    #[error("the QR text does not fit a QR code: {0}")]
+    QrTooLong(String),
+    #[error("the PDF writer produced an unexpected trailer")]
+    Trailer,
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenderMode {
+    /// A sample for catalog review: a 样本 / SPECIMEN watermark and a QR that says so.
+    Specimen,
+    /// The holder's electronic copy: marked 电子证照, the real QR.
+    Electronic,
+    /// For printing on security stock: the real QR and the sheet serial when known.
+    Print,
+}
+
+/// Everything a certificate page shows. Borrowed, so that callers render straight from their
+/// licence record without copying it.
+#[derive(Debug, Clone)]
+pub struct CertificateView<'a> {
+    pub layout: &'a Layout,
+    pub title: &'a str,
+    pub title_en: &'a str,
+    /// e.g. 名称 / 姓名
+    pub holder_name_label: &'a str,
+    pub holder_name: &'a str,
+    /// e.g. 统一社会信用代码 / 公民身份号码
+    pub holder_code_label: &'a str,
+    pub holder_code: &'a str,
+    /// Short fields, label and value, in catalog order.
+    pub fields: &'a [(&'a str, &'a str)],
+    /// Multiline fields (经营范围 and the like), label and value.
+    pub long_texts: &'a [(&'a str, &'a str)],
+    /// e.g. "2024年05月20日至2029年05月19日" or "长期".
+    pub validity: &'a str,
+    /// The issuing authority: printed in the issuer block and around the seal's rim.
+    pub authority_name: &'a str,
+    pub issued_on: NaiveDate,
+    pub licence_no: &'a str,
+    pub identifier: &'a str,
+    /// The verification text (DESIGN §4); replaced by [`SPECIMEN_QR_TEXT`] on specimens.
+    pub qr_text: &'a str,
+    /// One page per copy, in this order.
+    pub copies: &'a [CopyKind],
+    /// The security-stock serial of each page, when known (print mode).
+    pub serials: Option<&'a [String]>,
+    pub mode: RenderMode,
+}
+
+pub(crate) const BODY_FONT: &str = "F1";
+pub(crate) const TITLE_FONT: &str = "F2";
+
+/// Render the certificate: one page per copy. Deterministic: the document id is derived from
+/// the content and the dates from `issued_on`, so rendering twice gives identical bytes.
+pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, RenderError> {
+    if view.copies.is_empty() {
+        return Err(RenderError::NoCopies);
+    }
+    if let Some(serials) = view.serials {
+        if serials.len() != view.copies.len() {
+            return Err(RenderError::SerialCountMismatch {
+                copies: view.copies.len(),
+                serials: serials.len(),
+            });
+        }
+    }
+    let plan = page::Plan::new(fonts, view)?;
+    let qr_text = match view.mode {
+        RenderMode::Specimen => SPECIMEN_QR_TEXT,
+        RenderMode::Electronic | RenderMode::Print => view.qr_text,
+    };
+    let qr = qr::encode(qr_text)?;
+
+    let mut doc = PdfDocument::new(view.title);
+    let info = &mut doc.metadata.info;
+    info.producer = "crosscert".to_string();
+    info.creator = "crosscert".to_string();
+    info.identifier = view.identifier.to_string();
+    // The document's dates are the date of issue: a fixed value, unlike "now".
+    if let Some(issued) = issued_timestamp(view.issued_on) {
+        info.creation_date = issued;
+        info.modification_date = issued;
+        info.metadata_date = issued;
+    }
+
+    // Fixed resource names instead of printpdf's generated ones, which come from a
+    // process-wide counter and would differ between two renders of the same certificate.
+    let body_id = FontId(BODY_FONT.to_string());
+    doc.resources
+        .fonts
+        .map
+        .insert(body_id.clone(), PdfFont::new(fonts.body.font.clone()));
+    let title_id = match &fonts.title {
+        Some(face) if plan.title_uses_title_face => {
+            let id = FontId(TITLE_FONT.to_string());
+            doc.resources
+                .fonts
+                .map
+                .insert(id.clone(), PdfFont::new(face.font.clone()));
+            id
+        }
+        _ => body_id.clone(),
+    };
+    doc.resources.extgstates.map.insert(
+        ExtendedGraphicsStateId(seal::SEAL_GS.to_string()),
+        seal::seal_graphics_state(),
+    );
+    let ids = page::FontIds {
+        body: body_id,
+        title: title_id,
+    };
+
+    let pages = view
+        .copies
+        .iter()
+        .enumerate()
+        .map(|(i, copy)| {
+            let serial = view.serials.and_then(|s| s.get(i)).map(String::as_str);
+            plan.page(fonts, &ids, view, *copy, serial, &qr)
+        })
+        .collect();
+    doc.pages = pages;
+
+    let opts = PdfSaveOptions {
+        optimize: true,
+        subset_fonts: true,
+        secure: true,
+        image_optimization: None,
+    };
+    let mut warnings = Vec::new();
+    let mut bytes = doc.save(&opts, &mut warnings);
+    fix_document_id(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn issued_timestamp(date: NaiveDate) -> Option<printpdf::OffsetDateTime> {
+    let secs = date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+    printpdf::OffsetDateTime::from_unix_timestamp(secs).ok()
+}
+
+/// printpdf writes a random `/ID` pair into the trailer. Replace it, in place and at the same
+/// length (the trailer follows the xref table, so no offset moves), with a digest of the rest
+/// of the file: the id then identifies the content, as ISO 32000 §14.4 suggests.
+fn fix_document_id(bytes: &mut [u8]) -> Result<(), RenderError> {
+    let spans = id_spans(bytes).ok_or(RenderError::Trailer)?;
+    for (start, end) in spans {
+        bytes[start..end].fill(b'0');
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    for (start, end) in spans {
+        let hex = hex::encode(digest.as_ref());
+        let len = end - start;
+        if hex.len() < len {
+            return Err(RenderError::Trailer);
+        }
+        bytes[start..end].copy_from_slice(&hex.as_bytes()[..len]);
+    }
+    Ok(())
+}
+
+/// Byte ranges of the two literal strings inside the trailer's `/ID [(..)(..)]`.
+fn id_spans(bytes: &[u8]) -> Option<[(usize, usize); 2]> {
+    let key = b"/ID";
+    let at = bytes.windows(key.len()).rposition(|w| w == key)?;
+    let mut spans = [(0, 0); 2];
+    let mut pos = at + key.len();
+    for span in &mut spans {
+        let open = pos + bytes[pos..].iter().position(|b| *b == b'(')?;
+        let close = open + 1 + bytes[open + 1..].iter().position(|b| *b == b')')?;
+        if bytes[open + 1..close].contains(&b'\\') {
+            return None;
+        }
+        *span = (open + 1, close);
+        pos = close + 1;
+    }
+    Some(spans)
+}

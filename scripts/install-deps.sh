@@ -1,0 +1,25 @@
+#!/bin/sh
+# Debian packages the renderer and its tests need: CJK fonts (fonts-noto-cjk), pdftotext and
+# pdftoppm (poppler-utils), zbarimg (zbar-tools). Installs only what is missing; safe to rerun.
+set -eu
+
+missing=""
+for pkg in fonts-noto-cjk poppler-utils zbar-tools; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $pkg"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+echo "installing:$missing" >&2
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,175 @@
+//! A page's operation list, addressed the way layouts are written: millimetres from the
+//! top-left corner, y downwards. printpdf wants points from the bottom-left; the flip lives
+//! here and nowhere else.
+
+use printpdf::{
+    Color, FontId, LinePoint, Op, PaintMode, PdfFontHandle, Point, Polygon, PolygonRing, Pt, Rect,
+    Rgb, TextItem, TextMatrix, WindingOrder,
+};
+
+const PT_PER_MM: f32 = 72.0 / 25.4;
+
+/// Bezier handle length for a quarter circle.
+const KAPPA: f32 = 0.552_284_8;
+
+pub(crate) fn rgb(r: f32, g: f32, b: f32) -> Color {
+    Color::Rgb(Rgb {
+        r,
+        g,
+        b,
+        icc_profile: None,
+    })
+}
+
+pub(crate) struct Canvas {
+    pub(crate) ops: Vec<Op>,
+    height_mm: f32,
+}
+
+impl Canvas {
+    pub(crate) fn new(height_mm: f32) -> Canvas {
+        Canvas {
+            ops: Vec::with_capacity(512),
+            height_mm,
+        }
+    }
+
+    fn pt(&self, x_mm: f32, y_mm: f32) -> Point {
+        Point {
+            x: Pt(x_mm * PT_PER_MM),
+            y: Pt((self.height_mm - y_mm) * PT_PER_MM),
+        }
+    }
+
+    fn lp(&self, x_mm: f32, y_mm: f32, bezier: bool) -> LinePoint {
+        LinePoint {
+            p: self.pt(x_mm, y_mm),
+            bezier,
+        }
+    }
+
+    pub(crate) fn stroke_style(&mut self, color: Color, width_mm: f32) {
+        self.ops.push(Op::SetOutlineColor { col: color });
+        self.ops.push(Op::SetOutlineThickness {
+            pt: Pt(width_mm * PT_PER_MM),
+        });
+    }
+
+    pub(crate) fn fill_color(&mut self, color: Color) {
+        self.ops.push(Op::SetFillColor { col: color });
+    }
+
+    pub(crate) fn rect(&mut self, x: f32, y: f32, w: f32, h: f32, mode: PaintMode) {
+        self.ops.push(Op::DrawRectangle {
+            rectangle: Rect {
+                x: Pt(x * PT_PER_MM),
+                y: Pt((self.height_mm - y - h) * PT_PER_MM),
+                width: Pt(w * PT_PER_MM),
+                height: Pt(h * PT_PER_MM),
+                mode: Some(mode),
+                winding_order: Some(WindingOrder::NonZero),
+            },
+        });
+    }
+
+    pub(crate) fn circle(&mut self, cx: f32, cy: f32, r: f32, mode: PaintMode) {
+        let ring = self.circle_ring(cx, cy, r);
+        self.ops.push(Op::DrawPolygon {
+            polygon: Polygon {
+                rings: vec![ring],
+                mode,
+                winding_order: WindingOrder::NonZero,
+            },
+        });
+    }
+
+    fn circle_ring(&self, cx: f32, cy: f32, r: f32) -> PolygonRing {
+        let k = r * KAPPA;
+        // Four quarter arcs, clockwise on the page starting at the right-hand point.
+        let quarters = [
+            ((cx + r, cy + k), (cx + k, cy + r), (cx, cy + r)),
+            ((cx - k, cy + r), (cx - r, cy + k), (cx - r, cy)),
+            ((cx - r, cy - k), (cx - k, cy - r), (cx, cy - r)),
+            ((cx + k, cy - r), (cx + r, cy - k), (cx + r, cy)),
+        ];
+        let mut points = vec![self.lp(cx + r, cy, false)];
+        for (c1, c2, end) in quarters {
+            points.push(self.lp(c1.0, c1.1, true));
+            points.push(self.lp(c2.0, c2.1, true));
+            points.push(self.lp(end.0, end.1, false));
+        }
+        PolygonRing { points }
+    }
+
+    /// A filled polygon with several rings; the rings' union is painted (nonzero rule, all
+    /// rings drawn in the same direction), in one path so no seams appear between them.
+    pub(crate) fn fill_rings(&mut self, rings: &[Vec<(f32, f32)>]) {
+        let rings = rings
+            .iter()
+            .map(|ring| PolygonRing {
+                points: ring.iter().map(|(x, y)| self.lp(*x, *y, false)).collect(),
+            })
+            .collect();
+        self.ops.push(Op::DrawPolygon {
+            polygon: Polygon {
+                rings,
+                mode: PaintMode::Fill,
+                winding_order: WindingOrder::NonZero,
+            },
+        });
+    }
+
+    /// Text with its baseline starting at (x, baseline) in mm; `size_mm` is the em size.
+    pub(crate) fn text(
+        &mut self,
+        font: &FontId,
+        size_mm: f32,
+        x: f32,
+        baseline: f32,
+        text: &str,
+        color: Color,
+    ) {
+        let p = self.pt(x, baseline);
+        self.text_with_matrix(font, size_mm, TextMatrix::Translate(p.x, p.y), text, color);
+    }
+
+    /// Text whose baseline starts at `at` (x, y) and runs at `angle_deg` counter-clockwise
+    /// from the page's horizontal (as seen on the page).
+    pub(crate) fn text_rotated(
+        &mut self,
+        font: &FontId,
+        size_mm: f32,
+        (x, y): (f32, f32),
+        angle_deg: f32,
+        text: &str,
+        color: Color,
+    ) {
+        let p = self.pt(x, y);
+        let (s, c) = angle_deg.to_radians().sin_cos();
+        let matrix = TextMatrix::Raw([c, s, -s, c, p.x.0, p.y.0]);
+        self.text_with_matrix(font, size_mm, matrix, text, color);
+    }
+
+    fn text_with_matrix(
+        &mut self,
+        font: &FontId,
+        size_mm: f32,
+        matrix: TextMatrix,
+        text: &str,
+        color: Color,
+    ) {
+        self.ops.extend([
+            Op::StartTextSection,
+            Op::SetFillColor { col: color },
+            Op::SetFont {
+                font: PdfFontHandle::External(font.clone()),
+                size: Pt(size_mm * PT_PER_MM),
+            },
+            Op::SetTextMatrix { matrix },
+            Op::ShowText {
+                items: vec![TextItem::Text(text.to_string())],
+            },
+            Op::EndTextSection,
+        ]);
+    }
+}

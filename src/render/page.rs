@@ -1,0 +1,591 @@
+//! One certificate page: the frame, then each layout block by its role. Everything is placed
+//! inside its block; text that is too long shrinks in steps and wraps, never spills.
+
+use printpdf::{Color, FontId, Mm, PaintMode, PdfPage};
+
+use super::canvas::{rgb, Canvas};
+use super::fonts::{Face, Fonts};
+use super::qr::{self, QrRuns};
+use super::text::{self, SizeRange};
+use super::{seal, CertificateView, RenderError, RenderMode, MIN_QR_MM};
+use crate::catalog::layout::{Block, BlockRole};
+use crate::domain::copy::CopyKind;
+
+pub(crate) struct FontIds {
+    pub body: FontId,
+    pub title: FontId,
+}
+
+fn ink() -> Color {
+    rgb(0.08, 0.08, 0.1)
+}
+fn frame_colour() -> Color {
+    rgb(0.62, 0.38, 0.14)
+}
+fn watermark_colour() -> Color {
+    rgb(0.93, 0.84, 0.84)
+}
+
+/// Ascent of a CJK glyph box above the baseline, in em (the ideographic em box sits about
+/// 0.88 above and 0.12 below the baseline in Noto CJK).
+const ASCENT: f32 = 0.88;
+
+/// Checked, once per document, before any page is drawn.
+pub(crate) struct Plan {
+    pub title_uses_title_face: bool,
+}
+
+impl Plan {
+    pub(crate) fn new(fonts: &Fonts, view: &CertificateView) -> Result<Plan, RenderError> {
+        let layout = view.layout;
+        if !(layout.width_mm > 0.0 && layout.height_mm > 0.0) {
+            return Err(RenderError::EmptyPage {
+                layout: layout.id.clone(),
+            });
+        }
+        for block in layout.blocks.iter().filter(|b| b.role == BlockRole::Qr) {
+            let side = block.w_mm.min(block.h_mm);
+            if side + 1e-3 < MIN_QR_MM {
+                return Err(RenderError::QrBlockTooSmall {
+                    layout: layout.id.clone(),
+                    width_mm: side,
+                });
+            }
+        }
+        let mut body_text: Vec<&str> = vec![
+            view.holder_name_label,
+            view.holder_name,
+            view.holder_code_label,
+            view.holder_code,
+            view.validity,
+            view.authority_name,
+            view.licence_no,
+            view.identifier,
+            VALIDITY_LABEL,
+            LICENCE_NO_LABEL,
+            IDENTIFIER_LABEL,
+            "0123456789年月日正本副本电子证照样本SPECIMEN…No.",
+            view.title_en,
+        ];
+        for (l, v) in view.fields.iter().chain(view.long_texts) {
+            body_text.push(l);
+            body_text.push(v);
+        }
+        let mut missing: String = body_text
+            .iter()
+            .flat_map(|t| t.chars())
+            .filter(|c| !fonts.body.has_glyph(*c))
+            .collect();
+        if let Some(serials) = view.serials {
+            missing.extend(
+                serials
+                    .iter()
+                    .flat_map(|s| s.chars())
+                    .filter(|c| !fonts.body.has_glyph(*c)),
+            );
+        }
+        let title_in_title_face = view.title.chars().all(|c| fonts.title_face().has_glyph(c));
+        if !title_in_title_face {
+            missing.extend(view.title.chars().filter(|c| !fonts.body.has_glyph(*c)));
+        }
+        if !missing.is_empty() {
+            let mut chars: Vec<char> = missing.chars().collect();
+            chars.sort_unstable();
+            chars.dedup();
+            return Err(RenderError::MissingGlyphs {
+                chars: chars.into_iter().collect(),
+            });
+        }
+        Ok(Plan {
+            title_uses_title_face: title_in_title_face && fonts.title.is_some(),
+        })
+    }
+
+    pub(crate) fn page(
+        &self,
+        fonts: &Fonts,
+        ids: &FontIds,
+        view: &CertificateView,
+        copy: CopyKind,
+        serial: Option<&str>,
+        qr: &QrRuns,
+    ) -> PdfPage {
+        let layout = view.layout;
+        let mut p = PageCtx {
+            canvas: Canvas::new(layout.height_mm),
+            body: &fonts.body,
+            title: if self.title_uses_title_face {
+                fonts.title_face()
+            } else {
+                &fonts.body
+            },
+            ids,
+        };
+        if view.mode == RenderMode::Specimen {
+            p.watermark(layout.width_mm, layout.height_mm);
+        }
+        p.frame(layout.width_mm, layout.height_mm);
+
+        let fields_block = layout.blocks.iter().find(|b| b.role == BlockRole::Fields);
+        let base = text_size_for(fields_block);
+        // The seal goes on top of the issuer text and the QR last, so that nothing covers
+        // either of them; the rest keeps the layout's order.
+        let mut blocks: Vec<&Block> = layout.blocks.iter().collect();
+        blocks.sort_by_key(|b| match b.role {
+            BlockRole::Seal => 1,
+            BlockRole::Qr => 2,
+            _ => 0,
+        });
+        for block in blocks {
+            match block.role {
+                BlockRole::Title => p.title_block(block, view.title, view.title_en),
+                BlockRole::CopyMark => p.copy_mark(block, copy, view.mode),
+                BlockRole::Numbers => p.numbers(block, view, base),
+                BlockRole::Holder => p.holder(block, view, base),
+                BlockRole::Fields => p.fields(block, view.fields, base),
+                BlockRole::LongText => p.long_texts(block, view.long_texts, base),
+                BlockRole::Issuer => p.issuer(block, view),
+                BlockRole::Seal => {
+                    let r = block.w_mm.min(block.h_mm) / 2.0;
+                    let (cx, cy) = (block.x_mm + block.w_mm / 2.0, block.y_mm + block.h_mm / 2.0);
+                    seal::draw(
+                        &mut p.canvas,
+                        p.body,
+                        &p.ids.body,
+                        cx,
+                        cy,
+                        r,
+                        view.authority_name,
+                    );
+                }
+                BlockRole::Qr => {
+                    let side = block.w_mm.min(block.h_mm);
+                    let x = block.x_mm + (block.w_mm - side) / 2.0;
+                    let y = block.y_mm + (block.h_mm - side) / 2.0;
+                    qr::draw(&mut p.canvas, qr, x, y, side);
+                }
+                BlockRole::Serial => {
+                    if let Some(serial) = serial {
+                        p.serial(block, serial);
+                    }
+                }
+            }
+        }
+        PdfPage::new(Mm(layout.width_mm), Mm(layout.height_mm), p.canvas.ops)
+    }
+}
+
+const VALIDITY_LABEL: &str = "有效期限";
+const LICENCE_NO_LABEL: &str = "证照编号";
+const IDENTIFIER_LABEL: &str = "证照标识";
+
+/// The body text size follows the fields grid's row height, so a dense permit and a roomy
+/// A3 licence both look proportionate; capped at 5.3 mm (15 pt).
+fn text_size_for(fields: Option<&Block>) -> f32 {
+    match fields {
+        Some(b) => {
+            let rows = b.rows.unwrap_or(1).max(1) as f32;
+            (b.h_mm / rows * 0.42).clamp(2.6, 5.3)
+        }
+        None => 4.2,
+    }
+}
+
+struct PageCtx<'a> {
+    canvas: Canvas,
+    body: &'a Face,
+    title: &'a Face,
+    ids: &'a FontIds,
+}
+
+#[derive(Clone, Copy)]
+enum Wrap {
+    AsNeeded,
+    Never,
+}
+
+#[derive(Clone, Copy)]
+enum Align {
+    Centre,
+    Right,
+}
+
+impl PageCtx<'_> {
+    fn watermark(&mut self, w: f32, h: f32) {
+        let text = "样本 SPECIMEN";
+        let angle = (h / w).atan();
+        let diagonal = (w * w + h * h).sqrt();
+        let size = (diagonal * 0.6 / self.body.width_em(text)).min(h * 0.16);
+        let len = self.body.width_em(text) * size;
+        // Centre the run on the page's centre along the diagonal; the glyph box's middle
+        // sits 0.38 em above the baseline.
+        let (s, c) = angle.sin_cos();
+        let mid_up = 0.38 * size;
+        let x = w / 2.0 - c * len / 2.0 + s * mid_up;
+        let y = h / 2.0 + s * len / 2.0 + c * mid_up;
+        self.canvas.text_rotated(
+            &self.ids.body,
+            size,
+            (x, y),
+            angle.to_degrees(),
+            text,
+            watermark_colour(),
+        );
+    }
+
+    /// A heavy outer rule, a band of small diamonds, and a thin inner rule.
+    fn frame(&mut self, w: f32, h: f32) {
+        let m = (w.min(h) * 0.03).clamp(5.0, 10.0);
+        let col = frame_colour();
+        self.canvas.stroke_style(col.clone(), 0.9);
+        self.canvas
+            .rect(m, m, w - 2.0 * m, h - 2.0 * m, PaintMode::Stroke);
+        let band_in = m + 1.3;
+        let band_out = m + 3.7;
+        self.canvas.stroke_style(col.clone(), 0.18);
+        self.canvas.rect(
+            band_out,
+            band_out,
+            w - 2.0 * band_out,
+            h - 2.0 * band_out,
+            PaintMode::Stroke,
+        );
+        let mid = (band_in + band_out) / 2.0 - 0.5;
+        let half = 0.8;
+        let pitch = 3.2;
+        let mut rings = Vec::new();
+        let mut diamond = |x: f32, y: f32| {
+            rings.push(vec![
+                (x, y - half),
+                (x + half, y),
+                (x, y + half),
+                (x - half, y),
+            ]);
+        };
+        let along = |from: f32, to: f32| {
+            let n = ((to - from) / pitch).floor().max(1.0) as usize;
+            let step = (to - from) / n as f32;
+            (0..=n).map(move |i| from + i as f32 * step)
+        };
+        for x in along(mid, w - mid) {
+            diamond(x, mid);
+            diamond(x, h - mid);
+        }
+        for y in along(mid, h - mid).skip(1) {
+            let last = h - mid - 0.01;
+            if y < last {
+                diamond(mid, y);
+                diamond(w - mid, y);
+            }
+        }
+        self.canvas.fill_color(col);
+        self.canvas.fill_rings(&rings);
+    }
+
+    fn title_block(&mut self, b: &Block, title: &str, title_en: &str) {
+        let chars: Vec<char> = title.chars().collect();
+        let n = chars.len().max(1) as f32;
+        let has_en = !title_en.trim().is_empty();
+        let zh_h = if has_en { b.h_mm * 0.7 } else { b.h_mm };
+        let natural = self.title.width_em(title);
+        // Wide letter-spacing for short titles (营 业 执 照), tighter as they grow.
+        let spacing_em = if chars.len() <= 6 { 0.6 } else { 0.15 };
+        let width_em = natural + spacing_em * (n - 1.0);
+        let size = (zh_h * 0.8).min(b.w_mm / width_em).min(b.w_mm / natural);
+        let spacing = ((b.w_mm - natural * size) / (n - 1.0).max(1.0))
+            .min(spacing_em * size)
+            .max(0.0);
+        let total = natural * size + spacing * (n - 1.0);
+        let mut x = b.x_mm + (b.w_mm - total) / 2.0;
+        let baseline = b.y_mm + (zh_h - size) / 2.0 + ASCENT * size;
+        for c in &chars {
+            let s = c.to_string();
+            self.canvas
+                .text(&self.ids.title, size, x, baseline, &s, ink());
+            x += self.title.advance_em(*c) * size + spacing;
+        }
+        if has_en {
+            let en_box_h = b.h_mm - zh_h;
+            let size = (en_box_h * 0.75).min(b.w_mm / self.body.width_em(title_en).max(0.1));
+            let y = b.y_mm + zh_h + (en_box_h - size) / 2.0 + ASCENT * size;
+            let w = self.body.width_em(title_en) * size;
+            let x = b.x_mm + (b.w_mm - w) / 2.0;
+            self.canvas
+                .text(&self.ids.body, size, x, y, title_en, ink());
+        }
+    }
+
+    fn copy_mark(&mut self, b: &Block, copy: CopyKind, mode: RenderMode) {
+        let marking = match mode {
+            RenderMode::Specimen => Some("样本 SPECIMEN"),
+            RenderMode::Electronic => Some("电子证照"),
+            RenderMode::Print => None,
+        };
+        let label = match copy {
+            CopyKind::Original => "正　本",
+            CopyKind::Duplicate => "副　本",
+        };
+        let label_h = if marking.is_some() {
+            b.h_mm * 0.6
+        } else {
+            b.h_mm
+        };
+        let label_box = Rect::new(b.x_mm, b.y_mm, b.w_mm, label_h);
+        self.single_line(&label_box, label, 0.8, Align::Centre, true);
+        if let Some(marking) = marking {
+            let mbox = Rect::new(b.x_mm, b.y_mm + label_h, b.w_mm, b.h_mm - label_h);
+            self.single_line(&mbox, marking, 0.7, Align::Centre, false);
+        }
+    }
+
+    fn numbers(&mut self, b: &Block, view: &CertificateView, base: f32) {
+        let row_h = b.h_mm / 2.0;
+        let size = (row_h * 0.6).min(base * 0.85);
+        let rows = [
+            (LICENCE_NO_LABEL, view.licence_no),
+            (IDENTIFIER_LABEL, view.identifier),
+        ];
+        let label_w = rows
+            .iter()
+            .map(|(l, _)| self.body.width_em(l) * size)
+            .fold(0.0, f32::max)
+            + size;
+        for (i, (label, value)) in rows.iter().enumerate() {
+            let row = Rect::new(b.x_mm, b.y_mm + row_h * i as f32, b.w_mm, row_h);
+            // An identifier broken over two lines is hard to type back: shrink instead.
+            self.labelled(&row, label, value, label_w, size, Wrap::Never);
+        }
+    }
+
+    fn holder(&mut self, b: &Block, view: &CertificateView, base: f32) {
+        let row_h = b.h_mm / 2.0;
+        let size = (row_h * 0.5).min(base * 1.05);
+        let rows = [
+            (view.holder_name_label, view.holder_name),
+            (view.holder_code_label, view.holder_code),
+        ];
+        let label_w = rows
+            .iter()
+            .map(|(l, _)| self.body.width_em(l) * size)
+            .fold(0.0, f32::max)
+            + size * 1.5;
+        for (i, (label, value)) in rows.iter().enumerate() {
+            let row = Rect::new(b.x_mm, b.y_mm + row_h * i as f32, b.w_mm, row_h);
+            self.labelled(&row, label, value, label_w, size, Wrap::AsNeeded);
+        }
+    }
+
+    fn fields(&mut self, b: &Block, fields: &[(&str, &str)], base: f32) {
+        if fields.is_empty() {
+            return;
+        }
+        let cols = b.columns.unwrap_or(1).max(1) as usize;
+        let needed_rows = fields.len().div_ceil(cols);
+        let rows = (b.rows.unwrap_or(1) as usize).max(needed_rows).max(1);
+        let cell_w = b.w_mm / cols as f32;
+        let cell_h = b.h_mm / rows as f32;
+        // More fields than the layout planned: rows got lower, so does the text.
+        let size = base.min(cell_h * 0.5);
+        for col in 0..cols {
+            let in_col = fields.iter().skip(col).step_by(cols);
+            let label_w = in_col
+                .map(|(l, _)| self.body.width_em(l) * size)
+                .fold(0.0, f32::max)
+                .min(cell_w * 0.45)
+                + size * 1.2;
+            for (row, (label, value)) in fields.iter().skip(col).step_by(cols).enumerate() {
+                let cell = Rect::new(
+                    b.x_mm + cell_w * col as f32,
+                    b.y_mm + cell_h * row as f32,
+                    cell_w - size * 0.8,
+                    cell_h,
+                );
+                self.labelled(&cell, label, value, label_w, size, Wrap::AsNeeded);
+            }
+        }
+    }
+
+    fn long_texts(&mut self, b: &Block, texts: &[(&str, &str)], base: f32) {
+        if texts.is_empty() {
+            return;
+        }
+        let label_size = base;
+        let label_w = texts
+            .iter()
+            .map(|(l, _)| self.body.width_em(l) * label_size)
+            .fold(0.0, f32::max)
+            .min(b.w_mm * 0.3)
+            + label_size * 1.2;
+        let text_w = b.w_mm - label_w;
+        let values: Vec<&str> = texts.iter().map(|(_, v)| *v).collect();
+        let body = self.body;
+        let stack = text::fit_stack(
+            &values,
+            |c| body.advance_em(c),
+            text_w,
+            b.h_mm,
+            label_size * 1.35,
+            SizeRange::new(base, 1.6),
+        );
+        let mut y = b.y_mm;
+        for ((label, _), lines) in texts.iter().zip(&stack.blocks) {
+            let label_box = Rect::new(b.x_mm, y, label_w - label_size * 1.2, label_size);
+            let label_size_now = label_size.min(b.y_mm + b.h_mm - y);
+            if label_size_now > 0.5 {
+                self.justified_label(&label_box, label, label_size_now);
+            }
+            // First text line shares the label's top edge.
+            let mut baseline = y + ASCENT * stack.size_mm;
+            for line in lines {
+                self.canvas.text(
+                    &self.ids.body,
+                    stack.size_mm,
+                    b.x_mm + label_w,
+                    baseline,
+                    line,
+                    ink(),
+                );
+                baseline += stack.leading_mm;
+            }
+            let used = (lines.len().max(1) as f32) * stack.leading_mm;
+            y += used.max(label_size * 1.35) + stack.gap_mm;
+        }
+    }
+
+    fn issuer(&mut self, b: &Block, view: &CertificateView) {
+        let date = format!(
+            "{}年{:02}月{:02}日",
+            chrono::Datelike::year(&view.issued_on),
+            chrono::Datelike::month(&view.issued_on),
+            chrono::Datelike::day(&view.issued_on)
+        );
+        let validity = format!("{VALIDITY_LABEL}：{}", view.validity);
+        let lines = [validity.as_str(), view.authority_name, date.as_str()];
+        let row_h = b.h_mm / lines.len() as f32;
+        for (i, line) in lines.iter().enumerate() {
+            let row = Rect::new(b.x_mm, b.y_mm + row_h * i as f32, b.w_mm, row_h);
+            self.single_line(&row, line, 0.55, Align::Centre, false);
+        }
+    }
+
+    fn serial(&mut self, b: &Block, serial: &str) {
+        let text = format!("No. {serial}");
+        self.single_line(
+            &Rect::new(b.x_mm, b.y_mm, b.w_mm, b.h_mm),
+            &text,
+            0.7,
+            Align::Right,
+            false,
+        );
+    }
+
+    /// One line, as large as `fill` of the box height allows, shrunk to the box width.
+    fn single_line(&mut self, r: &Rect, text: &str, fill: f32, align: Align, title: bool) {
+        let face = if title { self.title } else { self.body };
+        let width_em = face.width_em(text).max(0.01);
+        let size = (r.h * fill).min(r.w / width_em);
+        let w = width_em * size;
+        let x = match align {
+            Align::Centre => r.x + (r.w - w) / 2.0,
+            Align::Right => r.x + r.w - w,
+        };
+        let baseline = r.y + (r.h - size) / 2.0 + ASCENT * size;
+        let id = if title {
+            &self.ids.title
+        } else {
+            &self.ids.body
+        };
+        self.canvas.text(id, size, x, baseline, text, ink());
+    }
+
+    /// A label spread to the label column's width (名　　称 / 统一社会信用代码 line up, as on
+    /// the printed forms), then its value fitted into the rest of the row.
+    fn labelled(
+        &mut self,
+        row: &Rect,
+        label: &str,
+        value: &str,
+        label_w: f32,
+        size: f32,
+        wrap: Wrap,
+    ) {
+        let gap = size * 0.6;
+        let label_box = Rect::new(row.x, row.y, (label_w - gap).max(size), size);
+        let value_w = (row.w - label_w).max(size);
+        let body = self.body;
+        let height = match wrap {
+            Wrap::AsNeeded => row.h * 0.92,
+            // Room for exactly one line at any size in the range.
+            Wrap::Never => size.min(row.h),
+        };
+        let fitted = text::fit(
+            value,
+            |c| body.advance_em(c),
+            value_w,
+            height,
+            SizeRange::new(size, size * 0.3),
+        );
+        let lines = fitted.lines.len().max(1) as f32;
+        let block_h = (lines - 1.0) * fitted.leading_mm + fitted.size_mm;
+        let top = row.y + (row.h - block_h.max(size)) / 2.0;
+        // Label and the value's first line share a baseline.
+        let label_top = top + (fitted.size_mm - size).max(0.0) * ASCENT;
+        let label_box = Rect {
+            y: label_top,
+            ..label_box
+        };
+        self.justified_label(&label_box, label, size.min(row.h));
+        let mut baseline = top + ASCENT * fitted.size_mm;
+        for line in &fitted.lines {
+            self.canvas.text(
+                &self.ids.body,
+                fitted.size_mm,
+                row.x + label_w,
+                baseline,
+                line,
+                ink(),
+            );
+            baseline += fitted.leading_mm;
+        }
+    }
+
+    fn justified_label(&mut self, r: &Rect, label: &str, size: f32) {
+        let chars: Vec<char> = label.chars().collect();
+        let natural = self.body.width_em(label) * size;
+        let size = if natural > r.w {
+            size * r.w / natural
+        } else {
+            size
+        };
+        let natural = self.body.width_em(label) * size;
+        let baseline = r.y + ASCENT * size;
+        if chars.len() < 2 || natural >= r.w {
+            self.canvas
+                .text(&self.ids.body, size, r.x, baseline, label, ink());
+            return;
+        }
+        let spacing = (r.w - natural) / (chars.len() - 1) as f32;
+        let mut x = r.x;
+        let mut run = String::new();
+        for c in chars {
+            run.clear();
+            run.push(c);
+            self.canvas
+                .text(&self.ids.body, size, x, baseline, &run, ink());
+            x += self.body.advance_em(c) * size + spacing;
+        }
+    }
+}
+
+struct Rect {
+    x: f32,
+    y: f32,
+    w: f32,
+    h: f32,
+}
+
+impl Rect {
+    fn new(x: f32, y: f32, w: f32, h: f32) -> Rect {
+        Rect { x, y, w, h }
+    }
+}
