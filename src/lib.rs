@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod distribution;
+pub mod documents;
 pub mod domain;
 pub mod error;
 pub mod issuance;

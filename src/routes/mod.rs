@@ -44,6 +44,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(agent_tokens::whoami)
     .service(cert_types::list_cert_types)
     .service(cert_types::get_cert_type)
+    .service(cert_types::preview_cert_type)
+    .service(licences::licence_pdf)
     .service(licences::issue_licence)
     .service(licences::get_licence)
     .service(licences::change_licence)

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod cli;
+mod documents;
 mod halls;
 mod helpers;
 mod licences;
