@@ -7,6 +7,7 @@ pub mod cert_types;
 pub mod halls;
 pub mod licences;
 pub mod middleware;
+pub mod openapi;
 pub mod ops;
 pub mod sessions;
 pub mod trust_list;
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(ops::healthz)
     .service(ops::readyz)
     .service(ops::metrics)
+    .service(openapi::openapi)
     .service(sessions::create_session)
     .service(sessions::delete_session)
     .service(halls::list_halls)

@@ -7,4 +7,5 @@ mod documents;
 mod halls;
 mod helpers;
 mod licences;
+mod openapi;
 mod ops;
