@@ -104,6 +104,13 @@ impl Application {
             .local_addr()
             .map_err(|e| StartupError::Other(e.to_string()))?
             .port();
+        let tls = match &settings.tls {
+            Some(t) => Some(
+                crate::tls::server_config(&t.cert, &t.key, t.client_ca.as_deref())
+                    .map_err(|e| StartupError::Other(e.to_string()))?,
+            ),
+            None => None,
+        };
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -114,8 +121,12 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
-        .shutdown_timeout(30)
-        .listen(listener)
+        .on_connect(crate::tls::remember_peer)
+        .shutdown_timeout(30);
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        }
         .map_err(|source| StartupError::Bind {
             addr: settings.bind.clone(),
             source,
