@@ -92,6 +92,9 @@ impl Application {
             catalog: Arc::new(catalog),
             sealer: Arc::new(crate::issuance::Sealer::new(keys)),
             trust: Arc::new(trust),
+            verify_limiter: Arc::new(crate::verification::rate_limit::RateLimiter::new(
+                settings.verify_rate_limit,
+            )),
         });
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             addr: settings.bind.clone(),
