@@ -7,3 +7,4 @@ mod halls;
 mod helpers;
 mod licences;
 mod ops;
+mod verify;
