@@ -45,6 +45,25 @@ fn bench(c: &mut Criterion) {
     let rng = SystemRandom::new();
     let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng).expect("key");
     let kid = keys.active_signer(now).expect("signer").kid.to_vec();
+    // Baselines: ring alone, to tell our overhead from the machine's load.
+    let message = vec![0x5a_u8; 300];
+    let signature = kp.sign(&rng, &message).expect("sign");
+    let public = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ECDSA_P256_SHA256_FIXED,
+        ring::signature::KeyPair::public_key(&kp).as_ref().to_vec(),
+    );
+    c.bench_function("baseline: ring P-256 sign", |b| {
+        b.iter(|| black_box(kp.sign(&rng, black_box(&message)).map(|s| s.as_ref()[0])))
+    });
+    c.bench_function("baseline: ring P-256 verify", |b| {
+        b.iter(|| {
+            black_box(
+                public
+                    .verify(black_box(&message), signature.as_ref())
+                    .is_ok(),
+            )
+        })
+    });
     c.bench_function("seal (claims CBOR + COSE_Sign1 + ES256 sign)", |b| {
         b.iter(|| {
             use coset::TaggedCborSerializable;

@@ -350,7 +350,14 @@ impl From<crate::registration::RegistrationError> for ApiError {
                 format!("the licence numbers of type {code} at this authority are exhausted"),
             ),
             R::Seal(s) => ApiError::internal(s),
+            R::Document(d) => d.into(),
             R::Storage(s) => s.into(),
         }
+    }
+}
+
+impl From<crate::documents::DocumentError> for ApiError {
+    fn from(e: crate::documents::DocumentError) -> Self {
+        ApiError::internal(e)
     }
 }

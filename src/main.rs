@@ -57,6 +57,19 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Render a specimen (样本) PDF of one type from an example-shaped record
+    Render {
+        /// The certificate type code
+        #[arg(long = "type")]
+        type_code: String,
+        /// JSON file: {holder: {name, code}, fields: {...}, valid_from, valid_to}
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Signing keys: make an example set, or check the configured one
     Keys {
         #[command(subcommand)]
@@ -215,6 +228,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let pool = open_pool(&settings)?;
             let added = demo::seed_demo(&pool, chrono::Utc::now())?;
             eprintln!("demo data: {added} hall(s) added");
+            Ok(())
+        }
+        Command::Render {
+            type_code,
+            data,
+            out,
+            config,
+        } => {
+            let settings = settings_for(
+                &DbArgs {
+                    database_url: None,
+                    config,
+                },
+                None,
+            )?;
+            let catalog = crosscert::catalog::Catalog::load(&settings.templates_dir)?;
+            let t = catalog.get(&type_code).ok_or_else(|| {
+                anyhow::anyhow!("--type: no certificate type with code {type_code}")
+            })?;
+            let text = std::fs::read_to_string(&data)
+                .map_err(|e| anyhow::anyhow!("--data: cannot read {}: {e}", data.display()))?;
+            let body: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("--data: {} is not JSON: {e}", data.display()))?;
+            let record = t.validate(&body).map_err(|errors| {
+                let list: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+                anyhow::anyhow!("--data: the record is invalid: {}", list.join("; "))
+            })?;
+            let fonts = crosscert::render::Fonts::load(settings.font_dir.as_deref())?;
+            let pdf = crosscert::documents::render_specimen(
+                &fonts,
+                &catalog,
+                t,
+                &record,
+                "发证机关（样本）",
+                chrono::Utc::now().date_naive(),
+            )?;
+            std::fs::write(&out, pdf)
+                .map_err(|e| anyhow::anyhow!("--out: cannot write {}: {e}", out.display()))?;
+            eprintln!("specimen written to {}", out.display());
             Ok(())
         }
         Command::Keys { command } => match command {

@@ -40,6 +40,8 @@ pub enum RegistrationError {
     #[error("sealing failed: {0}")]
     Seal(SealError),
     #[error(transparent)]
+    Document(crate::documents::DocumentError),
+    #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
@@ -493,4 +495,44 @@ where
         on_superseded(conn, &row)?;
         Ok(new)
     })
+}
+
+/// Render a stored licence (electronic copy or print document). Blocking: reads the issuing
+/// hall for the authority's name, then draws.
+#[allow(clippy::too_many_arguments)]
+pub fn render_licence(
+    conn: &mut DbConnection,
+    fonts: &crate::render::Fonts,
+    catalog: &Catalog,
+    public_url: &str,
+    row: &LicenceRow,
+    copies: &[crate::domain::copy::CopyKind],
+    serials: Option<&[String]>,
+    mode: crate::render::RenderMode,
+) -> Result<Vec<u8>, RegistrationError> {
+    let hall = halls::get_hall(conn, &row.issuing_hall)?;
+    let authority = hall.authority.map(|a| a.name).unwrap_or(hall.name);
+    let fields: std::collections::BTreeMap<String, String> = serde_json::from_str(&row.fields)
+        .map_err(|e| {
+            RegistrationError::Storage(StorageError::Migration(format!(
+                "licence {} fields: {e}",
+                row.id
+            )))
+        })?;
+    let qr = crate::verification::qr_text(public_url, &row.cose);
+    let data = crate::documents::CertificateData {
+        type_code: &row.type_code,
+        holder_name: &row.holder_name,
+        holder_code: &row.holder_code,
+        fields: &fields,
+        valid_from: row.valid_from,
+        valid_to: row.valid_to,
+        authority_name: &authority,
+        issued_on: row.issued_at.date(),
+        licence_no: &row.licence_no,
+        identifier: &row.identifier,
+        qr_text: &qr,
+    };
+    crate::documents::render_certificate(fonts, catalog, &data, copies, serials, mode)
+        .map_err(RegistrationError::Document)
 }

@@ -66,6 +66,8 @@ impl Application {
         let keys = Arc::new(keys);
         let trust = crate::verification::TrustStore::from_keyset(&keys, clock.now())
             .map_err(|e| StartupError::Other(format!("the trust list cannot be built: {e}")))?;
+        let fonts = crate::render::Fonts::load(settings.font_dir.as_deref())
+            .map_err(|e| StartupError::Other(e.to_string()))?;
         let pool = storage::connect(&settings.database_url, settings.pool_size)?;
         let migrate_pool = pool.clone();
         let applied = web::block(move || storage::run_migrations(&migrate_pool))
@@ -92,6 +94,7 @@ impl Application {
             catalog: Arc::new(catalog),
             sealer: Arc::new(crate::issuance::Sealer::new(keys)),
             trust: Arc::new(trust),
+            fonts: Arc::new(fonts),
             verify_limiter: Arc::new(crate::verification::rate_limit::RateLimiter::new(
                 settings.verify_rate_limit,
             )),
@@ -104,6 +107,13 @@ impl Application {
             .local_addr()
             .map_err(|e| StartupError::Other(e.to_string()))?
             .port();
+        let tls = match &settings.tls {
+            Some(t) => Some(
+                crate::tls::server_config(&t.cert, &t.key, t.client_ca.as_deref())
+                    .map_err(|e| StartupError::Other(e.to_string()))?,
+            ),
+            None => None,
+        };
         let server_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -114,8 +124,12 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
-        .shutdown_timeout(30)
-        .listen(listener)
+        .on_connect(crate::tls::remember_peer)
+        .shutdown_timeout(30);
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        }
         .map_err(|source| StartupError::Bind {
             addr: settings.bind.clone(),
             source,

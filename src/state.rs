@@ -19,6 +19,8 @@ pub struct AppState {
     pub sealer: Arc<Sealer>,
     /// Parsed signer keys, built once: a verification costs one hash and one ECDSA check.
     pub trust: Arc<TrustStore>,
+    /// CJK fonts, loaded once per process.
+    pub fonts: Arc<crate::render::Fonts>,
     /// Per-client limit on the public verify routes (`settings.verify_rate_limit`).
     pub verify_limiter: Arc<crate::verification::rate_limit::RateLimiter>,
 }

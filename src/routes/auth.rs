@@ -70,10 +70,31 @@ impl FromRequest for AgentHall {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = app_state(req);
         let token = bearer_token(req);
+        // Mutual TLS: a verified hall client certificate names its hall.
+        let cert_hall = req
+            .conn_data::<crate::tls::PeerCertificates>()
+            .and_then(|chain| chain.0.first().and_then(crate::tls::hall_of_certificate));
         Box::pin(async move {
             let state = state?;
-            let token = token
-                .ok_or_else(|| ApiError::Unauthorized("a hall agent token is required".into()))?;
+            if token.is_none() {
+                if let Some(hall) = cert_hall {
+                    let code = hall.clone();
+                    let known = state
+                        .db(move |conn| crate::storage::halls::find_hall(conn, &code))
+                        .await?;
+                    return match known {
+                        Some(h) if h.active => Ok(AgentHall { hall_code: hall }),
+                        _ => Err(ApiError::Unauthorized(format!(
+                            "the client certificate names no active hall ({hall})"
+                        ))),
+                    };
+                }
+            }
+            let token = token.ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "a hall agent token or a hall client certificate is required".into(),
+                )
+            })?;
             let hash = accounts::token_hash(&token);
             let hall = state
                 .db(move |conn| crate::storage::agent_tokens::find_token_hall(conn, &hash))

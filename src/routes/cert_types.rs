@@ -3,7 +3,7 @@
 use crate::accounts::Staff;
 use crate::error::ApiError;
 use crate::state::AppState;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 
 #[get("/api/v1/cert-types")]
 pub async fn list_cert_types(state: web::Data<AppState>, _staff: Staff) -> HttpResponse {
@@ -22,4 +22,48 @@ pub async fn get_cert_type(
         .get(&path)
         .ok_or_else(|| ApiError::not_found(format!("no certificate type with code {path}")))?;
     Ok(HttpResponse::Ok().json(t.detail()))
+}
+
+/// A specimen (样本) PDF from an example-shaped record: 400 naming the field when the record
+/// breaks a rule, 404 for an unknown type.
+#[post("/api/v1/cert-types/{code}/preview")]
+pub async fn preview_cert_type(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let code = path.into_inner();
+    if state.catalog.get(&code).is_none() {
+        return Err(ApiError::not_found(format!(
+            "no certificate type with code {code}"
+        )));
+    }
+    let body = body.into_inner();
+    let st = state.clone();
+    let pdf = state
+        .db(move |conn| {
+            let t = st
+                .catalog
+                .get(&code)
+                .ok_or_else(|| ApiError::not_found("no such type"))?;
+            let record = t
+                .validate(&body)
+                .map_err(crate::registration::RegistrationError::Invalid)?;
+            // The staff member's own authority, when their hall issues; else a neutral label.
+            let authority = crate::storage::halls::find_hall(conn, &staff.hall_code)?
+                .and_then(|h| h.authority.map(|a| a.name))
+                .unwrap_or_else(|| "发证机关（样本）".to_string());
+            let pdf = crate::documents::render_specimen(
+                &st.fonts,
+                &st.catalog,
+                t,
+                &record,
+                &authority,
+                st.now().date_naive(),
+            )?;
+            Ok::<_, ApiError>(pdf)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().content_type("application/pdf").body(pdf))
 }

@@ -134,3 +134,41 @@ pub async fn change_licence(
         .await?;
     Ok(HttpResponse::Ok().json(answer))
 }
+
+/// The electronic licence (电子证照): marked as the electronic copy, with its real QR, so the
+/// holder may show it digitally. Rendered from the stored record each time (deterministic).
+#[get("/api/v1/licences/{id}/pdf")]
+pub async fn licence_pdf(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let st = state.clone();
+    let (pdf, licence_no) = state
+        .db(move |conn| {
+            let row = registration::get_licence(conn, &staff, &id)?;
+            let pdf = registration::render_licence(
+                conn,
+                &st.fonts,
+                &st.catalog,
+                &st.settings.public_url,
+                &row,
+                &[crate::domain::copy::CopyKind::Original],
+                None,
+                crate::render::RenderMode::Electronic,
+            )?;
+            Ok::<_, ApiError>((pdf, row.licence_no))
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((
+            "Content-Disposition",
+            format!(
+                "inline; filename=\"licence-{}.pdf\"",
+                licence_no.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+            ),
+        ))
+        .body(pdf))
+}

@@ -7,6 +7,7 @@ pub mod cert_types;
 pub mod halls;
 pub mod licences;
 pub mod middleware;
+pub mod openapi;
 pub mod ops;
 pub mod sessions;
 pub mod trust_list;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(ops::healthz)
     .service(ops::readyz)
     .service(ops::metrics)
+    .service(openapi::openapi)
     .service(sessions::create_session)
     .service(sessions::delete_session)
     .service(halls::list_halls)
@@ -45,6 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(agent_tokens::whoami)
     .service(cert_types::list_cert_types)
     .service(cert_types::get_cert_type)
+    .service(cert_types::preview_cert_type)
+    .service(licences::licence_pdf)
     .service(licences::issue_licence)
     .service(licences::get_licence)
     .service(licences::change_licence)

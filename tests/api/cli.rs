@@ -369,3 +369,79 @@ fn serve_refuses_a_signer_from_a_foreign_root() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("signer-2026.pem"), "{stderr}");
 }
+
+#[tokio::test]
+async fn serve_over_tls_accepts_a_hall_client_certificate_as_the_hall() {
+    let keys = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/keys-example"));
+    let db = TestDb::new();
+    let status = crosscert()
+        .args(["seed-demo", "--database-url", &db.url])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let port = free_port();
+    let mut server = Server {
+        child: crosscert()
+            .args([
+                "serve",
+                "--database-url",
+                &db.url,
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("--tls-cert")
+            .arg(keys.join("server.pem"))
+            .arg("--tls-key")
+            .arg(keys.join("server.key.pem"))
+            .arg("--client-ca")
+            .arg(keys.join("hall-ca.pem"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+        base: format!("https://localhost:{port}"),
+    };
+    // The hall CA issues the server certificate and the hall client certificates.
+    let root =
+        reqwest::Certificate::from_pem(&std::fs::read(keys.join("hall-ca.pem")).unwrap()).unwrap();
+    let mut identity_pem = std::fs::read(keys.join("hall-320382000.pem")).unwrap();
+    identity_pem.extend(std::fs::read(keys.join("hall-320382000.key.pem")).unwrap());
+    let with_cert = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(root.clone())
+        .identity(reqwest::Identity::from_pem(&identity_pem).unwrap())
+        .build()
+        .unwrap();
+    let without = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(root)
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("crosscert serve exited early with {status}");
+        }
+        if let Ok(res) = without.get(format!("{}/healthz", server.base)).send().await {
+            assert_eq!(res.status(), 200);
+            break;
+        }
+        assert!(Instant::now() < deadline, "TLS server did not answer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let who: serde_json::Value = with_cert
+        .get(format!("{}/api/v1/agent/whoami", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(who["hall"], "320382000", "{who}");
+    let res = without
+        .get(format!("{}/api/v1/agent/whoami", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}

@@ -3,8 +3,10 @@
 
 mod accounts;
 mod cli;
+mod documents;
 mod halls;
 mod helpers;
 mod licences;
+mod openapi;
 mod ops;
 mod verify;

@@ -1,0 +1,528 @@
+//! `GET /api/v1/openapi.json`: the OpenAPI 3.1 description of every route. Written as data
+//! here (one line per operation) and checked by a test that calls every documented path.
+
+use actix_web::{get, HttpResponse};
+use serde_json::{json, Map, Value};
+
+/// (method, path, tag, summary, auth, request body schema, success status, response schema)
+type Op = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Auth,
+    Option<&'static str>,
+    u16,
+    &'static str,
+);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    None,
+    Staff,
+    Agent,
+}
+
+pub const OPERATIONS_COUNT: usize = OPERATIONS.len();
+
+const OPERATIONS: &[Op] = &[
+    (
+        "get",
+        "/healthz",
+        "operations",
+        "Liveness",
+        Auth::None,
+        None,
+        200,
+        "Status",
+    ),
+    (
+        "get",
+        "/readyz",
+        "operations",
+        "Readiness: database reachable and a signer in its signing period",
+        Auth::None,
+        None,
+        200,
+        "Status",
+    ),
+    (
+        "get",
+        "/metrics",
+        "operations",
+        "Prometheus metrics (text)",
+        Auth::None,
+        None,
+        200,
+        "Text",
+    ),
+    (
+        "get",
+        "/api/v1/openapi.json",
+        "operations",
+        "This description",
+        Auth::None,
+        None,
+        200,
+        "Object",
+    ),
+    (
+        "post",
+        "/api/v1/sessions",
+        "staff",
+        "Log in: a bearer token",
+        Auth::None,
+        Some("Login"),
+        200,
+        "Session",
+    ),
+    (
+        "delete",
+        "/api/v1/sessions",
+        "staff",
+        "Log out",
+        Auth::Staff,
+        None,
+        204,
+        "Empty",
+    ),
+    (
+        "get",
+        "/api/v1/users",
+        "staff",
+        "Staff accounts (admin)",
+        Auth::Staff,
+        None,
+        200,
+        "UserList",
+    ),
+    (
+        "post",
+        "/api/v1/users",
+        "staff",
+        "Create a staff account (admin)",
+        Auth::Staff,
+        Some("NewUser"),
+        201,
+        "User",
+    ),
+    (
+        "post",
+        "/api/v1/agent-tokens",
+        "staff",
+        "Issue a hall agent token, shown once (admin)",
+        Auth::Staff,
+        Some("NewAgentToken"),
+        201,
+        "AgentToken",
+    ),
+    (
+        "get",
+        "/api/v1/agent-tokens",
+        "staff",
+        "List agent tokens, optionally ?hall=CODE (admin)",
+        Auth::Staff,
+        None,
+        200,
+        "AgentTokenList",
+    ),
+    (
+        "post",
+        "/api/v1/agent-tokens/{id}/revoke",
+        "staff",
+        "Revoke an agent token (admin)",
+        Auth::Staff,
+        None,
+        200,
+        "Object",
+    ),
+    (
+        "get",
+        "/api/v1/agent/whoami",
+        "agent",
+        "The hall an agent token belongs to",
+        Auth::Agent,
+        None,
+        200,
+        "Object",
+    ),
+    (
+        "get",
+        "/api/v1/halls",
+        "halls",
+        "Every hall",
+        Auth::Staff,
+        None,
+        200,
+        "HallList",
+    ),
+    (
+        "post",
+        "/api/v1/halls",
+        "halls",
+        "Add a hall (admin)",
+        Auth::Staff,
+        Some("Hall"),
+        201,
+        "Hall",
+    ),
+    (
+        "put",
+        "/api/v1/halls/{code}",
+        "halls",
+        "Change a hall (admin)",
+        Auth::Staff,
+        Some("Hall"),
+        200,
+        "Hall",
+    ),
+    (
+        "put",
+        "/api/v1/halls/{code}/agreement",
+        "halls",
+        "Set a partner's agreement (admin)",
+        Auth::Staff,
+        Some("Agreement"),
+        200,
+        "Hall",
+    ),
+    (
+        "get",
+        "/api/v1/cert-types",
+        "catalog",
+        "The 102 certificate types",
+        Auth::Staff,
+        None,
+        200,
+        "CertTypeList",
+    ),
+    (
+        "get",
+        "/api/v1/cert-types/{code}",
+        "catalog",
+        "One type with its fields and a complete example record",
+        Auth::Staff,
+        None,
+        200,
+        "CertType",
+    ),
+    (
+        "post",
+        "/api/v1/cert-types/{code}/preview",
+        "catalog",
+        "Specimen (样本) PDF from an example-shaped record",
+        Auth::Staff,
+        Some("Record"),
+        200,
+        "Pdf",
+    ),
+    (
+        "post",
+        "/api/v1/licences",
+        "licences",
+        "Issue a sealed licence (issuer); honours Idempotency-Key",
+        Auth::Staff,
+        Some("NewLicence"),
+        201,
+        "Licence",
+    ),
+    (
+        "get",
+        "/api/v1/licences/{id}",
+        "licences",
+        "A licence with its versions and history",
+        Auth::Staff,
+        None,
+        200,
+        "Licence",
+    ),
+    (
+        "get",
+        "/api/v1/licences/{id}/pdf",
+        "licences",
+        "The electronic licence (电子证照) PDF with its real QR",
+        Auth::Staff,
+        None,
+        200,
+        "Pdf",
+    ),
+    (
+        "post",
+        "/api/v1/licences/{id}/suspend",
+        "licences",
+        "Suspend (暂扣)",
+        Auth::Staff,
+        Some("Reason"),
+        200,
+        "Licence",
+    ),
+    (
+        "post",
+        "/api/v1/licences/{id}/reinstate",
+        "licences",
+        "Reinstate a suspended licence",
+        Auth::Staff,
+        Some("Reason"),
+        200,
+        "Licence",
+    ),
+    (
+        "post",
+        "/api/v1/licences/{id}/rescind",
+        "licences",
+        "Rescind (撤销)",
+        Auth::Staff,
+        Some("Reason"),
+        200,
+        "Licence",
+    ),
+    (
+        "post",
+        "/api/v1/licences/{id}/cancel",
+        "licences",
+        "Cancel (注销)",
+        Auth::Staff,
+        Some("Reason"),
+        200,
+        "Licence",
+    ),
+    (
+        "post",
+        "/api/v1/licences/{id}/revoke",
+        "licences",
+        "Revoke (吊销)",
+        Auth::Staff,
+        Some("Reason"),
+        200,
+        "Licence",
+    ),
+    (
+        "post",
+        "/api/v1/licences/{id}/versions",
+        "licences",
+        "A change: new version, the old one superseded",
+        Auth::Staff,
+        Some("Record"),
+        201,
+        "Licence",
+    ),
+    (
+        "get",
+        "/api/v1/trust-list",
+        "public",
+        "The root and every signer with its kid",
+        Auth::None,
+        None,
+        200,
+        "TrustList",
+    ),
+    (
+        "get",
+        "/api/v1/verify",
+        "public",
+        "The verdict on a QR text (query `code`, up to 4096 bytes): 200 for any code however broken; 400 only when code is missing or longer; 429 over the per-client rate limit",
+        Auth::None,
+        None,
+        200,
+        "Verdict",
+    ),
+    (
+        "get",
+        "/V/{payload}",
+        "public",
+        "The verification page (HTML, Chinese) a phone camera opens from the QR; its verdict element carries data-verdict=\"valid\" or \"invalid\"",
+        Auth::None,
+        None,
+        200,
+        "Html",
+    ),
+    (
+        "get",
+        "/v/{payload}",
+        "public",
+        "The verification page, lower-case path",
+        Auth::None,
+        None,
+        200,
+        "Html",
+    ),
+];
+
+fn schema_ref(name: &str) -> Value {
+    match name {
+        "Text" => json!({"type": "string"}),
+        "Empty" => json!({}),
+        "Pdf" => json!({"type": "string", "format": "binary"}),
+        "Html" => json!({"type": "string", "contentMediaType": "text/html"}),
+        other => json!({"$ref": format!("#/components/schemas/{other}")}),
+    }
+}
+
+fn components() -> Value {
+    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    json!({
+        "securitySchemes": {
+            "staff": {"type": "http", "scheme": "bearer", "description": "a session token from POST /api/v1/sessions"},
+            "agent": {"type": "http", "scheme": "bearer", "description": "a hall agent token (crosscert admin agent-token)"}
+        },
+        "schemas": {
+            "Error": obj(json!({"error": {"type": "string"}, "message": {"type": "string"},
+                "fields": {"type": "array", "items": obj(json!({"field": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}}), &["field", "code", "message"])}}), &["error", "message"]),
+            "Status": obj(json!({"status": {"type": "string"}, "checks": {"type": "object"}}), &[]),
+            "Object": {"type": "object"},
+            "Login": obj(json!({"username": {"type": "string"}, "password": {"type": "string"}}), &["username", "password"]),
+            "Session": obj(json!({"token": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}, "user": {"type": "object"}}), &["token", "expires_at"]),
+            "NewUser": obj(json!({"username": {"type": "string"}, "password": {"type": "string"}, "role": {"enum": ["admin", "issuer", "hall_operator"]}, "hall": {"type": "string"}}), &["username", "password", "role", "hall"]),
+            "User": obj(json!({"id": {"type": "integer"}, "username": {"type": "string"}, "role": {"type": "string"}, "hall": {"type": "string"}, "active": {"type": "boolean"}}), &["id", "username", "role", "hall"]),
+            "UserList": {"type": "array", "items": {"$ref": "#/components/schemas/User"}},
+            "NewAgentToken": obj(json!({"hall": {"type": "string"}}), &["hall"]),
+            "AgentToken": obj(json!({"id": {"type": "integer"}, "hall": {"type": "string"}, "token": {"type": "string"}}), &["id", "hall", "token"]),
+            "AgentTokenList": {"type": "array", "items": obj(json!({"id": {"type": "integer"}, "hall": {"type": "string"}, "created_at": {"type": "string"}, "revoked_at": {"type": ["string", "null"]}}), &["id", "hall"])},
+            "Agreement": obj(json!({"valid_from": {"type": "string", "format": "date"}, "valid_to": {"type": "string", "format": "date"},
+                "covers": {"oneOf": [{"const": "all"}, {"type": "array", "items": {"type": "string"}}]}}), &["valid_from", "valid_to", "covers"]),
+            "Hall": obj(json!({"code": {"type": "string"}, "name": {"type": "string"}, "kind": {"enum": ["city", "district", "county", "zone", "town", "partner"]},
+                "province": {"type": "string"}, "city": {"type": "string"}, "county": {"type": "string"}, "address": {"type": "string"},
+                "lat": {"type": "number"}, "lon": {"type": "number"}, "active": {"type": "boolean"},
+                "authority": obj(json!({"name": {"type": "string"}, "credit_code": {"type": "string"}}), &["name", "credit_code"]),
+                "agreement": {"$ref": "#/components/schemas/Agreement"}, "distance_km": {"type": "number"}}),
+                &["code", "name", "kind", "province", "city", "county", "address", "lat", "lon", "active"]),
+            "HallList": {"type": "array", "items": {"$ref": "#/components/schemas/Hall"}},
+            "CertTypeSummary": obj(json!({"code": {"type": "string"}, "name": {"type": "string"}, "name_en": {"type": "string"}, "domain": {"type": "string"},
+                "holder_kind": {"enum": ["organisation", "person"]}, "layout": {"type": "string"}, "copies": {"type": "array", "items": {"enum": ["original", "duplicate"]}}}),
+                &["code", "name", "name_en", "domain", "holder_kind", "layout", "copies"]),
+            "CertTypeList": {"type": "array", "items": {"$ref": "#/components/schemas/CertTypeSummary"}},
+            "CertType": {"allOf": [{"$ref": "#/components/schemas/CertTypeSummary"}, obj(json!({
+                "fields": {"type": "array", "items": obj(json!({"key": {"type": "string"}, "label": {"type": "string"}, "kind": {"type": "string"}, "required": {"type": "boolean"}, "max_len": {"type": ["integer", "null"]}, "values": {"type": "array", "items": {"type": "string"}}}), &["key", "label", "kind", "required"])},
+                "example": {"$ref": "#/components/schemas/Record"}}), &["fields", "example"])]},
+            "Record": obj(json!({"holder": obj(json!({"name": {"type": "string"}, "code": {"type": "string"}}), &["name", "code"]),
+                "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                "valid_from": {"type": "string", "format": "date"}, "valid_to": {"type": ["string", "null"], "format": "date"}}), &["holder", "fields", "valid_from"]),
+            "NewLicence": {"allOf": [{"$ref": "#/components/schemas/Record"}, obj(json!({"type_code": {"type": "string"}}), &["type_code"])]},
+            "Reason": obj(json!({"reason": {"type": "string"}}), &["reason"]),
+            "Licence": obj(json!({"id": {"type": "string"}, "identifier": {"type": "string"}, "licence_no": {"type": "string"}, "version": {"type": "integer"},
+                "status": {"enum": ["valid", "suspended", "rescinded", "cancelled", "expired", "revoked", "superseded"]},
+                "status_code": {"type": ["string", "null"]}, "qr_text": {"type": "string"}, "type_code": {"type": "string"},
+                "holder": obj(json!({"name": {"type": "string"}, "code": {"type": "string"}}), &["name", "code"]),
+                "fields": {"type": "object"}, "valid_from": {"type": "string"}, "valid_to": {"type": ["string", "null"]},
+                "issuing_hall": {"type": "string"}, "signer_kid": {"type": "string"}}),
+                &["id", "identifier", "licence_no", "version", "status", "status_code", "qr_text"]),
+            "TrustList": obj(json!({"root": {"type": "string"}, "issued_at": {"type": "string", "format": "date-time"},
+                "signers": {"type": "array", "items": obj(json!({"kid": {"type": "string"}, "certificate": {"type": "string"}, "sign_from": {"type": "string"}, "sign_until": {"type": "string"}, "active": {"type": "boolean"}, "revoked": {"type": "boolean"}}), &["kid", "certificate", "sign_from", "sign_until", "active", "revoked"])}}),
+                &["root", "signers", "issued_at"]),
+            "Verdict": verdict_schema()
+        }
+    })
+}
+
+/// `GET /api/v1/verify`'s answer (its own function: one `json!` this deep exceeds the macro
+/// recursion limit).
+fn verdict_schema() -> Value {
+    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    let holder = obj(
+        json!({"name": {"type": "string"},
+            "code": {"type": "string", "description": "personal ID numbers masked: first 3 + last 4"}}),
+        &["name", "code"],
+    );
+    let licence = obj(
+        json!({"identifier": {"type": "string"}, "licence_no": {"type": "string"}, "version": {"type": "integer"},
+            "type_code": {"type": "string"}, "type_name": {"type": ["string", "null"]}, "holder": holder,
+            "issuing_authority": {"type": ["string", "null"]}, "issuer_code": {"type": "string"},
+            "valid_from": {"type": "string", "format": "date"}, "valid_to": {"type": ["string", "null"], "format": "date"}}),
+        &[
+            "identifier",
+            "licence_no",
+            "version",
+            "type_code",
+            "holder",
+            "valid_from",
+            "valid_to",
+        ],
+    );
+    let reasons = json!([
+        "bad_encoding",
+        "unknown_signer",
+        "bad_signature",
+        "signer_revoked",
+        "sealed_outside_signing_period",
+        "not_yet_valid",
+        "expired",
+        "suspended",
+        "rescinded",
+        "cancelled",
+        "revoked",
+        "superseded",
+        "unknown_licence",
+        null
+    ]);
+    obj(
+        json!({"authentic": {"type": "boolean"}, "valid": {"type": "boolean"},
+            "status": {"enum": ["valid", "suspended", "rescinded", "cancelled", "expired", "revoked", "superseded", "unknown"]},
+            "reason": {"enum": reasons}, "licence": {"oneOf": [{"type": "null"}, licence]},
+            "signer_kid": {"type": ["string", "null"]}, "checked_at": {"type": "string", "format": "date-time"}}),
+        &[
+            "authentic",
+            "status",
+            "reason",
+            "licence",
+            "signer_kid",
+            "checked_at",
+        ],
+    )
+}
+
+/// The documented (method, path) pairs, for the test that calls each of them.
+pub fn documented_operations() -> Vec<(&'static str, &'static str)> {
+    OPERATIONS.iter().map(|op| (op.0, op.1)).collect()
+}
+
+pub fn description() -> Value {
+    let mut paths = Map::new();
+    for &(method, path, tag, summary, auth, body, status, response) in OPERATIONS {
+        let mut op = json!({
+            "tags": [tag],
+            "summary": summary,
+            "responses": {
+                status.to_string(): {"description": "success", "content": {"application/json": {"schema": schema_ref(response)}}},
+                "default": {"description": "an error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            }
+        });
+        match auth {
+            Auth::Staff => op["security"] = json!([{"staff": []}]),
+            Auth::Agent => op["security"] = json!([{"agent": []}]),
+            Auth::None => {}
+        }
+        if let Some(schema) = body {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema_ref(schema)}}});
+        }
+        let params: Vec<Value> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        if !params.is_empty() {
+            op["parameters"] = Value::Array(params);
+        }
+        if response == "Html" {
+            op["responses"][status.to_string()]["content"] =
+                json!({"text/html": {"schema": schema_ref(response)}});
+        }
+        if path == "/api/v1/verify" {
+            op["parameters"] = json!([{"name": "code", "in": "query", "required": true,
+                "description": "the QR text (any case), at most 4096 bytes", "schema": {"type": "string", "maxLength": 4096}}]);
+        }
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[method] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "crosscert", "version": env!("CARGO_PKG_VERSION"),
+            "description": "Sealed electronic licences, printed at the hall the holder prefers. Errors are {error, message} JSON."},
+        "paths": paths,
+        "components": components(),
+    })
+}
+
+#[get("/api/v1/openapi.json")]
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(description())
+}
