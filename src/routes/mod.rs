@@ -12,6 +12,7 @@ pub mod ops;
 pub mod sessions;
 pub mod trust_list;
 pub mod users;
+pub mod verify;
 
 use crate::error::{self, ApiError};
 use actix_web::web;
@@ -51,7 +52,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(licences::issue_licence)
     .service(licences::get_licence)
     .service(licences::change_licence)
-    .service(trust_list::trust_list);
+    .service(trust_list::trust_list)
+    .configure(verify::configure);
 }
 
 /// Anything no route matched.

@@ -9,3 +9,4 @@ mod helpers;
 mod licences;
 mod openapi;
 mod ops;
+mod verify;
