@@ -2,3 +2,6 @@
 
 pub mod demo;
 pub mod halls;
+pub mod jobs;
+pub mod routing;
+pub mod stock;
