@@ -8,3 +8,4 @@ mod halls;
 mod helpers;
 mod licences;
 mod ops;
+mod print_jobs;
