@@ -235,3 +235,23 @@ pub fn find_for_verification(
         .first(conn)
         .optional()?)
 }
+
+/// Read a licence inside a write transaction and keep it (`FOR UPDATE` on PostgreSQL), so a
+/// print job queued at the same moment as a revocation either sees the revocation or is
+/// seen (and cancelled) by it.
+pub fn lock_licence(conn: &mut DbConnection, id: &str) -> StorageResult<Option<LicenceRow>> {
+    // Two queries: the selection is typed per backend.
+    Ok(match conn {
+        DbConnection::Pg(c) => licences::table
+            .find(id)
+            .select(LicenceRow::as_select())
+            .for_update()
+            .first(c)
+            .optional()?,
+        DbConnection::Sqlite(c) => licences::table
+            .find(id)
+            .select(LicenceRow::as_select())
+            .first(c)
+            .optional()?,
+    })
+}

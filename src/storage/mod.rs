@@ -5,8 +5,10 @@
 pub mod agent_tokens;
 pub mod audit;
 pub mod halls;
+pub mod jobs;
 pub mod licences;
 pub mod schema;
+pub mod stock;
 pub mod users;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
