@@ -80,6 +80,8 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The hall print agent; `stock ...` and `status` manage its tray and journal
+    Agent(crosscert::agent::cli::AgentArgs),
 }
 
 #[derive(Subcommand)]
@@ -299,7 +301,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         },
+        Command::Agent(args) => run_agent(args),
     }
+}
+
+fn run_agent(args: crosscert::agent::cli::AgentArgs) -> anyhow::Result<()> {
+    if args.command.is_none() {
+        telemetry::init_tracing(false, "info");
+    }
+    crosscert::agent::cli::run(args)
 }
 
 fn main() -> ExitCode {
