@@ -9,6 +9,12 @@ use printpdf::{
 
 const PT_PER_MM: f32 = 72.0 / 25.4;
 
+/// Millimetres to points, rounded to 1/100 pt (3.5 micrometres): the content streams are
+/// mostly coordinates, and eight-digit floats would double their size for no visible gain.
+fn to_pt(mm: f32) -> Pt {
+    Pt((mm * PT_PER_MM * 100.0).round() / 100.0)
+}
+
 /// Bezier handle length for a quarter circle.
 const KAPPA: f32 = 0.552_284_8;
 
@@ -36,8 +42,8 @@ impl Canvas {
 
     fn pt(&self, x_mm: f32, y_mm: f32) -> Point {
         Point {
-            x: Pt(x_mm * PT_PER_MM),
-            y: Pt((self.height_mm - y_mm) * PT_PER_MM),
+            x: to_pt(x_mm),
+            y: to_pt(self.height_mm - y_mm),
         }
     }
 
@@ -51,7 +57,7 @@ impl Canvas {
     pub(crate) fn stroke_style(&mut self, color: Color, width_mm: f32) {
         self.ops.push(Op::SetOutlineColor { col: color });
         self.ops.push(Op::SetOutlineThickness {
-            pt: Pt(width_mm * PT_PER_MM),
+            pt: to_pt(width_mm),
         });
     }
 
@@ -62,10 +68,10 @@ impl Canvas {
     pub(crate) fn rect(&mut self, x: f32, y: f32, w: f32, h: f32, mode: PaintMode) {
         self.ops.push(Op::DrawRectangle {
             rectangle: Rect {
-                x: Pt(x * PT_PER_MM),
-                y: Pt((self.height_mm - y - h) * PT_PER_MM),
-                width: Pt(w * PT_PER_MM),
-                height: Pt(h * PT_PER_MM),
+                x: to_pt(x),
+                y: to_pt(self.height_mm - y - h),
+                width: to_pt(w),
+                height: to_pt(h),
                 mode: Some(mode),
                 winding_order: Some(WindingOrder::NonZero),
             },
@@ -146,6 +152,7 @@ impl Canvas {
     ) {
         let p = self.pt(x, y);
         let (s, c) = angle_deg.to_radians().sin_cos();
+        let (s, c) = ((s * 1e4).round() / 1e4, (c * 1e4).round() / 1e4);
         let matrix = TextMatrix::Raw([c, s, -s, c, p.x.0, p.y.0]);
         self.text_with_matrix(font, size_mm, matrix, text, color);
     }
@@ -163,7 +170,8 @@ impl Canvas {
             Op::SetFillColor { col: color },
             Op::SetFont {
                 font: PdfFontHandle::External(font.clone()),
-                size: Pt(size_mm * PT_PER_MM),
+                // Rounded down, so a line fitted to its box never grows out of it.
+                size: Pt((size_mm * PT_PER_MM * 100.0).floor() / 100.0),
             },
             Op::SetTextMatrix { matrix },
             Op::ShowText {

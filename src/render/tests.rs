@@ -330,30 +330,3 @@ fn fonts_are_shared_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Fonts>();
 }
-
-#[test]
-fn dump_for_review() {
-    let Some(fonts) = fonts() else { return };
-    if let Ok(dir) = std::env::var("RENDER_DUMP") {
-        for (name, sample, mode) in [
-            (
-                "licence_print",
-                Sample::business_licence(),
-                RenderMode::Print,
-            ),
-            (
-                "licence_specimen",
-                Sample::business_licence(),
-                RenderMode::Specimen,
-            ),
-            (
-                "permit_electronic",
-                Sample::permit(),
-                RenderMode::Electronic,
-            ),
-        ] {
-            let b = render_pdf(fonts, &sample.view(mode)).expect("render");
-            std::fs::write(format!("{dir}/{name}.pdf"), b).expect("write");
-        }
-    }
-}
