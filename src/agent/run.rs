@@ -26,6 +26,7 @@ use crate::verification::{TrustList, TrustStore};
 pub const TEST_HALT_AFTER_PRINT_ENV: &str = "CROSSCERT_AGENT_TEST_HALT_AFTER_PRINT";
 
 const TRUST_REFRESH: Duration = Duration::from_secs(3600);
+const TRUST_RECHECK: Duration = Duration::from_secs(60);
 const RECONCILE_EVERY: Duration = Duration::from_secs(300);
 const EMPTY_TRAY_POLL: Duration = Duration::from_secs(5);
 
@@ -497,6 +498,10 @@ impl Agent {
         let pdf = match self.fetch_document(&job, &doc_path, &heartbeat).await? {
             Fetched::Ok(pdf) => pdf,
             Fetched::Refused(reason) => return self.refuse(&id, &reason, heartbeat).await,
+            Fetched::Stopped => {
+                tracing::info!(job = %id, step = %job.step, "stopping before printing; the job is resumed at the next start");
+                return Ok(());
+            }
             Fetched::LeaseLost(reason) => {
                 self.journal.mark_abandoned(&id, &reason)?;
                 tracing::warn!(job = %id, step = "abandoned", reason = %reason, "lease lost before printing; nothing printed");
@@ -570,8 +575,13 @@ impl Agent {
         };
         match first {
             Ok(_) => Ok(()),
-            // A signer added since the last fetch: look once more before refusing.
-            Err(SealRefusal::Envelope(_)) => {
+            // A signer added since the last fetch: look once more before refusing (at most
+            // once a minute, so a run of forged jobs cannot hammer the server).
+            Err(SealRefusal::Envelope(_))
+                if self
+                    .trust_fetched_at
+                    .is_none_or(|t| t.elapsed() >= TRUST_RECHECK) =>
+            {
                 self.refresh_trust().await;
                 match &self.trust {
                     Some((_, store)) => trust::check_seal(store, qr_text).map(|_| ()),
@@ -626,9 +636,13 @@ impl Agent {
                 }
                 Err(e) if e.is_transient() => {
                     self.journal.note_error(&job.id, &e.to_string())?;
+                    if self.stop.requested() {
+                        // Nothing printed; the journal keeps the job for the next start.
+                        return Ok(Fetched::Stopped);
+                    }
                     let d = backoff.next_delay();
                     tracing::warn!(job = %job.id, error = %e, retry_in_ms = d.as_millis() as u64, "document download failed");
-                    tokio::time::sleep(d).await;
+                    self.stop.sleep(d).await;
                 }
                 Err(e) => {
                     // 409 stale lease, 404 gone, 422 licence no longer valid: the server took the
@@ -703,6 +717,8 @@ impl Agent {
 
 enum Fetched {
     Ok(Vec<u8>),
+    /// A stop was requested while the server was unreachable.
+    Stopped,
     Refused(String),
     LeaseLost(String),
 }
