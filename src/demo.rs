@@ -1,4 +1,5 @@
-//! Demo data: the 197 halls of `distribution/demo-halls.toml` and a demo administrator.
+//! Demo data: the 197 halls of `distribution/demo-halls.toml`, a batch of security stock
+//! for each, and a demo administrator.
 //! Marked as demo everywhere; never an official register.
 
 use crate::accounts::{self, NewAccount};
@@ -88,6 +89,7 @@ pub fn seed_demo(pool: &DbPool, now: DateTime<Utc>) -> Result<usize, DemoError> 
                     serde_json::json!({"added": added}),
                 )?;
             }
+            seed_demo_stock(conn, &list, now)?;
             Ok(added)
         })
         .map_err(|e| match e {
@@ -96,6 +98,78 @@ pub fn seed_demo(pool: &DbPool, now: DateTime<Utc>) -> Result<usize, DemoError> 
         })
     })
     .map_err(DemoError::from)
+}
+
+/// Demo security stock per hall: this many sheets, serials `<prefix>000001`...
+pub const DEMO_STOCK: i32 = 500;
+
+/// The letter prefix of a hall's demo stock: its code's digits as letters (0 -> A, 1 -> B,
+/// ...), so 371300000 gives `DHBDAAAAA`.
+pub fn demo_stock_prefix(hall_code: &str) -> String {
+    hall_code
+        .chars()
+        .filter_map(|c| match c {
+            '0'..='9' => char::from_u32('A' as u32 + c.to_digit(10).unwrap_or(0)),
+            c if c.is_ascii_alphabetic() => Some(c.to_ascii_uppercase()),
+            _ => None,
+        })
+        .take(crate::domain::stock::MAX_PREFIX)
+        .collect()
+}
+
+/// The first serial of a hall's demo stock.
+pub fn demo_first_serial(hall_code: &str) -> String {
+    format!("{}000001", demo_stock_prefix(hall_code))
+}
+
+/// One batch of demo stock for every demo hall that has no stock yet (idempotent). A hall
+/// whose prefix would overlap existing stock is left without.
+fn seed_demo_stock(
+    conn: &mut storage::DbConnection,
+    list: &[Hall],
+    now: DateTime<Utc>,
+) -> Result<(), DemoError> {
+    use crate::domain::stock::SheetSerial;
+    use crate::storage::stock as store;
+    let mut added = 0;
+    for hall in list {
+        if store::count_batches(conn, &hall.code)? > 0 {
+            continue;
+        }
+        let Ok(first) = SheetSerial::parse(&demo_first_serial(&hall.code)) else {
+            continue;
+        };
+        let last = first.number() + i64::from(DEMO_STOCK) - 1;
+        let width = first.width() as i32;
+        if store::find_overlapping(conn, first.prefix(), width, first.number(), last)?.is_some() {
+            continue;
+        }
+        store::insert_batch(
+            conn,
+            &store::NewBatch {
+                hall: hall.code.clone(),
+                first_serial: first.to_string(),
+                prefix: first.prefix().to_string(),
+                width,
+                first_number: first.number(),
+                count: DEMO_STOCK,
+                created_at: storage::to_db_time(now),
+                created_by: "seed-demo".into(),
+            },
+        )?;
+        added += 1;
+    }
+    if added > 0 {
+        audit::insert_event(
+            conn,
+            now,
+            "seed-demo",
+            "DemoStockLoaded",
+            "demo",
+            serde_json::json!({"batches": added, "sheets_each": DEMO_STOCK}),
+        )?;
+    }
+    Ok(())
 }
 
 /// `serve --demo`: on an empty database, load the halls and create `admin`, whose password

@@ -361,3 +361,57 @@ impl From<crate::documents::DocumentError> for ApiError {
         ApiError::internal(e)
     }
 }
+
+impl From<crate::distribution::routing::RoutingError> for ApiError {
+    fn from(e: crate::distribution::routing::RoutingError) -> Self {
+        use crate::distribution::routing::RoutingError as R;
+        match e {
+            R::Invalid { field, message } => {
+                ApiError::bad_request("invalid_query", format!("{field}: {message}"))
+            }
+            R::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::distribution::stock::StockError> for ApiError {
+    fn from(e: crate::distribution::stock::StockError) -> Self {
+        use crate::distribution::stock::StockError as S;
+        let message = e.to_string();
+        match e {
+            S::Invalid { .. } => ApiError::bad_request("invalid_input", message),
+            S::UnknownHall(_) => ApiError::bad_request("unknown_hall", message),
+            S::HallNotFound(_) => ApiError::not_found(message),
+            S::Forbidden(_) => ApiError::forbidden(message),
+            S::Overlap { .. } => ApiError::conflict("batch_overlaps", message),
+            S::NotInStock { .. } => ApiError::unprocessable("serial_not_in_stock", message),
+            S::AlreadyUsed { .. } => ApiError::conflict("serial_used", message),
+            S::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::distribution::jobs::JobError> for ApiError {
+    fn from(e: crate::distribution::jobs::JobError) -> Self {
+        use crate::distribution::jobs::JobError as J;
+        let message = e.to_string();
+        match e {
+            J::Invalid { .. } => ApiError::bad_request("invalid_input", message),
+            J::UnknownHall(_) => ApiError::bad_request("unknown_hall", message),
+            J::NotFound(_) => ApiError::not_found(message),
+            J::Forbidden(_) => ApiError::forbidden(message),
+            J::Refused { rule, message } => ApiError::unprocessable(rule.code(), message),
+            J::Transition(_) => ApiError::conflict("invalid_transition", message),
+            J::NotPrinted(_) => ApiError::conflict("job_not_printed", message),
+            J::PickupLicenceNotValid(_) => ApiError::conflict("licence_not_valid", message),
+            J::PickupLocked => ApiError::TooManyRequests {
+                message,
+                retry_after_s: None,
+            },
+            J::WrongPickupCode { .. } => ApiError::unprocessable("wrong_pickup_code", message),
+            J::Stock(s) => s.into(),
+            J::Render(r) => r.into(),
+            J::Storage(s) => s.into(),
+        }
+    }
+}

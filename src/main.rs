@@ -80,8 +80,34 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Verify a licence's QR code offline against a trust list. Exit 0: authentic (and valid
+    /// as far as known offline); 1: does not verify; 2: unusable arguments
+    Verify(VerifyArgs),
     /// The hall print agent; `stock ...` and `status` manage its tray and journal
     Agent(crosscert::agent::cli::AgentArgs),
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["code", "image", "cose_hex"])))]
+struct VerifyArgs {
+    /// The QR text (e.g. HTTPS://VERIFY.EXAMPLE.CN/V/...), or its Base32 payload alone
+    code: Option<String>,
+    /// The trust-list JSON (saved from GET /api/v1/trust-list); required unless --cose-hex
+    #[arg(
+        long,
+        required_unless_present = "cose_hex",
+        conflicts_with = "cose_hex"
+    )]
+    trust_list: Option<PathBuf>,
+    /// Read the QR code from this image (PNG), e.g. a photo or a rendered page
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// Envelope check of a bare COSE_Sign1 in hex (kid and signature; no claims, no clock)
+    #[arg(long, requires = "cert")]
+    cose_hex: Option<String>,
+    /// The signer certificate (PEM) for --cose-hex
+    #[arg(long, requires = "cose_hex")]
+    cert: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -149,6 +175,16 @@ fn read_password_line() -> anyhow::Result<String> {
     let password = line.strip_suffix('\n').unwrap_or(&line);
     let password = password.strip_suffix('\r').unwrap_or(password);
     Ok(password.to_string())
+}
+
+fn offline_args(a: VerifyArgs) -> crosscert::verification::offline::OfflineArgs {
+    crosscert::verification::offline::OfflineArgs {
+        code: a.code,
+        image: a.image,
+        trust_list: a.trust_list,
+        cose_hex: a.cose_hex,
+        cert: a.cert,
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -261,6 +297,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         },
+        Command::Verify(args) => {
+            // The verdict is the exit code (0/1/2, API.md); nothing else is loaded first.
+            let code = crosscert::verification::offline::run(&offline_args(args));
+            std::process::exit(i32::from(code))
+        }
         Command::Admin { command } => match command {
             AdminCommand::CreateUser {
                 db,

@@ -95,6 +95,9 @@ impl Application {
             sealer: Arc::new(crate::issuance::Sealer::new(keys)),
             trust: Arc::new(trust),
             fonts: Arc::new(fonts),
+            verify_limiter: Arc::new(crate::verification::rate_limit::RateLimiter::new(
+                settings.verify_rate_limit,
+            )),
         });
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             addr: settings.bind.clone(),

@@ -2,4 +2,7 @@
 
 pub mod demo;
 pub mod halls;
+pub mod jobs;
+pub mod routing;
+pub mod stock;
 pub mod wakeup;

@@ -4,6 +4,8 @@
 pub mod codes;
 pub mod copy;
 pub mod hall;
+pub mod job;
 pub mod licence;
 pub mod role;
 pub mod seal;
+pub mod stock;

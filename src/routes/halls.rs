@@ -10,13 +10,53 @@ use crate::routes::auth::require_role;
 use crate::state::AppState;
 use actix_web::{get, post, put, web, HttpResponse};
 
+#[derive(Debug, serde::Deserialize)]
+pub struct HallsQuery {
+    cert_type: Option<String>,
+    near: Option<String>,
+}
+
+/// Every hall; with `cert_type` (and `near=LAT,LON`), the halls able to print that type
+/// now, nearest first, each with `distance_km`.
 #[get("/api/v1/halls")]
 pub async fn list_halls(
     state: web::Data<AppState>,
     _staff: Staff,
+    query: web::Query<HallsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let halls = state.db(crate::storage::halls::list_halls).await?;
+    let HallsQuery { cert_type, near } = query.into_inner();
+    if cert_type.is_none() && near.is_none() {
+        let halls = state.db(crate::storage::halls::list_halls).await?;
+        return Ok(HttpResponse::Ok().json(halls));
+    }
+    let st = state.clone();
+    let today = state.now().date_naive();
+    let halls = state
+        .db(move |conn| {
+            crate::distribution::routing::printable_halls(
+                conn,
+                &st.catalog,
+                cert_type.as_deref(),
+                near.as_deref(),
+                today,
+            )
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(halls))
+}
+
+/// `GET /api/v1/halls/{code}/stock`: the hall's security stock inventory.
+#[get("/api/v1/halls/{code}/stock")]
+pub async fn hall_stock(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let code = path.into_inner();
+    let inventory = state
+        .db(move |conn| crate::distribution::stock::inventory(conn, &staff, &code))
+        .await?;
+    Ok(HttpResponse::Ok().json(inventory))
 }
 
 #[post("/api/v1/halls")]

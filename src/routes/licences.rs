@@ -103,7 +103,21 @@ pub async fn change_licence(
                     public_url: &st.settings.public_url,
                     now: st.now(),
                 };
-                let row = registration::new_version(conn, &ctx, &staff, &id, &body, |_, _| Ok(()))?;
+                let actor = staff.username.clone();
+                let now = ctx.now;
+                // Jobs not yet printed stop with the superseded version (same transaction).
+                let row =
+                    registration::new_version(conn, &ctx, &staff, &id, &body, |conn, old| {
+                        crate::distribution::jobs::cancel_for_licence(
+                            conn,
+                            &old.id,
+                            "superseded",
+                            &format!("superseded by version {}", old.version + 1),
+                            &actor,
+                            now,
+                        )
+                        .map(|_| ())
+                    })?;
                 Ok::<_, ApiError>(registration::licence_json(
                     &row,
                     &st.catalog,
@@ -120,10 +134,36 @@ pub async fn change_licence(
     let answer = state
         .db(move |conn| {
             let now = st.now();
-            let row =
-                registration::change_status(conn, &staff, &id, action, &body, now, |_, _, _| {
-                    Ok(())
-                })?;
+            let actor = staff.username.clone();
+            let reason = body
+                .get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            // A licence leaving status 01 cancels its jobs not yet printed (same transaction).
+            let row = registration::change_status(
+                conn,
+                &staff,
+                &id,
+                action,
+                &body,
+                now,
+                |conn, old, to| {
+                    if to == crate::domain::licence::LicenceStatus::Valid {
+                        return Ok(());
+                    }
+                    crate::distribution::jobs::cancel_for_licence(
+                        conn,
+                        &old.id,
+                        to.as_str(),
+                        &reason,
+                        &actor,
+                        now,
+                    )
+                    .map(|_| ())
+                },
+            )?;
             Ok::<_, ApiError>(registration::licence_json(
                 &row,
                 &st.catalog,

@@ -9,9 +9,12 @@ pub mod licences;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
+pub mod print_jobs;
 pub mod sessions;
+pub mod stock;
 pub mod trust_list;
 pub mod users;
+pub mod verify;
 
 use crate::error::{self, ApiError};
 use actix_web::web;
@@ -51,7 +54,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(licences::issue_licence)
     .service(licences::get_licence)
     .service(licences::change_licence)
-    .service(trust_list::trust_list);
+    .service(trust_list::trust_list)
+    .service(halls::hall_stock)
+    .service(stock::register_stock_batch)
+    .service(print_jobs::queue_print_job)
+    .service(print_jobs::list_print_jobs)
+    .service(print_jobs::get_print_job)
+    .service(print_jobs::change_print_job)
+    .service(print_jobs::pick_up)
+    .configure(verify::configure);
 }
 
 /// Anything no route matched.

@@ -316,6 +316,36 @@ const OPERATIONS: &[Op] = &[
         200,
         "TrustList",
     ),
+    (
+        "get",
+        "/api/v1/verify",
+        "public",
+        "The verdict on a QR text (query `code`, up to 4096 bytes): 200 for any code however broken; 400 only when code is missing or longer; 429 over the per-client rate limit",
+        Auth::None,
+        None,
+        200,
+        "Verdict",
+    ),
+    (
+        "get",
+        "/V/{payload}",
+        "public",
+        "The verification page (HTML, Chinese) a phone camera opens from the QR; its verdict element carries data-verdict=\"valid\" or \"invalid\"",
+        Auth::None,
+        None,
+        200,
+        "Html",
+    ),
+    (
+        "get",
+        "/v/{payload}",
+        "public",
+        "The verification page, lower-case path",
+        Auth::None,
+        None,
+        200,
+        "Html",
+    ),
 ];
 
 fn schema_ref(name: &str) -> Value {
@@ -323,6 +353,7 @@ fn schema_ref(name: &str) -> Value {
         "Text" => json!({"type": "string"}),
         "Empty" => json!({}),
         "Pdf" => json!({"type": "string", "format": "binary"}),
+        "Html" => json!({"type": "string", "contentMediaType": "text/html"}),
         other => json!({"$ref": format!("#/components/schemas/{other}")}),
     }
 }
@@ -377,9 +408,66 @@ fn components() -> Value {
                 &["id", "identifier", "licence_no", "version", "status", "status_code", "qr_text"]),
             "TrustList": obj(json!({"root": {"type": "string"}, "issued_at": {"type": "string", "format": "date-time"},
                 "signers": {"type": "array", "items": obj(json!({"kid": {"type": "string"}, "certificate": {"type": "string"}, "sign_from": {"type": "string"}, "sign_until": {"type": "string"}, "active": {"type": "boolean"}, "revoked": {"type": "boolean"}}), &["kid", "certificate", "sign_from", "sign_until", "active", "revoked"])}}),
-                &["root", "signers", "issued_at"])
+                &["root", "signers", "issued_at"]),
+            "Verdict": verdict_schema()
         }
     })
+}
+
+/// `GET /api/v1/verify`'s answer (its own function: one `json!` this deep exceeds the macro
+/// recursion limit).
+fn verdict_schema() -> Value {
+    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    let holder = obj(
+        json!({"name": {"type": "string"},
+            "code": {"type": "string", "description": "personal ID numbers masked: first 3 + last 4"}}),
+        &["name", "code"],
+    );
+    let licence = obj(
+        json!({"identifier": {"type": "string"}, "licence_no": {"type": "string"}, "version": {"type": "integer"},
+            "type_code": {"type": "string"}, "type_name": {"type": ["string", "null"]}, "holder": holder,
+            "issuing_authority": {"type": ["string", "null"]}, "issuer_code": {"type": "string"},
+            "valid_from": {"type": "string", "format": "date"}, "valid_to": {"type": ["string", "null"], "format": "date"}}),
+        &[
+            "identifier",
+            "licence_no",
+            "version",
+            "type_code",
+            "holder",
+            "valid_from",
+            "valid_to",
+        ],
+    );
+    let reasons = json!([
+        "bad_encoding",
+        "unknown_signer",
+        "bad_signature",
+        "signer_revoked",
+        "sealed_outside_signing_period",
+        "not_yet_valid",
+        "expired",
+        "suspended",
+        "rescinded",
+        "cancelled",
+        "revoked",
+        "superseded",
+        "unknown_licence",
+        null
+    ]);
+    obj(
+        json!({"authentic": {"type": "boolean"}, "valid": {"type": "boolean"},
+            "status": {"enum": ["valid", "suspended", "rescinded", "cancelled", "expired", "revoked", "superseded", "unknown"]},
+            "reason": {"enum": reasons}, "licence": {"oneOf": [{"type": "null"}, licence]},
+            "signer_kid": {"type": ["string", "null"]}, "checked_at": {"type": "string", "format": "date-time"}}),
+        &[
+            "authentic",
+            "status",
+            "reason",
+            "licence",
+            "signer_kid",
+            "checked_at",
+        ],
+    )
 }
 
 /// The documented (method, path) pairs, for the test that calls each of them.
@@ -413,6 +501,14 @@ pub fn description() -> Value {
             .collect();
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);
+        }
+        if response == "Html" {
+            op["responses"][status.to_string()]["content"] =
+                json!({"text/html": {"schema": schema_ref(response)}});
+        }
+        if path == "/api/v1/verify" {
+            op["parameters"] = json!([{"name": "code", "in": "query", "required": true,
+                "description": "the QR text (any case), at most 4096 bytes", "schema": {"type": "string", "maxLength": 4096}}]);
         }
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         entry[method] = op;

@@ -202,3 +202,56 @@ pub fn insert_idempotent(
         .execute(conn)?;
     Ok(())
 }
+
+/// What the public verify routes need of one licence version: what the paper shows plus its
+/// status, and the issuing authority's name from its hall. Narrower than `LicenceRow` (no
+/// fields JSON, no COSE), so the hot path reads and copies little.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = licences)]
+pub struct VerifyRow {
+    pub identifier: String,
+    pub type_code: String,
+    pub issuer_code: String,
+    pub version: i32,
+    pub licence_no: String,
+    pub holder_name: String,
+    pub holder_code: String,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+    pub status: String,
+}
+
+/// The verify path's one query: the licence by its (unique, indexed) identifier, joined to
+/// its issuing hall for the authority's name.
+pub fn find_for_verification(
+    conn: &mut DbConnection,
+    identifier: &str,
+) -> StorageResult<Option<(VerifyRow, Option<String>)>> {
+    use super::schema::halls;
+    Ok(licences::table
+        .left_join(halls::table.on(halls::code.eq(licences::issuing_hall)))
+        .filter(licences::identifier.eq(identifier))
+        .select((VerifyRow::as_select(), halls::authority_name.nullable()))
+        .first(conn)
+        .optional()?)
+}
+
+/// Read a licence inside a write transaction and keep it (`FOR UPDATE` on PostgreSQL), so a
+/// print job queued at the same moment as a revocation either sees the revocation or is
+/// seen (and cancelled) by it.
+pub fn lock_licence(conn: &mut DbConnection, id: &str) -> StorageResult<Option<LicenceRow>> {
+    // Two queries: the selection is typed per backend.
+    Ok(match conn {
+        DbConnection::Pg(c) => licences::table
+            .find(id)
+            .select(LicenceRow::as_select())
+            .for_update()
+            .first(c)
+            .optional()?,
+        DbConnection::Sqlite(c) => licences::table
+            .find(id)
+            .select(LicenceRow::as_select())
+            .first(c)
+            .optional()?,
+    })
+}

@@ -5,8 +5,10 @@
 pub mod agent_tokens;
 pub mod audit;
 pub mod halls;
+pub mod jobs;
 pub mod licences;
 pub mod schema;
+pub mod stock;
 pub mod users;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -192,6 +194,9 @@ pub fn with_global_lock<T>(
     result
 }
 
+/// Serialises this process's SQLite write transactions (SQLite has a single writer anyway).
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A writing transaction: `BEGIN IMMEDIATE` on SQLite (take the write lock up front, so two
 /// writers never deadlock upgrading read locks), a READ COMMITTED transaction on PostgreSQL.
 pub fn write_tx<T, E>(
@@ -204,6 +209,9 @@ where
     match conn {
         DbConnection::Pg(_) => conn.transaction(f),
         DbConnection::Sqlite(_) => {
+            // One writer at a time, queued here rather than in SQLite's busy handler, whose
+            // growing sleeps (up to 100 ms) make a long latency tail under load.
+            let _writer = SQLITE_WRITER.lock().unwrap_or_else(|p| p.into_inner());
             if let DbConnection::Sqlite(c) = conn {
                 AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
             }

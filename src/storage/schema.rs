@@ -126,3 +126,54 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    print_jobs (id) {
+        id -> Text,
+        licence_id -> Text,
+        hall -> Text,
+        issuing_hall -> Text,
+        state -> Text,
+        copies -> Text,
+        document -> Binary,
+        document_sha256 -> Text,
+        pickup_code_hash -> Text,
+        pickup_failures -> Integer,
+        pickup_locked -> Bool,
+        attempts -> Integer,
+        lease_token_hash -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        printed_at -> Nullable<Timestamp>,
+        collected_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    stock_batches (id) {
+        id -> BigInt,
+        hall -> Text,
+        first_serial -> Text,
+        prefix -> Text,
+        width -> Integer,
+        first_number -> BigInt,
+        count -> Integer,
+        created_at -> Timestamp,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
+    sheets (serial) {
+        serial -> Text,
+        hall -> Text,
+        batch_id -> BigInt,
+        state -> Text,
+        job_id -> Nullable<Text>,
+        copy -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        at -> Timestamp,
+    }
+}

@@ -4,10 +4,16 @@
 
 pub mod cert;
 pub mod envelope;
+pub mod offline;
+pub mod page;
 pub mod qr;
+pub mod rate_limit;
+pub mod service;
 pub mod trust;
+pub mod verdict;
 
 pub use cert::{kid_of, Curve, Kid, SignerKey};
 pub use envelope::{verify_envelope_with_cert, verify_envelope_with_key, Envelope, EnvelopeError};
 pub use qr::{decode_qr_text, qr_text};
 pub use trust::{verify_cose, TrustError, TrustList, TrustListSigner, TrustStore, VerifiedSeal};
+pub use verdict::{check_seal, judge, LicenceSummary, Reason, Verdict};

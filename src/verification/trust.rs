@@ -121,6 +121,14 @@ impl TrustStore {
         Ok(TrustStore { signers })
     }
 
+    /// A store that trusts nobody (unit tests of the refusal paths).
+    #[cfg(test)]
+    pub(crate) fn empty() -> TrustStore {
+        TrustStore {
+            signers: Vec::new(),
+        }
+    }
+
     pub fn signers(&self) -> &[TrustedSigner] {
         &self.signers
     }

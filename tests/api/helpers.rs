@@ -53,6 +53,17 @@ impl TestDb {
         }
     }
 
+    /// A handle on a database another `TestDb` owns (a second server over it): dropping it
+    /// drops nothing.
+    pub fn shared(url: &str) -> TestDb {
+        TestDb {
+            url: url.to_string(),
+            admin_url: None,
+            name: None,
+            _dir: None,
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.name.is_some()
     }
@@ -131,8 +142,13 @@ pub async fn spawn_app() -> TestApp {
 
 /// Start the app after letting the test adjust its settings.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(TestDb::new(), adjust).await
+}
+
+/// Start the app over a given database (e.g. `TestDb::shared(&other.db.url)`: a second
+/// server over the first one's data, perhaps with another key set).
+pub async fn spawn_app_on(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     crosscert::telemetry::init_tracing(false, "error");
-    let db = TestDb::new();
     let mut settings = test_settings(&db);
     adjust(&mut settings);
     let clock = ManualClock::default();

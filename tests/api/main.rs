@@ -10,3 +10,5 @@ mod helpers;
 mod licences;
 mod openapi;
 mod ops;
+mod print_jobs;
+mod verify;

@@ -1,0 +1,3 @@
+DROP TABLE sheets;
+DROP TABLE stock_batches;
+DROP TABLE print_jobs;

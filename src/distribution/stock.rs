@@ -1,0 +1,381 @@
+//! Security stock (DESIGN §6): numbered batches of blank sheets registered per hall, every
+//! printed or voided sheet, and each hall's inventory. The agent protocol calls
+//! `check_usable`, `mark_printed` and `void_sheet` inside its own transactions.
+
+use crate::accounts::Staff;
+use crate::domain::copy::CopyKind;
+use crate::domain::role::Role;
+use crate::domain::stock::SheetSerial;
+use crate::storage::stock::{self as store, NewBatch, SheetRow};
+use crate::storage::{self, audit, halls, DbConnection, StorageError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub const MAX_BATCH: i64 = 100_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StockError {
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// A hall named in a request body that does not exist.
+    #[error("hall: no hall with code {0}")]
+    UnknownHall(String),
+    /// A hall named in the path that does not exist.
+    #[error("no hall with code {0}")]
+    HallNotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the serials {first}..{last} overlap batch {batch} ({batch_first}, {batch_count} sheets) of hall {hall}")]
+    Overlap {
+        first: String,
+        last: String,
+        batch: i64,
+        batch_first: String,
+        batch_count: i32,
+        hall: String,
+    },
+    #[error("the sheet {serial} is not in the registered stock of hall {hall}")]
+    NotInStock { serial: String, hall: String },
+    #[error("the sheet {serial} was already {state}")]
+    AlreadyUsed { serial: String, state: String },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<diesel::result::Error> for StockError {
+    fn from(e: diesel::result::Error) -> Self {
+        StockError::Storage(e.into())
+    }
+}
+
+/// A registered batch as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchView {
+    pub id: i64,
+    pub hall: String,
+    pub first_serial: String,
+    pub last_serial: String,
+    pub count: i32,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+fn batch_view(b: &store::BatchRow) -> BatchView {
+    let last = SheetSerial::parse(&b.first_serial)
+        .and_then(|s| s.last_of_batch(i64::from(b.count)))
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    BatchView {
+        id: b.id,
+        hall: b.hall.clone(),
+        first_serial: b.first_serial.clone(),
+        last_serial: last,
+        count: b.count,
+        created_at: rfc3339(b.created_at),
+        created_by: b.created_by.clone(),
+    }
+}
+
+fn rfc3339(t: chrono::NaiveDateTime) -> String {
+    storage::from_db_time(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A batch to register, parsed from `{hall, first_serial, count}`.
+#[derive(Debug, Clone)]
+pub struct BatchRequest {
+    pub hall: String,
+    pub first: SheetSerial,
+    pub count: i64,
+}
+
+impl BatchRequest {
+    pub fn parse(body: &Value) -> Result<BatchRequest, StockError> {
+        let invalid = |field, message: &str| StockError::Invalid {
+            field,
+            message: message.to_string(),
+        };
+        let hall = body
+            .get("hall")
+            .and_then(Value::as_str)
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| invalid("hall", "is required: a hall code"))?;
+        let first = body
+            .get("first_serial")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("first_serial", "is required"))?;
+        let first = SheetSerial::parse(first).map_err(|e| StockError::Invalid {
+            field: "first_serial",
+            message: e.to_string(),
+        })?;
+        let count = body
+            .get("count")
+            .and_then(Value::as_i64)
+            .filter(|c| (1..=MAX_BATCH).contains(c))
+            .ok_or_else(|| invalid("count", "must be a whole number from 1 to 100000"))?;
+        first
+            .last_of_batch(count)
+            .map_err(|_| StockError::Invalid {
+                field: "count",
+                message: format!(
+                    "{count} sheets from {first} run past the serial's {} digits",
+                    first.width()
+                ),
+            })?;
+        Ok(BatchRequest {
+            hall: hall.to_string(),
+            first,
+            count,
+        })
+    }
+}
+
+/// Insert a batch unless it overlaps one of any hall. Call inside a write transaction.
+pub fn insert_batch(
+    conn: &mut DbConnection,
+    req: &BatchRequest,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<BatchView, StockError> {
+    let last = req
+        .first
+        .last_of_batch(req.count)
+        .map_err(|e| StockError::Invalid {
+            field: "count",
+            message: e.to_string(),
+        })?;
+    store::lock_registration(conn)?;
+    let width = req.first.width() as i32;
+    if let Some(b) = store::find_overlapping(
+        conn,
+        req.first.prefix(),
+        width,
+        req.first.number(),
+        last.number(),
+    )? {
+        return Err(StockError::Overlap {
+            first: req.first.to_string(),
+            last: last.to_string(),
+            batch: b.id,
+            batch_first: b.first_serial,
+            batch_count: b.count,
+            hall: b.hall,
+        });
+    }
+    let row = NewBatch {
+        hall: req.hall.clone(),
+        first_serial: req.first.to_string(),
+        prefix: req.first.prefix().to_string(),
+        width,
+        first_number: req.first.number(),
+        count: req.count as i32,
+        created_at: storage::to_db_time(now),
+        created_by: actor.to_string(),
+    };
+    let id = store::insert_batch(conn, &row)?;
+    audit::insert_event(
+        conn,
+        now,
+        actor,
+        "StockBatchRegistered",
+        &format!("hall:{}", req.hall),
+        json!({"batch": id, "first_serial": row.first_serial, "last_serial": last.to_string(), "count": req.count}),
+    )?;
+    Ok(BatchView {
+        id,
+        hall: row.hall,
+        first_serial: row.first_serial,
+        last_serial: last.to_string(),
+        count: row.count,
+        created_at: rfc3339(row.created_at),
+        created_by: row.created_by,
+    })
+}
+
+/// `POST /api/v1/stock-batches` (admin).
+pub fn register_batch(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    body: &Value,
+    now: DateTime<Utc>,
+) -> Result<BatchView, StockError> {
+    if staff.role != Role::Admin {
+        return Err(StockError::Forbidden(
+            "only administrators register security stock".into(),
+        ));
+    }
+    let req = BatchRequest::parse(body)?;
+    storage::write_tx(conn, |conn| {
+        if halls::find_hall(conn, &req.hall)?.is_none() {
+            return Err(StockError::UnknownHall(req.hall.clone()));
+        }
+        insert_batch(conn, &req, &staff.username, now)
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Inventory {
+    pub hall: String,
+    pub batches: Vec<BatchView>,
+    pub registered: i64,
+    pub printed: i64,
+    pub voided: i64,
+    pub left: i64,
+}
+
+/// `GET /api/v1/halls/{code}/stock`: administrators and the hall's own staff.
+pub fn inventory(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    hall: &str,
+) -> Result<Inventory, StockError> {
+    if halls::find_hall(conn, hall)?.is_none() {
+        return Err(StockError::HallNotFound(hall.to_string()));
+    }
+    if staff.role != Role::Admin && staff.hall_code != hall {
+        return Err(StockError::Forbidden(format!(
+            "only administrators and staff of hall {hall} see its stock"
+        )));
+    }
+    hall_inventory(conn, hall)
+}
+
+pub fn hall_inventory(conn: &mut DbConnection, hall: &str) -> Result<Inventory, StockError> {
+    let batches = store::list_batches(conn, hall)?;
+    let registered: i64 = batches.iter().map(|b| i64::from(b.count)).sum();
+    let printed = store::count_sheets(conn, hall, "printed")?;
+    let voided = store::count_sheets(conn, hall, "voided")?;
+    Ok(Inventory {
+        hall: hall.to_string(),
+        batches: batches.iter().map(batch_view).collect(),
+        registered,
+        printed,
+        voided,
+        left: registered - printed - voided,
+    })
+}
+
+/// A reported serial must belong to the reporting hall's batches and be unused. Returns the
+/// parsed serial and its batch.
+pub fn check_usable(
+    conn: &mut DbConnection,
+    hall: &str,
+    serial: &str,
+) -> Result<(SheetSerial, i64), StockError> {
+    let parsed = SheetSerial::parse(serial).map_err(|e| StockError::Invalid {
+        field: "serial",
+        message: format!("{serial:?} {e}"),
+    })?;
+    let batch = store::find_batch_containing(
+        conn,
+        hall,
+        parsed.prefix(),
+        parsed.width() as i32,
+        parsed.number(),
+    )?
+    .ok_or_else(|| StockError::NotInStock {
+        serial: serial.to_string(),
+        hall: hall.to_string(),
+    })?;
+    if let Some(sheet) = store::find_sheet(conn, serial)? {
+        return Err(StockError::AlreadyUsed {
+            serial: serial.to_string(),
+            state: sheet.state,
+        });
+    }
+    Ok((parsed, batch.id))
+}
+
+fn insert_used(conn: &mut DbConnection, sheet: &SheetRow) -> Result<(), StockError> {
+    store::insert_sheet(conn, sheet).map_err(|e| {
+        // Two reports racing for one serial: the primary key decides.
+        if e.is_unique_violation() {
+            StockError::AlreadyUsed {
+                serial: sheet.serial.clone(),
+                state: "used".into(),
+            }
+        } else {
+            e.into()
+        }
+    })
+}
+
+/// Record a sheet printed for a job page. Call inside the report's write transaction.
+pub fn mark_printed(
+    conn: &mut DbConnection,
+    hall: &str,
+    serial: &str,
+    job_id: &str,
+    copy: CopyKind,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StockError> {
+    let (_, batch_id) = check_usable(conn, hall, serial)?;
+    insert_used(
+        conn,
+        &SheetRow {
+            serial: serial.to_string(),
+            hall: hall.to_string(),
+            batch_id,
+            state: "printed".into(),
+            job_id: Some(job_id.to_string()),
+            copy: Some(copy.as_str().to_string()),
+            reason: None,
+            at: storage::to_db_time(now),
+        },
+    )?;
+    audit::insert_event(
+        conn,
+        now,
+        actor,
+        "SheetPrinted",
+        &format!("sheet:{serial}"),
+        json!({"hall": hall, "job_id": job_id, "copy": copy.as_str()}),
+    )?;
+    Ok(())
+}
+
+/// Void a spoiled (or unaccounted) sheet with its reason. Call inside a write transaction.
+pub fn void_sheet(
+    conn: &mut DbConnection,
+    hall: &str,
+    serial: &str,
+    reason: &str,
+    job_id: Option<&str>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StockError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(StockError::Invalid {
+            field: "reason",
+            message: "is required (1-500 characters)".into(),
+        });
+    }
+    let (_, batch_id) = check_usable(conn, hall, serial)?;
+    insert_used(
+        conn,
+        &SheetRow {
+            serial: serial.to_string(),
+            hall: hall.to_string(),
+            batch_id,
+            state: "voided".into(),
+            job_id: job_id.map(str::to_string),
+            copy: None,
+            reason: Some(reason.to_string()),
+            at: storage::to_db_time(now),
+        },
+    )?;
+    audit::insert_event(
+        conn,
+        now,
+        actor,
+        "SheetVoided",
+        &format!("sheet:{serial}"),
+        json!({"hall": hall, "job_id": job_id, "reason": reason}),
+    )?;
+    Ok(())
+}

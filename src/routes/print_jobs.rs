@@ -1,0 +1,128 @@
+//! Print jobs: queue, read, list, cancel, reroute, unlock pickup; and pickups.
+
+use crate::accounts::Staff;
+use crate::distribution::jobs::{self, JobContext};
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::{get, post, web, HttpResponse};
+use serde_json::Value;
+
+#[post("/api/v1/print-jobs")]
+pub async fn queue_print_job(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let st = state.clone();
+    let queued = state
+        .db(move |conn| {
+            let ctx = JobContext {
+                catalog: &st.catalog,
+                fonts: &st.fonts,
+                public_url: &st.settings.public_url,
+                now: st.now(),
+            };
+            jobs::queue_job(conn, &ctx, &staff, &body)
+        })
+        .await?;
+    let mut answer = queued.job;
+    // Shown this once: only its hash is stored.
+    answer["pickup_code"] = Value::String(queued.pickup_code);
+    Ok(HttpResponse::Created().json(answer))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct JobsQuery {
+    hall: Option<String>,
+    state: Option<String>,
+    limit: Option<String>,
+}
+
+#[get("/api/v1/print-jobs")]
+pub async fn list_print_jobs(
+    state: web::Data<AppState>,
+    staff: Staff,
+    query: web::Query<JobsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let list = state
+        .db(move |conn| {
+            jobs::list_jobs(
+                conn,
+                &staff,
+                q.hall.as_deref(),
+                q.state.as_deref(),
+                q.limit.as_deref(),
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[get("/api/v1/print-jobs/{id}")]
+pub async fn get_print_job(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let st = state.clone();
+    let today = state.now().date_naive();
+    let job = state
+        .db(move |conn| jobs::get_job(conn, &st.catalog, &staff, &id, today))
+        .await?;
+    Ok(HttpResponse::Ok().json(job))
+}
+
+/// `cancel` `{reason}`, `reroute` `{hall}`, `unlock-pickup`: each answers the job.
+#[post("/api/v1/print-jobs/{id}/{action}")]
+pub async fn change_print_job(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (id, action) = path.into_inner();
+    // unlock-pickup needs no body; the others are checked field by field.
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+        })?
+    };
+    let now = state.now();
+    let st = state.clone();
+    let job = state
+        .db(move |conn| {
+            let row = match action.as_str() {
+                "cancel" => jobs::cancel_job(conn, &staff, &id, &body, now)?,
+                "reroute" => jobs::reroute_job(conn, &st.catalog, &staff, &id, &body, now)?,
+                "unlock-pickup" => jobs::unlock_pickup(conn, &staff, &id, now)?,
+                other => return Err(ApiError::not_found(format!("no print job action {other}"))),
+            };
+            jobs::detail_json(conn, &st.catalog, &row, now.date_naive()).map_err(ApiError::from)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(job))
+}
+
+/// `POST /api/v1/pickups` `{job_id, pickup_code, recipient_code}`.
+#[post("/api/v1/pickups")]
+pub async fn pick_up(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let now = state.now();
+    let st = state.clone();
+    let job = state
+        .db(move |conn| {
+            let row = jobs::pickup(conn, &staff, &body, now)?;
+            jobs::detail_json(conn, &st.catalog, &row, now.date_naive()).map_err(ApiError::from)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(job))
+}

@@ -1,0 +1,179 @@
+//! `print_jobs`. The document is loaded only by `get_document`: lists and state changes
+//! never drag the PDF through memory.
+
+use super::schema::print_jobs;
+use super::{DbConnection, StorageError, StorageResult};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+/// A job without its document.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = print_jobs)]
+pub struct JobRow {
+    pub id: String,
+    pub licence_id: String,
+    pub hall: String,
+    pub issuing_hall: String,
+    pub state: String,
+    pub copies: String,
+    pub document_sha256: String,
+    pub pickup_code_hash: String,
+    pub pickup_failures: i32,
+    pub pickup_locked: bool,
+    pub attempts: i32,
+    pub lease_token_hash: Option<String>,
+    pub lease_expires_at: Option<NaiveDateTime>,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub printed_at: Option<NaiveDateTime>,
+    pub collected_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = print_jobs)]
+pub struct NewJob {
+    pub id: String,
+    pub licence_id: String,
+    pub hall: String,
+    pub issuing_hall: String,
+    pub state: String,
+    pub copies: String,
+    pub document: Vec<u8>,
+    pub document_sha256: String,
+    pub pickup_code_hash: String,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// What a state change writes; `None` leaves a column alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = print_jobs)]
+pub struct JobChanges {
+    pub state: Option<String>,
+    pub hall: Option<String>,
+    pub pickup_failures: Option<i32>,
+    pub pickup_locked: Option<bool>,
+    pub attempts: Option<i32>,
+    pub lease_token_hash: Option<Option<String>>,
+    pub lease_expires_at: Option<Option<NaiveDateTime>>,
+    pub updated_at: Option<NaiveDateTime>,
+    pub printed_at: Option<Option<NaiveDateTime>>,
+    pub collected_at: Option<Option<NaiveDateTime>>,
+}
+
+pub fn insert_job(conn: &mut DbConnection, job: &NewJob) -> StorageResult<()> {
+    diesel::insert_into(print_jobs::table)
+        .values(job)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_job(conn: &mut DbConnection, id: &str) -> StorageResult<Option<JobRow>> {
+    Ok(print_jobs::table
+        .find(id)
+        .select(JobRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Read a job inside a write transaction and keep it: `FOR UPDATE` on PostgreSQL, so two
+/// concurrent changes (two wrong pickup codes, a cancel and a reroute) are serialised;
+/// SQLite's `BEGIN IMMEDIATE` already holds the only write lock.
+pub fn lock_job(conn: &mut DbConnection, id: &str) -> StorageResult<Option<JobRow>> {
+    // Two queries: the selection is typed per backend.
+    Ok(match conn {
+        DbConnection::Pg(c) => print_jobs::table
+            .find(id)
+            .select(JobRow::as_select())
+            .for_update()
+            .first(c)
+            .optional()?,
+        DbConnection::Sqlite(c) => print_jobs::table
+            .find(id)
+            .select(JobRow::as_select())
+            .first(c)
+            .optional()?,
+    })
+}
+
+pub fn get_document(conn: &mut DbConnection, id: &str) -> StorageResult<Vec<u8>> {
+    print_jobs::table
+        .find(id)
+        .select(print_jobs::document)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| StorageError::NotFound(format!("no print job with id {id}")))
+}
+
+/// The licence's jobs in the given states, oldest first.
+pub fn list_for_licence(
+    conn: &mut DbConnection,
+    licence_id: &str,
+    states: &[&str],
+) -> StorageResult<Vec<JobRow>> {
+    Ok(print_jobs::table
+        .filter(print_jobs::licence_id.eq(licence_id))
+        .filter(print_jobs::state.eq_any(states))
+        .order(print_jobs::created_at.asc())
+        .select(JobRow::as_select())
+        .load(conn)?)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// The target hall.
+    pub hall: Option<String>,
+    pub state: Option<String>,
+    /// Only jobs this hall prints or issued (non-admin staff).
+    pub involving_hall: Option<String>,
+    pub limit: i64,
+}
+
+/// Newest first.
+pub fn list_jobs(conn: &mut DbConnection, filter: &JobFilter) -> StorageResult<Vec<JobRow>> {
+    let mut q = print_jobs::table
+        .select(JobRow::as_select())
+        .order((print_jobs::created_at.desc(), print_jobs::id.asc()))
+        .limit(filter.limit)
+        .into_boxed();
+    if let Some(h) = &filter.hall {
+        q = q.filter(print_jobs::hall.eq(h.clone()));
+    }
+    if let Some(s) = &filter.state {
+        q = q.filter(print_jobs::state.eq(s.clone()));
+    }
+    if let Some(h) = &filter.involving_hall {
+        q = q.filter(
+            print_jobs::hall
+                .eq(h.clone())
+                .or(print_jobs::issuing_hall.eq(h.clone())),
+        );
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Apply `changes` only if the job is still in `expected` (no lost update between read and
+/// write).
+pub fn update_job(
+    conn: &mut DbConnection,
+    id: &str,
+    expected: &str,
+    changes: &JobChanges,
+) -> StorageResult<()> {
+    let n = diesel::update(
+        print_jobs::table
+            .find(id)
+            .filter(print_jobs::state.eq(expected)),
+    )
+    .set(changes)
+    .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(StorageError::Conflict(format!(
+            "the print job {id} changed state meanwhile"
+        )))
+    }
+}

@@ -1,0 +1,227 @@
+//! `crosscert verify`: the offline verifier. Reads a trust-list JSON (the file
+//! `GET /api/v1/trust-list` serves) and a QR text or a PNG photo of the code, and says whether
+//! the seal is genuine. Offline the licence status is unknown (suspension and revocation live
+//! on the server); only the expiry sealed into the code is checked. Loads no font, catalog or
+//! database, so it starts in milliseconds.
+//!
+//! Exit codes (API.md): 0 authentic and valid as far as known, 1 anything that does not
+//! verify (a code that does not decode included), 2 unusable arguments.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::envelope::verify_envelope_with_key;
+use super::trust::{certificate_der_from_pem, TrustList, TrustStore};
+use super::verdict::{check_seal, Reason, SealedLicence};
+use super::SignerKey;
+use crate::domain::codes::Identifier;
+
+pub const EXIT_VALID: u8 = 0;
+pub const EXIT_NOT_VERIFIED: u8 = 1;
+pub const EXIT_BAD_ARGUMENTS: u8 = 2;
+
+/// What the command line gave (clap's parsing stays in `main.rs`).
+#[derive(Debug, Clone, Default)]
+pub struct OfflineArgs {
+    pub code: Option<String>,
+    pub image: Option<PathBuf>,
+    pub trust_list: Option<PathBuf>,
+    pub cose_hex: Option<String>,
+    pub cert: Option<PathBuf>,
+}
+
+/// An argument the command cannot use (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ArgumentError(String);
+
+/// Runs the command: the verdict as JSON on stdout, one human line on stderr; the exit code.
+pub fn run(args: &OfflineArgs) -> u8 {
+    let outcome = if args.cose_hex.is_some() {
+        envelope_only(args)
+    } else {
+        with_trust_list(args, Utc::now())
+    };
+    match outcome {
+        Ok((report, summary, code)) => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{report:#}");
+            let _ = out.flush();
+            eprintln!("{summary}");
+            code
+        }
+        Err(e) => {
+            eprintln!("crosscert verify: {e}");
+            EXIT_BAD_ARGUMENTS
+        }
+    }
+}
+
+type Outcome = Result<(Value, String, u8), ArgumentError>;
+
+fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, ArgumentError> {
+    std::fs::read(path)
+        .map_err(|e| ArgumentError(format!("cannot read the {what} {}: {e}", path.display())))
+}
+
+fn load_trust_store(path: &Path) -> Result<TrustStore, ArgumentError> {
+    let bytes = read_file(path, "trust list")?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ArgumentError(format!("{}: the trust list is not UTF-8", path.display())))?;
+    let list = TrustList::from_json(&text)
+        .map_err(|e| ArgumentError(format!("{}: {e}", path.display())))?;
+    TrustStore::new(&list).map_err(|e| ArgumentError(format!("{}: {e}", path.display())))
+}
+
+/// The text of the first QR code found in a PNG (or other format `image` reads): `Err` when
+/// the file cannot be read as an image, `Ok(None)` when it holds no readable QR code.
+pub fn read_qr_image(path: &Path) -> Result<Option<String>, ArgumentError> {
+    let unreadable =
+        |e: String| ArgumentError(format!("cannot read the image {}: {e}", path.display()));
+    let img = image::ImageReader::open(path)
+        .map_err(|e| unreadable(e.to_string()))?
+        .with_guessed_format()
+        .map_err(|e| unreadable(e.to_string()))?
+        .decode()
+        .map_err(|e| unreadable(e.to_string()))?
+        .to_luma8();
+    let (w, h) = img.dimensions();
+    let mut prepared =
+        rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
+            img.get_pixel(x as u32, y as u32).0[0]
+        });
+    let mut first = None;
+    for grid in prepared.detect_grids() {
+        if let Ok((_, text)) = grid.decode() {
+            // A page may carry other codes; the seal's is the one with a `/V/` path.
+            if text.to_ascii_uppercase().contains("/V/") {
+                return Ok(Some(text));
+            }
+            first.get_or_insert(text);
+        }
+    }
+    Ok(first)
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn sealed_json(s: &SealedLicence) -> Value {
+    let c = &s.claims;
+    let id = Identifier::parse(&c.identifier).ok();
+    json!({
+        "identifier": c.identifier,
+        "type_code": id.as_ref().map(|i| i.type_code().to_owned()),
+        "version": id.as_ref().map(|i| i.version()),
+        "licence_no": c.licence_no,
+        "holder": {"name": c.holder_name, "code": c.holder_code_masked},
+        "issuer_code": c.iss,
+        "sealed_at": DateTime::<Utc>::from_timestamp(c.iat, 0).map(rfc3339),
+        "valid_until": c.exp.and_then(|e| DateTime::<Utc>::from_timestamp(e, 0)).map(rfc3339),
+    })
+}
+
+fn with_trust_list(args: &OfflineArgs, now: DateTime<Utc>) -> Outcome {
+    let path = args.trust_list.as_deref().ok_or_else(|| {
+        ArgumentError("--trust-list FILE is required (save it from GET /api/v1/trust-list)".into())
+    })?;
+    let store = load_trust_store(path)?;
+    let text = match (&args.code, &args.image) {
+        (Some(code), None) => Some(code.clone()),
+        (None, Some(image)) => read_qr_image(image)?,
+        _ => {
+            return Err(ArgumentError(
+                "give either the QR text or --image PNG, not both".into(),
+            ))
+        }
+    };
+    let checked = match &text {
+        Some(text) => check_seal(text, &store),
+        None => Err(super::verdict::Rejection {
+            reason: Reason::BadEncoding,
+            kid: None,
+        }),
+    };
+    let note =
+        "offline: the status (suspended, revoked, superseded...) is known only to the server";
+    Ok(match checked {
+        Err(r) => (
+            json!({
+                "authentic": false, "valid": false, "status": "unknown",
+                "reason": r.reason.as_str(), "signer_kid": r.kid.map(hex::encode),
+                "checked_at": rfc3339(now), "licence": Value::Null,
+                "note": if text.is_none() { "no readable QR code in the image" } else { note },
+            }),
+            format!("NOT VERIFIED: {}", r.reason),
+            EXIT_NOT_VERIFIED,
+        ),
+        Ok(sealed) => {
+            // The seal's `exp` is the end of the last valid day: past it, the licence is
+            // expired whatever the server would add.
+            let expired = sealed.claims.exp.is_some_and(|exp| now.timestamp() > exp);
+            let reason = expired.then_some(Reason::Expired);
+            let kid = hex::encode(sealed.kid);
+            let summary = match reason {
+                Some(r) => format!("authentic seal by signer {kid}, but NOT VALID: {r}"),
+                None => format!(
+                    "authentic seal by signer {kid}; status unknown offline (suspension and revocation need the server)"
+                ),
+            };
+            (
+                json!({
+                    "authentic": true, "valid": reason.is_none(), "status": "unknown",
+                    "reason": reason.map(Reason::as_str), "signer_kid": kid,
+                    "checked_at": rfc3339(now), "licence": sealed_json(&sealed), "note": note,
+                }),
+                summary,
+                if reason.is_none() {
+                    EXIT_VALID
+                } else {
+                    EXIT_NOT_VERIFIED
+                },
+            )
+        }
+    })
+}
+
+/// `--cose-hex HEX --cert FILE.pem`: kid (when present) and signature only; no claims, no
+/// clock.
+fn envelope_only(args: &OfflineArgs) -> Outcome {
+    let (Some(hex_text), Some(cert_path)) = (&args.cose_hex, &args.cert) else {
+        return Err(ArgumentError("--cose-hex needs --cert FILE.pem".into()));
+    };
+    let pem = read_file(cert_path, "certificate")?;
+    let pem = String::from_utf8_lossy(&pem);
+    let der = certificate_der_from_pem(&pem)
+        .map_err(|e| ArgumentError(format!("{}: {e}", cert_path.display())))?;
+    let key = SignerKey::from_certificate_der(&der)
+        .map_err(|e| ArgumentError(format!("{}: {e}", cert_path.display())))?;
+    let compact: String = hex_text.chars().filter(|c| !c.is_whitespace()).collect();
+    let result = match hex::decode(&compact) {
+        Ok(cose) => verify_envelope_with_key(&cose, &key).map_err(Reason::from_envelope),
+        Err(_) => Err(Reason::BadEncoding),
+    };
+    let kid = hex::encode(key.kid());
+    Ok(match result {
+        Ok(()) => (
+            json!({"authentic": true, "reason": Value::Null, "signer_kid": kid}),
+            format!("the COSE_Sign1 signature verifies with the certificate (kid {kid})"),
+            EXIT_VALID,
+        ),
+        Err(r) => (
+            json!({"authentic": false, "reason": r.as_str(), "signer_kid": Value::Null}),
+            format!("NOT VERIFIED: {r}"),
+            EXIT_NOT_VERIFIED,
+        ),
+    })
+}
+
+impl Reason {
+    fn from_envelope(e: super::EnvelopeError) -> Reason {
+        super::verdict::Rejection::from(e).reason
+    }
+}

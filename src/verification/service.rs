@@ -1,0 +1,39 @@
+//! The online verification service behind `GET /api/v1/verify` and the `/V/` page: the offline
+//! checks against the server's trust store, then one indexed query for the register row. Holds
+//! no private key; blocking (ECDSA and diesel), so callers run it off the actix workers.
+
+use chrono::{DateTime, Utc};
+
+use super::trust::TrustStore;
+use super::verdict::{check_seal, judge, Verdict};
+use crate::catalog::Catalog;
+use crate::storage::{licences, DbPool, StorageError};
+
+/// The longest code the verify routes judge: a real QR text is under 800 characters; more is
+/// refused before any decoding work (`GET /api/v1/verify` answers 400, the page says
+/// `bad_encoding`).
+pub const MAX_CODE_LEN: usize = 4096;
+
+/// The verdict on `text` at `now`. Only a database failure is an error; any code, however
+/// broken, gets a verdict. A connection is taken from `pool` only for a genuine seal, so junk
+/// costs no database work.
+pub fn verify_code(
+    pool: &DbPool,
+    trust: &TrustStore,
+    catalog: &Catalog,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<Verdict, StorageError> {
+    if text.len() > MAX_CODE_LEN {
+        return Ok(Verdict::bad_encoding(now));
+    }
+    let sealed = match check_seal(text, trust) {
+        Ok(sealed) => sealed,
+        Err(rejection) => return Ok(Verdict::rejected(rejection, now)),
+    };
+    let found = {
+        let mut conn = pool.get()?;
+        licences::find_for_verification(&mut conn, &sealed.claims.identifier)?
+    };
+    Ok(judge(&sealed, found, catalog, now))
+}
