@@ -28,16 +28,19 @@ impl FontCandidate {
 /// draws the mainland glyph forms (e.g. 证, 经营) that a certificate must show.
 const NOTO_SC_FACE: usize = 2;
 
-/// File names tried, in order, for body text (serif) and for titles (sans, bold first).
-/// Each entry is (file name, face index). The fallbacks are single-face families that cover
-/// GB 2312 at least, so a machine without Noto still renders readable (if plainer) pages.
+/// File names tried, in order, for body text and for titles (bold first).
+/// Each entry is (file name, face index). Body text is set in the sans face: its simpler
+/// outlines embed at about two thirds of the serif's size (an A3 business licence with an
+/// 800-character scope: 63 KB of font program instead of 94 KB), which keeps every
+/// certificate under 100 KB. The fallbacks are single-face families that cover GB 2312 at
+/// least, so a machine without Noto still renders readable (if plainer) pages.
 const BODY_FILES: &[(&str, usize)] = &[
-    ("NotoSerifCJK-Regular.ttc", NOTO_SC_FACE),
-    ("NotoSerifCJKsc-Regular.otf", 0),
     ("NotoSansCJK-Regular.ttc", NOTO_SC_FACE),
     ("NotoSansCJKsc-Regular.otf", 0),
-    ("uming.ttc", 0),
+    ("NotoSerifCJK-Regular.ttc", NOTO_SC_FACE),
+    ("NotoSerifCJKsc-Regular.otf", 0),
     ("wqy-microhei.ttc", 0),
+    ("uming.ttc", 0),
     ("DroidSansFallbackFull.ttf", 0),
 ];
 const TITLE_FILES: &[(&str, usize)] = &[
@@ -79,7 +82,7 @@ impl std::fmt::Debug for Fonts {
 }
 
 impl Fonts {
-    /// Load the body (serif) and title (sans bold) faces: first from `font_dir` (the
+    /// Load the body (sans regular) and title (sans bold) faces: first from `font_dir` (the
     /// `CROSSCERT_FONT_DIR` setting), then from the system font folders.
     pub fn load(font_dir: Option<&Path>) -> Result<Fonts, RenderError> {
         let mut dirs: Vec<PathBuf> = Vec::new();
@@ -375,7 +378,7 @@ mod tests {
         let list = candidates(&dirs, BODY_FILES);
         assert_eq!(
             list[0].path,
-            PathBuf::from("/opt/fonts/NotoSerifCJK-Regular.ttc")
+            PathBuf::from("/opt/fonts/NotoSansCJK-Regular.ttc")
         );
         assert_eq!(list[0].index, NOTO_SC_FACE);
         assert!(list[BODY_FILES.len()].path.starts_with("/usr/share/x"));

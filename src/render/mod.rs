@@ -4,6 +4,7 @@
 //! deterministic (same view, same bytes), so a job's stored SHA-256 can be recomputed.
 
 mod canvas;
+mod cff;
 mod fonts;
 mod page;
 mod qr;
@@ -39,7 +40,7 @@ pub enum RenderError {
     #[error(
         "no CJK font found: install the Debian package `fonts-noto-cjk` \
          (scripts/install-deps.sh) or set CROSSCERT_FONT_DIR to a folder holding \
-         NotoSerifCJK-Regular.ttc; searched {}",
+         NotoSansCJK-Regular.ttc; searched {}",
         display_paths(.searched)
     )]
     FontMissing { searched: Vec<PathBuf> },
@@ -197,6 +198,7 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
     };
     let mut warnings = Vec::new();
     let mut lo = doc.to_lopdf_document(&opts, &mut warnings);
+    shrink_font_programs(&mut lo);
     compress_streams(&mut lo);
     let mut bytes = Vec::new();
     lo.save_to(&mut bytes).map_err(|_| RenderError::Trailer)?;
@@ -227,6 +229,26 @@ fn texts_in<'p>(pages: &'p [PdfPage], font: &'p FontId) -> impl Iterator<Item = 
             TextItem::Text(t) => Some(t.as_str()),
             _ => None,
         })
+}
+
+/// Cut the unused subroutine tails out of the embedded CFF programs (see [`cff`]).
+fn shrink_font_programs(doc: &mut lopdf::Document) {
+    for object in doc.objects.values_mut() {
+        let lopdf::Object::Stream(stream) = object else {
+            continue;
+        };
+        let is_cff = stream
+            .dict
+            .get(b"Subtype")
+            .and_then(lopdf::Object::as_name)
+            .is_ok_and(|n| n == b"CIDFontType0C");
+        if !is_cff || stream.dict.get(b"Filter").is_ok() {
+            continue;
+        }
+        if let Some(smaller) = cff::trim_subroutines(&stream.content) {
+            stream.set_content(smaller);
+        }
+    }
 }
 
 /// zlib level for the content and font streams: level 9 (printpdf's choice) took a fifth
