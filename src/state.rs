@@ -23,6 +23,10 @@ pub struct AppState {
     pub fonts: Arc<crate::render::Fonts>,
     /// Per-client limit on the public verify routes (`settings.verify_rate_limit`).
     pub verify_limiter: Arc<crate::verification::rate_limit::RateLimiter>,
+    /// Wakes long-polling hall agents when a job becomes claimable for their hall.
+    pub wakeups: Arc<crate::distribution::wakeup::JobWakeups>,
+    /// Agent token lookups, cached (revocation takes effect within 30 s).
+    pub agent_auth: Arc<crate::distribution::agent_auth::AgentAuthCache>,
 }
 
 impl AppState {
