@@ -629,12 +629,10 @@ pub fn description() -> Value {
                 "description": "the QR text (any case), at most 4096 bytes", "schema": {"type": "string", "maxLength": 4096}}]);
         }
         if path == "/api/v1/agent/jobs/{id}/document" {
-            op["parameters"].as_array_mut().map(|p| {
-                p.push(
-                    json!({"name": "Lease-Token", "in": "header", "required": true,
-                "description": "the lease token the claim returned", "schema": {"type": "string"}}),
-                )
-            });
+            if let Some(p) = op["parameters"].as_array_mut() {
+                p.push(json!({"name": "Lease-Token", "in": "header", "required": true,
+                    "description": "the lease token the claim returned", "schema": {"type": "string"}}));
+            }
             op["responses"][status.to_string()]["content"] =
                 json!({"application/pdf": {"schema": schema_ref(response)}});
         }
