@@ -788,23 +788,28 @@ pub fn spawn_lease_sweeper(state: &actix_web::web::Data<AppState>) {
 
 // ---- reconciliation --------------------------------------------------------------------
 
-/// What the agent should do about one job.
+/// Agent journal states (the agent's `Step`) after which paper may exist.
+const PAPER_MAY_EXIST: [&str; 4] = ["printing", "printed", "reported", "rejected"];
+/// Agent states that still owe the server a report.
+const OWES_REPORT: [&str; 3] = ["printed", "failed", "reported"];
+
+/// What the agent should do about one job, given its journal state (`None`: the agent did
+/// not name the job) and the server's state (`None`: unknown here or another hall's).
 fn reconcile_action(agent_state: Option<&str>, server: Option<JobState>) -> &'static str {
     use JobState as S;
+    let paper = agent_state.is_some_and(|a| PAPER_MAY_EXIST.contains(&a));
     match (agent_state, server) {
-        // Not this hall's job, or no such job: drop it from the journal.
         (_, None) => "forget",
-        // Printed in the agent's view but the server does not have it printed: a person
-        // must look at the paper before anything prints again.
-        (Some("printed"), Some(S::Queued | S::Failed | S::Cancelled | S::NeedsReconciliation)) => {
-            "ask_operator"
-        }
         (_, Some(S::NeedsReconciliation)) => "ask_operator",
-        // Still leased: finish and report (a named job), or leave it to the agent holding it.
-        (Some("leased" | "printing"), Some(S::Leased)) | (None, Some(S::Leased)) => "none",
-        (Some(_), Some(S::Leased)) => "report",
-        // The server's record is final for the agent (printed, collected, cancelled, failed,
-        // or queued for a fresh claim).
+        // Still leased: send the report the agent owes; otherwise carry on (or, for a job the
+        // agent did not name, leave it to the agent of the hall that holds it).
+        (Some(a), Some(S::Leased)) if OWES_REPORT.contains(&a) => "report",
+        (_, Some(S::Leased)) => "none",
+        // Paper may exist but the server does not count it printed: a person must look at
+        // the sheet before anything prints again.
+        (Some(_), Some(S::Queued | S::Failed | S::Cancelled)) if paper => "ask_operator",
+        // The server's record is final for this agent (printed, collected, cancelled, failed,
+        // or queued for a fresh claim): drop it from the journal.
         (Some(_), Some(_)) => "forget",
         (None, Some(_)) => "none",
     }
@@ -1105,13 +1110,23 @@ mod tests {
             reconcile_action(Some("printed"), Some(S::Queued)),
             "ask_operator"
         );
+        assert_eq!(
+            reconcile_action(Some("printing"), Some(S::Cancelled)),
+            "ask_operator"
+        );
+        assert_eq!(
+            reconcile_action(Some("downloaded"), Some(S::Cancelled)),
+            "forget"
+        );
         assert_eq!(reconcile_action(Some("printed"), Some(S::Leased)), "report");
-        assert_eq!(reconcile_action(Some("leased"), Some(S::Leased)), "none");
+        assert_eq!(reconcile_action(Some("failed"), Some(S::Leased)), "report");
+        assert_eq!(reconcile_action(Some("claimed"), Some(S::Leased)), "none");
+        assert_eq!(reconcile_action(Some("printing"), Some(S::Leased)), "none");
         assert_eq!(
             reconcile_action(Some("printed"), Some(S::Printed)),
             "forget"
         );
-        assert_eq!(reconcile_action(Some("leased"), None), "forget");
+        assert_eq!(reconcile_action(Some("claimed"), None), "forget");
         assert_eq!(
             reconcile_action(None, Some(S::NeedsReconciliation)),
             "ask_operator"
@@ -1119,7 +1134,7 @@ mod tests {
         assert_eq!(reconcile_action(None, Some(S::Leased)), "none");
         for agent in [
             None,
-            Some("leased"),
+            Some("claimed"),
             Some("printing"),
             Some("printed"),
             Some("x"),

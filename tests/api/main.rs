@@ -2,6 +2,7 @@
 //! PostgreSQL.
 
 mod accounts;
+mod agent;
 mod agent_protocol;
 mod cli;
 mod documents;
