@@ -415,3 +415,31 @@ impl From<crate::distribution::jobs::JobError> for ApiError {
         }
     }
 }
+
+impl From<crate::distribution::protocol::ProtocolError> for ApiError {
+    fn from(e: crate::distribution::protocol::ProtocolError) -> Self {
+        use crate::distribution::protocol::ProtocolError as P;
+        use crate::distribution::stock::StockError as S;
+        let message = e.to_string();
+        match e {
+            P::Invalid { .. } => ApiError::bad_request("invalid_input", message),
+            P::MissingLeaseToken => ApiError::bad_request("missing_lease_token", message),
+            P::NotFound(_) => ApiError::not_found(message),
+            P::Forbidden(_) => ApiError::forbidden(message),
+            P::StaleLease(_) => ApiError::conflict("stale_lease", message),
+            P::LeaseExpired(_) => ApiError::conflict("lease_expired", message),
+            P::LicenceNotValid(_) => ApiError::unprocessable("licence_not_valid", message),
+            P::SeqReused { .. } => ApiError::conflict("report_seq_reused", message),
+            P::VoidedSheetsRequired(_) => {
+                ApiError::unprocessable("voided_sheets_required", message)
+            }
+            // The agent protocol names the refusal after what the agent did wrong.
+            P::Stock(S::NotInStock { .. }) => {
+                ApiError::unprocessable("serial_not_registered", message)
+            }
+            P::Stock(s) => s.into(),
+            P::Job(j) => j.into(),
+            P::Storage(s) => s.into(),
+        }
+    }
+}

@@ -99,7 +99,16 @@ impl Application {
                 settings.verify_rate_limit,
                 crate::verification::gate::default_concurrency(settings.pool_size),
             )),
+            wakeups: Arc::new(crate::distribution::wakeup::JobWakeups::default()),
+            agent_auth: Arc::new(crate::distribution::agent_auth::AgentAuthCache::default()),
         });
+        // Other server processes' queued jobs wake this process's long-polling agents.
+        if let Ok(storage::Backend::Postgres(url)) =
+            storage::Backend::from_url(&settings.database_url)
+        {
+            crate::distribution::wakeup::spawn_pg_listener(url, &state.wakeups);
+        }
+        crate::distribution::protocol::spawn_lease_sweeper(&state);
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             addr: settings.bind.clone(),
             source,

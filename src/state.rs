@@ -23,6 +23,10 @@ pub struct AppState {
     pub fonts: Arc<crate::render::Fonts>,
     /// The public verify routes' per-client rate limit and concurrency bound.
     pub verify_gate: Arc<crate::verification::gate::VerifyGate>,
+    /// Wakes long-polling hall agents when a job becomes claimable for their hall.
+    pub wakeups: Arc<crate::distribution::wakeup::JobWakeups>,
+    /// Agent token lookups, cached (revocation takes effect within 30 s).
+    pub agent_auth: Arc<crate::distribution::agent_auth::AgentAuthCache>,
 }
 
 impl AppState {

@@ -105,15 +105,15 @@ pub struct JobContext<'a> {
     pub now: DateTime<Utc>,
 }
 
-fn rfc3339(t: NaiveDateTime) -> String {
+pub(crate) fn rfc3339(t: NaiveDateTime) -> String {
     storage::from_db_time(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn subject(id: &str) -> String {
+pub(crate) fn subject(id: &str) -> String {
     format!("print_job:{id}")
 }
 
-fn state_of(row: &JobRow) -> Result<JobState, JobError> {
+pub(crate) fn state_of(row: &JobRow) -> Result<JobState, JobError> {
     JobState::parse(&row.state).ok_or_else(|| {
         JobError::Storage(StorageError::Migration(format!(
             "print job {} has unknown state {}",
@@ -122,7 +122,7 @@ fn state_of(row: &JobRow) -> Result<JobState, JobError> {
     })
 }
 
-fn copies_of(row: &JobRow) -> Vec<CopyKind> {
+pub(crate) fn copies_of(row: &JobRow) -> Vec<CopyKind> {
     serde_json::from_str(&row.copies).unwrap_or_default()
 }
 
@@ -200,7 +200,7 @@ impl QueueRequest {
 
 /// The licence must be valid today (status 01): not suspended, withdrawn, superseded or
 /// past its validity.
-fn licence_validity(row: &LicenceRow, today: NaiveDate) -> Result<(), String> {
+pub(crate) fn licence_validity(row: &LicenceRow, today: NaiveDate) -> Result<(), String> {
     let stored = LicenceStatus::parse(&row.status).unwrap_or(LicenceStatus::Superseded);
     match stored.effective(row.valid_to, today) {
         LicenceStatus::Valid => Ok(()),
@@ -387,6 +387,8 @@ pub fn queue_job(
                 "copies": req.copies, "document_sha256": document_sha256,
             }),
         )?;
+        // Other server processes' waiting agents of the hall (delivered on commit).
+        crate::distribution::wakeup::notify_in_tx(conn, &job.hall)?;
         reload(conn, &id)
     })?;
     Ok(QueuedJob {
@@ -406,12 +408,12 @@ fn may_manage(staff: &Staff, job: &JobRow) -> bool {
     staff.role == Role::Admin || (staff.role == Role::Issuer && staff.hall_code == job.issuing_hall)
 }
 
-fn not_found(id: &str) -> JobError {
+pub(crate) fn not_found(id: &str) -> JobError {
     JobError::NotFound(format!("no print job with id {id}"))
 }
 
 /// The job as just written.
-fn reload(conn: &mut DbConnection, id: &str) -> Result<JobRow, JobError> {
+pub(crate) fn reload(conn: &mut DbConnection, id: &str) -> Result<JobRow, JobError> {
     store::find_job(conn, id)?.ok_or_else(|| not_found(id))
 }
 
@@ -558,7 +560,7 @@ pub fn list_jobs(
 
 // ---- staff actions ---------------------------------------------------------------------
 
-fn changes(now: DateTime<Utc>) -> JobChanges {
+pub(crate) fn changes(now: DateTime<Utc>) -> JobChanges {
     JobChanges {
         updated_at: Some(storage::to_db_time(now)),
         ..JobChanges::default()
@@ -644,6 +646,7 @@ pub fn reroute_job(
             &subject(id),
             json!({"from_hall": job.hall, "to_hall": hall_code}),
         )?;
+        crate::distribution::wakeup::notify_in_tx(conn, &hall_code)?;
         reload(conn, id)
     })
 }

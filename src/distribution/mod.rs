@@ -1,8 +1,10 @@
 //! Halls, agreements, routing, print jobs, leases, sheets, stock and pickups.
 
+pub mod agent_auth;
 pub mod demo;
 pub mod halls;
 pub mod jobs;
+pub mod protocol;
 pub mod routing;
 pub mod stock;
 pub mod wakeup;

@@ -36,6 +36,20 @@ impl JobWakeups {
     }
 }
 
+impl JobWakeups {
+    /// Wake every waiter of every hall: after the listener (re)connects, since notifications
+    /// sent while it was away are lost.
+    pub fn wake_all(&self) {
+        let all: Vec<Arc<Notify>> = {
+            let halls = self.halls.lock().unwrap_or_else(|p| p.into_inner());
+            halls.values().cloned().collect()
+        };
+        for n in all {
+            n.notify_waiters();
+        }
+    }
+}
+
 /// Queue a cross-process wake-up inside the current transaction (PostgreSQL delivers it on
 /// commit, and not at all on rollback). A no-op on SQLite, where one process owns the file.
 pub fn notify_in_tx(
@@ -69,6 +83,9 @@ pub fn spawn_pg_listener(url: String, wakeups: &Arc<JobWakeups>) {
                     {
                         tracing::warn!(error = %e, "job listener: LISTEN failed");
                     } else {
+                        if let Some(w) = weak.upgrade() {
+                            w.wake_all();
+                        }
                         'listen: loop {
                             for n in conn.notifications_iter() {
                                 match n {

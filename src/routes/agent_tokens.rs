@@ -71,6 +71,8 @@ pub async fn revoke_agent_token(
     let changed = state
         .db(move |conn| accounts::revoke_agent_token(conn, id, &staff.username, now))
         .await?;
+    // Revoked here: this process stops honouring the token now; others within the cache TTL.
+    state.agent_auth.invalidate();
     Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "revoked": true, "changed": changed})))
 }
 

@@ -78,13 +78,18 @@ impl FromRequest for AgentHall {
             let state = state?;
             if token.is_none() {
                 if let Some(hall) = cert_hall {
-                    let code = hall.clone();
-                    let known = state
-                        .db(move |conn| crate::storage::halls::find_hall(conn, &code))
-                        .await?;
-                    return match known {
-                        Some(h) if h.active => Ok(AgentHall { hall_code: hall }),
-                        _ => Err(ApiError::Unauthorized(format!(
+                    let active = match state.agent_auth.cert_hall_active(&hall) {
+                        Some(active) => active,
+                        None => {
+                            let (st, code) = (state.clone(), hall.clone());
+                            state
+                                .db(move |conn| st.agent_auth.check_cert_hall(conn, &code))
+                                .await?
+                        }
+                    };
+                    return match active {
+                        true => Ok(AgentHall { hall_code: hall }),
+                        false => Err(ApiError::Unauthorized(format!(
                             "the client certificate names no active hall ({hall})"
                         ))),
                     };
@@ -96,13 +101,44 @@ impl FromRequest for AgentHall {
                 )
             })?;
             let hash = accounts::token_hash(&token);
-            let hall = state
-                .db(move |conn| crate::storage::agent_tokens::find_token_hall(conn, &hash))
-                .await?;
+            let hall = agent_token_hall(&state, hash).await?;
             hall.map(|hall_code| AgentHall { hall_code })
                 .ok_or_else(|| {
                     ApiError::Unauthorized("the agent token is unknown or revoked".into())
                 })
         })
+    }
+}
+
+/// The hall of a live agent token, through the cache (see `distribution::agent_auth`): idle
+/// long-polling agents cost no query per request.
+async fn agent_token_hall(
+    state: &web::Data<AppState>,
+    hash: String,
+) -> Result<Option<String>, ApiError> {
+    use crate::distribution::agent_auth::Cached;
+    let cache = &state.agent_auth;
+    if let Cached::Stale = cache.cached(&hash) {
+        let _one_reload = cache.reload_guard().await;
+        if let Cached::Stale = cache.cached(&hash) {
+            let st = state.clone();
+            state.db(move |conn| st.agent_auth.reload(conn)).await?;
+        }
+    }
+    match cache.cached(&hash) {
+        Cached::Hall(hall) => Ok(Some(hall)),
+        // Not in a fresh snapshot: issued since (remember it) or unknown.
+        Cached::Missing | Cached::Stale => {
+            let st = state.clone();
+            state
+                .db(move |conn| {
+                    let hall = crate::storage::agent_tokens::find_token_hall(conn, &hash)?;
+                    if let Some(h) = &hall {
+                        st.agent_auth.remember(&hash, h);
+                    }
+                    Ok::<_, crate::storage::StorageError>(hall)
+                })
+                .await
+        }
     }
 }

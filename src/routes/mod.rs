@@ -1,6 +1,7 @@
 //! Thin actix handlers: extract, call one service function, map the result. One file per
 //! resource; `configure` mounts them all.
 
+pub mod agent;
 pub mod agent_tokens;
 pub mod auth;
 pub mod cert_types;
@@ -62,6 +63,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(print_jobs::get_print_job)
     .service(print_jobs::change_print_job)
     .service(print_jobs::pick_up)
+    .service(agent::claim)
+    .service(agent::document)
+    .service(agent::heartbeat)
+    .service(agent::report)
+    .service(agent::void_sheets)
+    .service(agent::reconcile)
     .configure(verify::configure);
 }
 

@@ -436,6 +436,76 @@ const OPERATIONS: &[Op] = &[
         200,
         "Html",
     ),
+    (
+        "post",
+        "/api/v1/agent/claim",
+        "agent",
+        "Claim up to max (1-10, default 1) of the hall's queued jobs, oldest first, each with a fresh lease token (120 s). Long-poll: answers at once when jobs wait, else when one arrives or after wait_s (0-30, default 0) with jobs: []. A job whose licence is no longer valid is cancelled instead of handed out",
+        Auth::Agent,
+        Some("Claim"),
+        200,
+        "ClaimAnswer",
+    ),
+    (
+        "get",
+        "/api/v1/agent/jobs/{id}/document",
+        "agent",
+        "The stored print-ready PDF (one page per copy), for the job's current, unexpired lease (header Lease-Token; missing: 400 missing_lease_token). Another token: 409 stale_lease; expired: 409 lease_expired; licence no longer valid: 422 licence_not_valid (the job is cancelled); another hall's job: 404",
+        Auth::Agent,
+        None,
+        200,
+        "Pdf",
+    ),
+    (
+        "post",
+        "/api/v1/agent/jobs/{id}/heartbeat",
+        "agent",
+        "Extend the current, unexpired lease by 120 s from now (409 stale_lease / lease_expired otherwise)",
+        Auth::Agent,
+        Some("LeaseToken"),
+        200,
+        "HeartbeatAnswer",
+    ),
+    (
+        "post",
+        "/api/v1/agent/jobs/{id}/report",
+        "agent",
+        "Report the attempt. printed: one serial per page, in order, each of this hall's registered stock and unused (409 serial_used, 422 serial_not_registered; nothing changes on a refusal) -> printed. failed with printed_nothing -> queued again (failed at the 3rd attempt); failed otherwise -> needs_reconciliation. Idempotent by (job, seq): a retry with the same body gets the first answer and changes nothing, even after the lease is gone; the same seq with another body is 409 report_seq_reused; a stale token is 409 stale_lease. Taken after the lease's expiry as long as the job is still leased",
+        Auth::Agent,
+        Some("Report"),
+        200,
+        "ReportAnswer",
+    ),
+    (
+        "post",
+        "/api/v1/agent/sheets/void",
+        "agent",
+        "Void spoiled blank sheets of this hall's registered, unused stock (all or nothing)",
+        Auth::Agent,
+        Some("VoidSheets"),
+        200,
+        "VoidAnswer",
+    ),
+    (
+        "post",
+        "/api/v1/agent/reconcile",
+        "agent",
+        "Compare the agent's journal with the server. For each named job and each of the hall's leased or needs_reconciliation jobs not named: {id, agent_state, server_state, action}. action: none (nothing to do; a leased job not named may belong to another agent of the hall), forget (drop it from the journal: not this hall's, unknown, or final on the server), report (the lease is still yours: send the report), ask_operator (a hall operator must check the paper and resolve the job; also when the agent printed a job the server has not recorded printed)",
+        Auth::Agent,
+        Some("Reconcile"),
+        200,
+        "ReconcileAnswer",
+    ),
+    (
+        "post",
+        "/api/v1/print-jobs/{id}/resolve",
+        "print jobs",
+        "Resolve a needs_reconciliation job (hall operator of the target hall). printed: sheets (one per page, registered, unused) -> printed. not_printed: -> queued for a reprint, only with the lost attempt's sheets voided in the same call (voided_serials) or no_sheet_taken: true (else 422 voided_sheets_required)",
+        Auth::Staff,
+        Some("Resolve"),
+        200,
+        "PrintJob",
+    ),
 ];
 
 fn schema_ref(name: &str) -> Value {
@@ -506,7 +576,54 @@ fn components() -> Value {
     {
         all.extend(more);
     }
+    if let Some(schemas) = c["schemas"].as_object_mut() {
+        schemas.extend(agent_schemas());
+    }
     c
+}
+
+/// The hall agent protocol's bodies (a function of their own: the macro's recursion limit).
+fn agent_schemas() -> Map<String, Value> {
+    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    let mut m = Map::new();
+    m.insert(
+        "Claim".into(),
+        obj(
+            json!({"max": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1},
+                "wait_s": {"type": "integer", "minimum": 0, "maximum": 30, "default": 0}}),
+            &[],
+        ),
+    );
+    m.insert("ClaimAnswer".into(), obj(json!({"jobs": {"type": "array", "items": obj(json!({"id": {"type": "string"}, "licence_id": {"type": "string"},
+                "type_code": {"type": "string"}, "copies": {"type": "array", "items": {"enum": ["original", "duplicate"]}},
+                "qr_text": {"type": "string"}, "lease_token": {"type": "string"}, "lease_expires_at": {"type": "string", "format": "date-time"},
+                "document_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}),
+                &["id", "licence_id", "type_code", "copies", "qr_text", "lease_token", "lease_expires_at", "document_sha256"])}}), &["jobs"]));
+    m.insert(
+        "LeaseToken".into(),
+        obj(json!({"lease_token": {"type": "string"}}), &["lease_token"]),
+    );
+    m.insert("HeartbeatAnswer".into(), obj(json!({"id": {"type": "string"}, "lease_expires_at": {"type": "string", "format": "date-time"}}), &["id", "lease_expires_at"]));
+    m.insert("Report".into(), obj(json!({"lease_token": {"type": "string"}, "seq": {"type": "integer", "minimum": 0},
+                "outcome": {"enum": ["printed", "failed"]}, "sheets": {"type": "array", "items": {"type": "string"}},
+                "printed_nothing": {"type": "boolean", "default": false}, "reason": {"type": "string", "maxLength": 500}}),
+                &["lease_token", "seq", "outcome"]));
+    m.insert("ReportAnswer".into(), obj(json!({"id": {"type": "string"}, "seq": {"type": "integer"},
+                "state": {"enum": ["printed", "queued", "failed", "needs_reconciliation"]}, "attempts": {"type": "integer"}}),
+                &["id", "seq", "state", "attempts"]));
+    m.insert("VoidSheets".into(), obj(json!({"serials": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100},
+                "reason": {"type": "string", "maxLength": 500}}), &["serials", "reason"]));
+    m.insert("VoidAnswer".into(), obj(json!({"voided": {"type": "array", "items": {"type": "string"}}, "reason": {"type": "string"}}), &["voided", "reason"]));
+    m.insert("Reconcile".into(), obj(json!({"jobs": {"type": "array", "maxItems": 100, "items": obj(json!({"id": {"type": "string"},
+                "state": {"type": "string", "description": "the agent's view: leased, printing, printed, failed..."}}), &["id", "state"])}}), &["jobs"]));
+    m.insert("ReconcileAnswer".into(), obj(json!({"jobs": {"type": "array", "items": obj(json!({"id": {"type": "string"},
+                "agent_state": {"type": ["string", "null"]}, "server_state": {"type": ["string", "null"]},
+                "action": {"enum": ["none", "forget", "report", "ask_operator"]}}), &["id", "agent_state", "server_state", "action"])}}), &["jobs"]));
+    m.insert("Resolve".into(), obj(json!({"outcome": {"enum": ["printed", "not_printed"]},
+                "sheets": {"type": "array", "items": {"type": "string"}, "description": "printed: the serials printed, one per page"},
+                "voided_serials": {"type": "array", "items": {"type": "string"}},
+                "no_sheet_taken": {"type": "boolean", "default": false}, "reason": {"type": "string"}}), &["outcome"]));
+    m
 }
 
 /// Print jobs, stock and pickup (their own function for the `json!` recursion limit).
@@ -658,6 +775,14 @@ pub fn description() -> Value {
         if path == "/api/v1/verify" {
             op["parameters"] = json!([{"name": "code", "in": "query", "required": true,
                 "description": "the QR text (any case), at most 4096 bytes", "schema": {"type": "string", "maxLength": 4096}}]);
+        }
+        if path == "/api/v1/agent/jobs/{id}/document" {
+            if let Some(p) = op["parameters"].as_array_mut() {
+                p.push(json!({"name": "Lease-Token", "in": "header", "required": true,
+                    "description": "the lease token the claim returned", "schema": {"type": "string"}}));
+            }
+            op["responses"][status.to_string()]["content"] =
+                json!({"application/pdf": {"schema": schema_ref(response)}});
         }
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         entry[method] = op;

@@ -26,6 +26,9 @@ pub async fn queue_print_job(
             jobs::queue_job(conn, &ctx, &staff, &body)
         })
         .await?;
+    if let Some(hall) = queued.job["hall"].as_str() {
+        state.wakeups.wake(hall);
+    }
     let mut answer = queued.job;
     // Shown this once: only its hash is stored.
     answer["pickup_code"] = Value::String(queued.pickup_code);
@@ -100,11 +103,22 @@ pub async fn change_print_job(
                 "cancel" => jobs::cancel_job(conn, &staff, &id, &body, now)?,
                 "reroute" => jobs::reroute_job(conn, &st.catalog, &staff, &id, &body, now)?,
                 "unlock-pickup" => jobs::unlock_pickup(conn, &staff, &id, now)?,
+                "resolve" => {
+                    crate::distribution::protocol::resolve_job(conn, &staff, &id, &body, now)?
+                }
                 other => return Err(ApiError::not_found(format!("no print job action {other}"))),
             };
-            jobs::detail_json(conn, &st.catalog, &row, now.date_naive()).map_err(ApiError::from)
+            let claimable = (row.state == "queued").then(|| row.hall.clone());
+            jobs::detail_json(conn, &st.catalog, &row, now.date_naive())
+                .map(|job| (job, claimable))
+                .map_err(ApiError::from)
         })
         .await?;
+    // Rerouted or resolved for a reprint: the hall's agents may claim it now.
+    let (job, claimable) = job;
+    if let Some(hall) = claimable {
+        state.wakeups.wake(&hall);
+    }
     Ok(HttpResponse::Ok().json(job))
 }
 

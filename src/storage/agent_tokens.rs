@@ -83,3 +83,12 @@ pub fn revoke_agent_token(
     .execute(conn)?;
     Ok(n == 1)
 }
+
+/// Every live token as (hash, hall): the agent authentication cache reloads this in one
+/// query (a few hundred rows at most: a hall has one or a few agents).
+pub fn list_live_tokens(conn: &mut DbConnection) -> StorageResult<Vec<(String, String)>> {
+    Ok(agent_tokens::table
+        .filter(agent_tokens::revoked_at.is_null())
+        .select((agent_tokens::token_hash, agent_tokens::hall_code))
+        .load(conn)?)
+}

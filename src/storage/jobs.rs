@@ -177,3 +177,96 @@ pub fn update_job(
         )))
     }
 }
+
+/// The hall's oldest queued jobs, locked for a claim. PostgreSQL: `FOR UPDATE SKIP LOCKED`,
+/// so concurrent claimers (in any number of processes) each take different jobs and never
+/// wait for one another; SQLite: the caller's `BEGIN IMMEDIATE` already excludes writers.
+pub fn lock_claimable(
+    conn: &mut DbConnection,
+    hall: &str,
+    limit: i64,
+) -> StorageResult<Vec<JobRow>> {
+    // A macro, not a closure: the selection is typed per backend.
+    macro_rules! queued {
+        () => {
+            print_jobs::table
+                .filter(print_jobs::hall.eq(hall))
+                .filter(print_jobs::state.eq("queued"))
+                .order((print_jobs::created_at.asc(), print_jobs::id.asc()))
+                .limit(limit)
+                .select(JobRow::as_select())
+        };
+    }
+    Ok(match conn {
+        DbConnection::Pg(c) => queued!().for_update().skip_locked().load(c)?,
+        DbConnection::Sqlite(c) => queued!().load(c)?,
+    })
+}
+
+/// Leased jobs whose lease ran out before `now`, oldest expiry first, locked like
+/// `lock_claimable` (a job being reported right now is skipped, not waited for).
+pub fn lock_expired_leases(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> StorageResult<Vec<JobRow>> {
+    macro_rules! expired {
+        () => {
+            print_jobs::table
+                .filter(print_jobs::state.eq("leased"))
+                .filter(print_jobs::lease_expires_at.lt(now))
+                .order(print_jobs::lease_expires_at.asc())
+                .limit(limit)
+                .select(JobRow::as_select())
+        };
+    }
+    Ok(match conn {
+        DbConnection::Pg(c) => expired!().for_update().skip_locked().load(c)?,
+        DbConnection::Sqlite(c) => expired!().load(c)?,
+    })
+}
+
+/// The hall's jobs in the given states, oldest first (reconciliation).
+pub fn list_for_hall(
+    conn: &mut DbConnection,
+    hall: &str,
+    states: &[&str],
+    limit: i64,
+) -> StorageResult<Vec<JobRow>> {
+    Ok(print_jobs::table
+        .filter(print_jobs::hall.eq(hall))
+        .filter(print_jobs::state.eq_any(states))
+        .order((print_jobs::created_at.asc(), print_jobs::id.asc()))
+        .limit(limit)
+        .select(JobRow::as_select())
+        .load(conn)?)
+}
+
+/// The jobs with these ids (any hall; the caller filters).
+pub fn find_jobs(conn: &mut DbConnection, ids: &[String]) -> StorageResult<Vec<JobRow>> {
+    Ok(print_jobs::table
+        .filter(print_jobs::id.eq_any(ids))
+        .select(JobRow::as_select())
+        .load(conn)?)
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    locked: bool,
+}
+
+/// One lease sweeper at a time across processes: a transaction-scoped advisory lock on
+/// PostgreSQL, taken without waiting (false: another process is sweeping). SQLite has one
+/// writer, so the caller's `BEGIN IMMEDIATE` is the lock.
+pub fn try_sweep_lock(conn: &mut DbConnection, key: i64) -> StorageResult<bool> {
+    match conn {
+        DbConnection::Pg(c) => {
+            let row: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+                .bind::<diesel::sql_types::BigInt, _>(key)
+                .get_result(c)?;
+            Ok(row.locked)
+        }
+        DbConnection::Sqlite(_) => Ok(true),
+    }
+}

@@ -177,3 +177,14 @@ diesel::table! {
         at -> Timestamp,
     }
 }
+
+diesel::table! {
+    agent_reports (job_id, seq) {
+        job_id -> Text,
+        seq -> BigInt,
+        request_hash -> Text,
+        response_status -> Integer,
+        response_body -> Text,
+        at -> Timestamp,
+    }
+}

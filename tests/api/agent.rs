@@ -348,7 +348,6 @@ fn file_exists(p: &Path) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the agent protocol (issue 10)"]
 async fn a_partner_job_is_printed_once_on_the_first_tray_sheet_and_then_picked_up() {
     let w = World::new().await;
     w.load_stock();
@@ -377,7 +376,6 @@ async fn a_partner_job_is_printed_once_on_the_first_tray_sheet_and_then_picked_u
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the agent protocol (issue 10)"]
 async fn an_agent_killed_between_printing_and_reporting_reports_once_after_restart_and_never_reprints(
 ) {
     let w = World::new().await;
@@ -411,7 +409,6 @@ async fn an_agent_killed_between_printing_and_reporting_reports_once_after_resta
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the agent protocol (issue 10)"]
 async fn the_agent_carries_on_after_the_server_restarts_during_a_long_poll() {
     let mut w = World::new().await;
     w.load_stock();
@@ -433,7 +430,6 @@ async fn the_agent_carries_on_after_the_server_restarts_during_a_long_poll() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the agent protocol (issue 10)"]
 async fn a_job_whose_seal_does_not_verify_against_the_cached_trust_list_is_never_printed() {
     let w = World::new().await;
     w.load_stock();

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod agent;
+mod agent_protocol;
 mod cli;
 mod documents;
 mod halls;

@@ -1,0 +1,2 @@
+DROP INDEX print_jobs_lease_expiry;
+DROP TABLE agent_reports;

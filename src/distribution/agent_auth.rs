@@ -1,0 +1,154 @@
+//! Agent authentication without a database query per request. Idle hall agents long-poll
+//! all day; looking their token up on every claim would cost one query per agent per poll.
+//!
+//! Tokens: a snapshot of every live token (hash -> hall), reloaded in one query when it is
+//! older than `TTL`, so a revocation made by another server process takes effect within
+//! `TTL` (30 s); this process's own revocations drop the snapshot at once (`invalidate`).
+//! A token missing from a fresh snapshot (issued since) is looked up on its own and added.
+//! Client certificates: whether the hall they name is active, remembered per hall for `TTL`.
+
+use crate::storage::{agent_tokens, halls, DbConnection, StorageError};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a cached answer is trusted: the window in which a revocation made elsewhere
+/// may still be honoured.
+pub const TTL: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Default)]
+struct Snapshot {
+    tokens: HashMap<String, String>,
+    loaded_at: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+pub struct AgentAuthCache {
+    snapshot: Mutex<Snapshot>,
+    /// Serialises reloads, so 200 agents whose snapshot aged together cause one query.
+    reload: tokio::sync::Mutex<()>,
+    cert_halls: Mutex<HashMap<String, (bool, Instant)>>,
+}
+
+/// What the cache knows about a token without asking the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cached {
+    /// The snapshot is fresh and holds the token: its hall.
+    Hall(String),
+    /// The snapshot is fresh but does not hold the token (new, revoked or never issued).
+    Missing,
+    /// The snapshot is too old (or was dropped).
+    Stale,
+}
+
+impl AgentAuthCache {
+    fn snapshot(&self) -> std::sync::MutexGuard<'_, Snapshot> {
+        self.snapshot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn cached(&self, token_hash: &str) -> Cached {
+        let snap = self.snapshot();
+        match snap.loaded_at {
+            Some(at) if at.elapsed() < TTL => match snap.tokens.get(token_hash) {
+                Some(hall) => Cached::Hall(hall.clone()),
+                None => Cached::Missing,
+            },
+            _ => Cached::Stale,
+        }
+    }
+
+    /// Hold this while reloading; re-check `cached` after taking it (another caller may
+    /// have reloaded meanwhile).
+    pub async fn reload_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.reload.lock().await
+    }
+
+    /// Replace the snapshot with every live token (blocking: call it off the actix workers).
+    pub fn reload(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
+        let started = Instant::now();
+        let tokens = agent_tokens::list_live_tokens(conn)?.into_iter().collect();
+        let mut snap = self.snapshot();
+        // Timed from before the query: a revocation committed during it is caught next time.
+        *snap = Snapshot {
+            tokens,
+            loaded_at: Some(started),
+        };
+        Ok(())
+    }
+
+    /// A token found live on its own (issued after the snapshot was taken).
+    pub fn remember(&self, token_hash: &str, hall: &str) {
+        let mut snap = self.snapshot();
+        if snap.loaded_at.is_some() {
+            snap.tokens.insert(token_hash.to_string(), hall.to_string());
+        }
+    }
+
+    /// Forget everything (a token was revoked in this process).
+    pub fn invalidate(&self) {
+        *self.snapshot() = Snapshot::default();
+        self.cert_halls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Is the hall a client certificate names active? `None`: ask the database.
+    pub fn cert_hall_active(&self, hall: &str) -> Option<bool> {
+        let halls = self.cert_halls.lock().unwrap_or_else(|p| p.into_inner());
+        halls
+            .get(hall)
+            .filter(|(_, at)| at.elapsed() < TTL)
+            .map(|(active, _)| *active)
+    }
+
+    pub fn check_cert_hall(
+        &self,
+        conn: &mut DbConnection,
+        hall: &str,
+    ) -> Result<bool, StorageError> {
+        let active = halls::find_hall(conn, hall)?.is_some_and(|h| h.active);
+        self.cert_halls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(hall.to_string(), (active, Instant::now()));
+        Ok(active)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_cache_is_stale_and_invalidate_forgets() {
+        let cache = AgentAuthCache::default();
+        assert_eq!(cache.cached("h"), Cached::Stale);
+        {
+            let mut snap = cache.snapshot();
+            snap.loaded_at = Some(Instant::now());
+            snap.tokens.insert("h".into(), "320382000".into());
+        }
+        assert_eq!(cache.cached("h"), Cached::Hall("320382000".into()));
+        assert_eq!(cache.cached("other"), Cached::Missing);
+        cache.remember("new", "371300000");
+        assert_eq!(cache.cached("new"), Cached::Hall("371300000".into()));
+        cache.invalidate();
+        assert_eq!(cache.cached("h"), Cached::Stale);
+        // Nothing is remembered into a dropped snapshot: the next reload decides.
+        cache.remember("new", "371300000");
+        assert_eq!(cache.cached("new"), Cached::Stale);
+    }
+
+    #[test]
+    fn an_old_snapshot_is_stale() {
+        let cache = AgentAuthCache::default();
+        if let Some(old) = Instant::now().checked_sub(TTL + Duration::from_secs(1)) {
+            let mut snap = cache.snapshot();
+            snap.loaded_at = Some(old);
+            snap.tokens.insert("h".into(), "x".into());
+            drop(snap);
+            assert_eq!(cache.cached("h"), Cached::Stale);
+        }
+    }
+}
