@@ -62,7 +62,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(print_jobs::get_print_job)
     .service(print_jobs::change_print_job)
     .service(print_jobs::pick_up)
-    .configure(verify::configure);
+    .configure(verify::configure)
+    .configure(crate::web::configure);
 }
 
 /// Anything no route matched.

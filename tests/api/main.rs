@@ -11,3 +11,4 @@ mod openapi;
 mod ops;
 mod print_jobs;
 mod verify;
+mod web;
