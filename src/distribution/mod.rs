@@ -4,5 +4,6 @@ pub mod demo;
 pub mod halls;
 pub mod jobs;
 pub mod routing;
+pub mod stats;
 pub mod stock;
 pub mod wakeup;

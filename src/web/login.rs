@@ -32,15 +32,25 @@ fn clean_next(next: Option<&str>) -> String {
         .to_string()
 }
 
-/// The login form with a fresh double-submit token in a cookie.
+/// The login form with its double-submit token in a cookie. A token the browser already
+/// holds is kept, so two login tabs (or a reload racing a redirect) do not void each other.
 fn login_form(
     state: &AppState,
+    req: &HttpRequest,
     status: StatusCode,
     next: String,
     username: String,
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
-    let token = accounts::new_token();
+    let token = req
+        .cookie(LOGIN_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|v| {
+            v.len() == 43
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .unwrap_or_else(accounts::new_token);
     let page = LoginPage {
         chrome: Chrome::anonymous("登录"),
         csrf: token.clone(),
@@ -57,10 +67,11 @@ fn login_form(
 #[get("/login")]
 pub async fn login_page(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, PageError> {
     let next = clean_next(query.next.as_deref());
-    login_form(&state, StatusCode::OK, next, String::new(), None)
+    login_form(&state, &req, StatusCode::OK, next, String::new(), None)
 }
 
 #[post("/login")]
@@ -134,7 +145,7 @@ pub async fn log_in(
                 ),
                 other => return Err(PageError::Api(other.into())),
             };
-            login_form(&state, status, next, username, Some(message))
+            login_form(&state, &req, status, next, username, Some(message))
         }
     }
 }

@@ -7,6 +7,8 @@
 //! (window staff), `/hall...` and `/jobs/...` (hall staff), `/admin...`, `/dashboard`,
 //! `/static/app.css`.
 
+pub mod admin;
+pub mod dashboard;
 pub mod hall;
 pub mod issue;
 pub mod licence;
@@ -51,5 +53,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(hall::job_page)
         .service(hall::pick_up)
         .service(hall::stock_page)
-        .service(hall::void_sheet);
+        .service(hall::void_sheet)
+        .service(admin::admin_home)
+        .service(admin::halls_page)
+        .service(admin::stock_page)
+        .service(admin::register_batch)
+        .service(admin::users_page)
+        .service(admin::create_user)
+        .service(admin::tokens_page)
+        .service(admin::issue_token)
+        .service(admin::revoke_token)
+        .service(admin::keys_page)
+        .service(dashboard::dashboard_page);
 }

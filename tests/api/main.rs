@@ -12,3 +12,4 @@ mod ops;
 mod print_jobs;
 mod verify;
 mod web;
+mod web_browser;

@@ -709,3 +709,184 @@ async fn queue_and_pickup_through_forms() {
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("id=\"stock-left\">498<"));
 }
+
+#[tokio::test]
+async fn admin_pages_need_the_admin_role_and_show_tokens_once() {
+    let app = spawn_app().await;
+    app.seed_halls();
+    app.create_user("root", Role::Admin, crate::helpers::CITY_HALL);
+    app.create_user("wang", Role::Issuer, LANSHAN_HALL);
+    let (_, admin) = web_login(&app, "root").await;
+    let (_, issuer) = web_login(&app, "wang").await;
+    for path in [
+        "/admin",
+        "/admin/halls",
+        "/admin/stock",
+        "/admin/users",
+        "/admin/agent-tokens",
+        "/admin/keys",
+    ] {
+        assert_eq!(admin.get(&app, path).await.status(), 200, "{path}");
+        assert_eq!(issuer.get(&app, path).await.status(), 403, "{path}");
+    }
+    assert_eq!(
+        issuer
+            .post(&app, "/admin/agent-tokens", &[("hall", PIZHOU_PARTNER)])
+            .await
+            .status(),
+        403
+    );
+
+    // An expired partner agreement (the demo register has one) is highlighted.
+    let html = admin.get(&app, "/admin/halls").await.text().await.unwrap();
+    assert!(
+        html.contains("class=\"expired\""),
+        "expired agreements are marked"
+    );
+    assert!(html.contains("已过期"));
+
+    // A token is shown once, then listed without it, then revoked.
+    let res = admin
+        .post(&app, "/admin/agent-tokens", &[("hall", PIZHOU_PARTNER)])
+        .await;
+    assert_eq!(res.status(), 201);
+    let html = res.text().await.unwrap();
+    let token = text_between(&html, "id=\"new-token\">", "<").to_string();
+    assert!(token.len() >= 40);
+    let who = app
+        .client
+        .get(app.url("/api/v1/agent/whoami"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(who.status(), 200);
+    let list = admin
+        .get(&app, "/admin/agent-tokens")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!list.contains(&token));
+    let id = text_between(&list, "action=\"/admin/agent-tokens/", "/revoke").to_string();
+    let res = admin
+        .post(&app, &format!("/admin/agent-tokens/{id}/revoke"), &[])
+        .await;
+    assert_eq!(res.status(), 303);
+    let who = app
+        .client
+        .get(app.url("/api/v1/agent/whoami"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(who.status(), 401);
+
+    // Accounts and stock batches through forms; refusals come back on the page.
+    let res = admin
+        .post(
+            &app,
+            "/admin/users",
+            &[
+                ("username", "zhou"),
+                ("password", PASSWORD),
+                ("role", "hall_operator"),
+                ("hall", PIZHOU_PARTNER),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    web_login(&app, "zhou").await;
+    let res = admin
+        .post(
+            &app,
+            "/admin/users",
+            &[
+                ("username", "zhou"),
+                ("password", PASSWORD),
+                ("role", "issuer"),
+                ("hall", LANSHAN_HALL),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+    let res = admin
+        .post(
+            &app,
+            "/admin/stock",
+            &[
+                ("hall", PIZHOU_PARTNER),
+                ("first_serial", "ZZ00000001"),
+                ("count", "100"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let res = admin
+        .post(
+            &app,
+            "/admin/stock",
+            &[
+                ("hall", PIZHOU_PARTNER),
+                ("first_serial", "ZZ00000050"),
+                ("count", "10"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 409, "overlapping batch");
+    let res = admin
+        .post(
+            &app,
+            "/admin/stock",
+            &[
+                ("hall", PIZHOU_PARTNER),
+                ("first_serial", "ZZ00000500"),
+                ("count", "many"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let html = admin
+        .get(&app, &format!("/admin/stock?hall={PIZHOU_PARTNER}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("ZZ00000100"), "the batch's last serial");
+    let keys = admin.get(&app, "/admin/keys").await.text().await.unwrap();
+    assert!(keys.contains("id=\"active-kid\""));
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_jobs_and_the_partner_share() {
+    let app = spawn_app().await;
+    let issuer = issuer_session(&app).await;
+    app.create_user("root", Role::Admin, crate::helpers::CITY_HALL);
+    let (_, admin) = web_login(&app, "root").await;
+    let empty = admin.get(&app, "/dashboard").await.text().await.unwrap();
+    assert!(empty.contains("id=\"jobs-total\">0<"));
+    let id = issue_through_form(&app, &issuer).await;
+    let id = id.trim_start_matches("/licences/");
+    let slip = issuer
+        .post(
+            &app,
+            &format!("/licences/{id}/print"),
+            &[("hall", PIZHOU_PARTNER), ("copies", "original")],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let job = text_between(&slip, "id=\"job-id\">", "<").to_string();
+    app.clock.advance(chrono::Duration::minutes(30));
+    print_job(&app, &job, PIZHOU_PARTNER);
+    let html = admin.get(&app, "/dashboard").await.text().await.unwrap();
+    assert!(html.contains("id=\"jobs-total\">1<"));
+    assert!(
+        html.contains("id=\"partner-share\">100%"),
+        "printed at a partner"
+    );
+    assert!(html.contains("30 分钟"), "median queued -> printed");
+    assert!(html.contains("<svg class=\"bars\""));
+    assert!(html.contains("邳州市政务服务中心"));
+}
