@@ -7,6 +7,7 @@
 //! `catalog/` loads the 102 certificate types from `templates-certs/`.
 
 pub mod accounts;
+pub mod agent;
 pub mod catalog;
 pub mod clock;
 pub mod config;

@@ -83,6 +83,8 @@ enum Command {
     /// Verify a licence's QR code offline against a trust list. Exit 0: authentic (and valid
     /// as far as known offline); 1: does not verify; 2: unusable arguments
     Verify(VerifyArgs),
+    /// The hall print agent; `stock ...` and `status` manage its tray and journal
+    Agent(crosscert::agent::cli::AgentArgs),
 }
 
 #[derive(Args)]
@@ -340,7 +342,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         },
+        Command::Agent(args) => run_agent(args),
     }
+}
+
+fn run_agent(args: crosscert::agent::cli::AgentArgs) -> anyhow::Result<()> {
+    if args.command.is_none() {
+        telemetry::init_tracing(false, "info");
+    }
+    crosscert::agent::cli::run(args)
 }
 
 fn main() -> ExitCode {

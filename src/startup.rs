@@ -95,8 +95,9 @@ impl Application {
             sealer: Arc::new(crate::issuance::Sealer::new(keys)),
             trust: Arc::new(trust),
             fonts: Arc::new(fonts),
-            verify_limiter: Arc::new(crate::verification::rate_limit::RateLimiter::new(
+            verify_gate: Arc::new(crate::verification::gate::VerifyGate::new(
                 settings.verify_rate_limit,
+                crate::verification::gate::default_concurrency(settings.pool_size),
             )),
         });
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {

@@ -21,8 +21,8 @@ pub struct AppState {
     pub trust: Arc<TrustStore>,
     /// CJK fonts, loaded once per process.
     pub fonts: Arc<crate::render::Fonts>,
-    /// Per-client limit on the public verify routes (`settings.verify_rate_limit`).
-    pub verify_limiter: Arc<crate::verification::rate_limit::RateLimiter>,
+    /// The public verify routes' per-client rate limit and concurrency bound.
+    pub verify_gate: Arc<crate::verification::gate::VerifyGate>,
 }
 
 impl AppState {

@@ -28,16 +28,19 @@ impl FontCandidate {
 /// draws the mainland glyph forms (e.g. 证, 经营) that a certificate must show.
 const NOTO_SC_FACE: usize = 2;
 
-/// File names tried, in order, for body text (serif) and for titles (sans, bold first).
-/// Each entry is (file name, face index). The fallbacks are single-face families that cover
-/// GB 2312 at least, so a machine without Noto still renders readable (if plainer) pages.
+/// File names tried, in order, for body text and for titles (bold first).
+/// Each entry is (file name, face index). Body text is set in the sans face: its simpler
+/// outlines embed at about two thirds of the serif's size (an A3 business licence with an
+/// 800-character scope: 63 KB of font program instead of 94 KB), which keeps every
+/// certificate under 100 KB. The fallbacks are single-face families that cover GB 2312 at
+/// least, so a machine without Noto still renders readable (if plainer) pages.
 const BODY_FILES: &[(&str, usize)] = &[
-    ("NotoSerifCJK-Regular.ttc", NOTO_SC_FACE),
-    ("NotoSerifCJKsc-Regular.otf", 0),
     ("NotoSansCJK-Regular.ttc", NOTO_SC_FACE),
     ("NotoSansCJKsc-Regular.otf", 0),
-    ("uming.ttc", 0),
+    ("NotoSerifCJK-Regular.ttc", NOTO_SC_FACE),
+    ("NotoSerifCJKsc-Regular.otf", 0),
     ("wqy-microhei.ttc", 0),
+    ("uming.ttc", 0),
     ("DroidSansFallbackFull.ttf", 0),
 ];
 const TITLE_FILES: &[(&str, usize)] = &[
@@ -79,7 +82,7 @@ impl std::fmt::Debug for Fonts {
 }
 
 impl Fonts {
-    /// Load the body (serif) and title (sans bold) faces: first from `font_dir` (the
+    /// Load the body (sans regular) and title (sans bold) faces: first from `font_dir` (the
     /// `CROSSCERT_FONT_DIR` setting), then from the system font folders.
     pub fn load(font_dir: Option<&Path>) -> Result<Fonts, RenderError> {
         let mut dirs: Vec<PathBuf> = Vec::new();
@@ -145,11 +148,29 @@ fn candidates(dirs: &[PathBuf], files: &[(&str, usize)]) -> Vec<FontCandidate> {
 }
 
 /// A parsed face plus what text layout needs from it, precomputed.
+///
+/// printpdf subsets the embedded font on every save, and allsorts' subsetter walks every
+/// mapping of the face's cmap to rebuild one: for a 65k-glyph Noto CJK face that scan was a
+/// third of a page's render time. So the face is cut down once, at load time, to the
+/// characters certificates are written in ([`print_charset`]); documents embed from that
+/// small face, and only a document with a character outside it falls back to the whole face.
 pub(crate) struct Face {
     pub(crate) source: FontCandidate,
+    /// The face reduced to [`print_charset`]: what documents normally embed from.
     pub(crate) font: ParsedFont,
-    units_per_em: f32,
+    /// The whole face: documents with rarer characters.
+    pub(crate) full: ParsedFont,
+    /// Glyph id in `font` of each code point below [`DENSE_END`], 0 when absent.
+    small_gids: Vec<u16>,
+    /// The same for `full`.
+    full_gids: Vec<u16>,
+    /// Advance in em of each code point below [`DENSE_END`] (1 em when absent).
+    advances: Vec<f32>,
 }
+
+/// Code points covered by the dense lookup tables: the BMP and the supplementary
+/// ideographic plane (CJK extensions B-F), 0x30000 entries.
+const DENSE_END: u32 = 0x30000;
 
 impl Face {
     /// `None` when the file is absent, unreadable, not a font, or lacks CJK glyphs: the caller
@@ -157,26 +178,46 @@ impl Face {
     fn open(candidate: &FontCandidate) -> Option<Face> {
         let bytes = std::fs::read(&candidate.path).ok()?;
         let mut warnings = Vec::new();
-        let font = ParsedFont::from_bytes(&bytes, candidate.index, &mut warnings)?;
-        font.lookup_glyph_index(u32::from(PROBE_CHAR))?;
-        let units_per_em = match font.font_metrics.units_per_em {
+        let mut full = ParsedFont::from_bytes(&bytes, candidate.index, &mut warnings)?;
+        let full_gids = dense_cmap(&bytes, candidate.index)?;
+        if full_gids[PROBE_CHAR as usize] == 0 {
+            return None;
+        }
+        let units_per_em = match full.font_metrics.units_per_em {
             0 => 1000.0,
             u => f32::from(u),
         };
+        let advances = full_gids
+            .iter()
+            .map(|gid| match gid {
+                0 => 1.0,
+                g => f32::from(full.get_horizontal_advance(*g)) / units_per_em,
+            })
+            .collect();
+        // A face the subsetter cannot cut still prints: every document then uses it whole.
+        let (mut font, small_gids) = match subset_face(&bytes, candidate.index, &full_gids) {
+            Some(cut) => cut,
+            None => (full.clone(), full_gids.clone()),
+        };
+        // allsorts looks characters up by scanning the cmap's segments one by one (tens of
+        // thousands of format-12 groups in Noto CJK), and printpdf looks up every character
+        // it writes: a direct table makes each lookup one index.
+        install_dense_cmap(&mut full, &full_gids);
+        install_dense_cmap(&mut font, &small_gids);
         Some(Face {
             source: candidate.clone(),
             font,
-            units_per_em,
+            full,
+            small_gids,
+            full_gids,
+            advances,
         })
     }
 
     /// Advance of one character in em. A character the face lacks counts as one em, the
     /// width of the box the viewer will draw for it.
     pub(crate) fn advance_em(&self, c: char) -> f32 {
-        match self.font.lookup_glyph_index(u32::from(c)) {
-            Some(gid) => f32::from(self.font.get_horizontal_advance(gid)) / self.units_per_em,
-            None => 1.0,
-        }
+        self.advances.get(c as usize).copied().unwrap_or(1.0)
     }
 
     /// Width of `text` in em.
@@ -185,8 +226,118 @@ impl Face {
     }
 
     pub(crate) fn has_glyph(&self, c: char) -> bool {
-        c.is_whitespace() || self.font.lookup_glyph_index(u32::from(c)).is_some()
+        c.is_whitespace() || self.full_gids.get(c as usize).is_some_and(|g| *g != 0)
     }
+
+    /// The face a document embeds: the load-time subset when it has every character of
+    /// `texts`, else the whole face (slower to save, same look).
+    pub(crate) fn for_texts<'t>(&self, mut texts: impl Iterator<Item = &'t str>) -> &ParsedFont {
+        let covered = texts.all(|t| {
+            t.chars()
+                .all(|c| self.small_gids.get(c as usize).is_some_and(|g| *g != 0))
+        });
+        if covered {
+            &self.font
+        } else {
+            &self.full
+        }
+    }
+}
+
+/// Face `index` of `bytes`: the glyph id of every code point below [`DENSE_END`].
+fn dense_cmap(bytes: &[u8], index: usize) -> Option<Vec<u16>> {
+    use allsorts::binary::read::ReadScope;
+    use allsorts::font_data::FontData;
+    use allsorts::tables::cmap::Cmap;
+    use allsorts::tables::FontTableProvider;
+
+    let font_file = ReadScope::new(bytes).read::<FontData<'_>>().ok()?;
+    let provider = font_file.table_provider(index).ok()?;
+    let data = provider.read_table_data(allsorts::tag::CMAP).ok()?;
+    let cmap = ReadScope::new(&data).read::<Cmap<'_>>().ok()?;
+    let (_, sub) = allsorts::font::read_cmap_subtable(&cmap).ok()??;
+    let mut gids = vec![0u16; DENSE_END as usize];
+    sub.mappings_fn(|ch, gid| {
+        if let Some(slot) = gids.get_mut(ch as usize) {
+            *slot = gid;
+        }
+    })
+    .ok()?;
+    Some(gids)
+}
+
+/// Replace the face's parsed cmap by a format-10 table (one entry per code point): same
+/// mappings, constant-time lookups. Code points it lacks map to glyph 0 (.notdef); which
+/// characters a face really has is answered by the `*_gids` tables.
+fn install_dense_cmap(font: &mut ParsedFont, gids: &[u16]) {
+    font.cmap_subtable = Some(allsorts::tables::cmap::owned::CmapSubtable::Format10 {
+        language: 0,
+        start_char_code: 0,
+        glyph_id_array: gids.to_vec(),
+    });
+}
+
+/// The characters the load-time subset keeps: printable ASCII, all of GB 2312 (its 6763
+/// hanzi of levels 1 and 2, CJK punctuation, fullwidth forms, symbols), and the general
+/// punctuation and Latin-1 signs that Chinese forms use. Names with rarer hanzi (堃, 玥)
+/// still print, through the whole face.
+pub(crate) fn print_charset() -> Vec<char> {
+    let mut chars: Vec<char> = (0x20u8..0x7f).map(char::from).collect();
+    // EUC-CN: lead and trail bytes 0xA1..=0xFE; rows 0xF8.. are user-defined, rows
+    // 0xAA..=0xAF unassigned (GBK maps both to the private use area, filtered below).
+    for lead in 0xA1u8..=0xF7 {
+        for trail in 0xA1u8..=0xFE {
+            let pair = [lead, trail];
+            let (text, had_errors) = encoding_rs::GBK.decode_without_bom_handling(&pair);
+            if had_errors {
+                continue;
+            }
+            if let Some(c) = text.chars().next() {
+                if !('\u{E000}'..='\u{F8FF}').contains(&c) {
+                    chars.push(c);
+                }
+            }
+        }
+    }
+    chars.extend(('\u{2010}'..='\u{2027}').chain('\u{3000}'..='\u{303F}'));
+    chars.extend(('\u{FF01}'..='\u{FF5E}').chain(['·', '×', '°', '±', '№', '®', '©']));
+    chars.sort_unstable();
+    chars.dedup();
+    chars
+}
+
+/// Cut face `index` of `bytes` down to the glyphs of [`print_charset`]; `gids` is its dense
+/// cmap. Returns the cut face and its own dense cmap (the subset renumbers the glyphs).
+fn subset_face(bytes: &[u8], index: usize, gids: &[u16]) -> Option<(ParsedFont, Vec<u16>)> {
+    use allsorts::binary::read::ReadScope;
+    use allsorts::font_data::FontData;
+    use allsorts::subset::{subset, CmapTarget, SubsetProfile};
+
+    let mut keep: Vec<u16> = print_charset()
+        .into_iter()
+        .filter_map(|c| gids.get(c as usize).copied())
+        .filter(|gid| *gid != 0)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    // .notdef first, as allsorts requires.
+    keep.insert(0, 0);
+    let font_file = ReadScope::new(bytes).read::<FontData<'_>>().ok()?;
+    let provider = font_file.table_provider(index).ok()?;
+    let cut = subset(
+        &provider,
+        &keep,
+        &SubsetProfile::Minimal,
+        CmapTarget::Unicode,
+    )
+    .ok()?;
+    let mut warnings = Vec::new();
+    let font = ParsedFont::from_bytes(&cut, 0, &mut warnings)?;
+    let cut_gids = dense_cmap(&cut, 0)?;
+    if cut_gids[PROBE_CHAR as usize] == 0 {
+        return None;
+    }
+    Some((font, cut_gids))
 }
 
 #[cfg(test)]
@@ -227,7 +378,7 @@ mod tests {
         let list = candidates(&dirs, BODY_FILES);
         assert_eq!(
             list[0].path,
-            PathBuf::from("/opt/fonts/NotoSerifCJK-Regular.ttc")
+            PathBuf::from("/opt/fonts/NotoSansCJK-Regular.ttc")
         );
         assert_eq!(list[0].index, NOTO_SC_FACE);
         assert!(list[BODY_FILES.len()].path.starts_with("/usr/share/x"));

@@ -330,3 +330,39 @@ fn fonts_are_shared_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Fonts>();
 }
+
+#[test]
+fn the_load_time_subset_covers_the_samples_and_keeps_the_advances() {
+    let Some(fonts) = fonts() else { return };
+    let sample = Sample::business_licence();
+    let view = sample.view(RenderMode::Print);
+    let mut texts = vec![
+        view.title,
+        view.holder_name,
+        view.validity,
+        view.authority_name,
+    ];
+    for (l, v) in view.fields.iter().chain(view.long_texts) {
+        texts.extend([*l, *v]);
+    }
+    assert!(std::ptr::eq(
+        fonts.body.for_texts(texts.iter().copied()),
+        &fonts.body.font
+    ));
+    // A rarer hanzi (not in GB 2312) still prints, through the whole face.
+    assert!(fonts.body.has_glyph('堃'));
+    assert!(std::ptr::eq(
+        fonts.body.for_texts(["王堃"].into_iter()),
+        &fonts.body.full
+    ));
+    assert!(fonts.body.font.num_glyphs < fonts.body.full.num_glyphs / 4);
+    // The subset renumbers glyphs but keeps each character's advance.
+    for c in "营业执照经营范围ABC123（）：".chars() {
+        let advance = |f: &printpdf::ParsedFont| {
+            f.lookup_glyph_index(u32::from(c))
+                .map(|g| f.get_horizontal_advance(g))
+        };
+        assert_eq!(advance(&fonts.body.font), advance(&fonts.body.full), "{c}");
+        assert_ne!(advance(&fonts.body.font), Some(0), "{c}");
+    }
+}

@@ -150,7 +150,7 @@ const OPERATIONS: &[Op] = &[
         "get",
         "/api/v1/halls",
         "halls",
-        "Every hall",
+        "Every hall; with cert_type (and near=LAT,LON) the halls able to print that type now, nearest first, each with distance_km",
         Auth::Staff,
         None,
         200,
@@ -327,6 +327,96 @@ const OPERATIONS: &[Op] = &[
         "Verdict",
     ),
     (
+        "post",
+        "/api/v1/stock-batches",
+        "stock",
+        "Register a batch of numbered blank security stock for a hall (admin): serials are letters + digits, counted up in the digits; count 1..100000; 409 batch_overlaps when it shares a serial with any hall's batch",
+        Auth::Staff,
+        Some("NewStockBatch"),
+        201,
+        "StockBatch",
+    ),
+    (
+        "get",
+        "/api/v1/halls/{code}/stock",
+        "stock",
+        "A hall's security stock: its batches and how many sheets are registered, printed, voided and left (admins and the hall's staff)",
+        Auth::Staff,
+        None,
+        200,
+        "Inventory",
+    ),
+    (
+        "post",
+        "/api/v1/print-jobs",
+        "print jobs",
+        "Queue a print job for a valid licence of the caller's hall (issuer) to a hall that may print its type; the document is rendered once; the pickup code is in this answer only. 422 licence_not_valid, job_exists, hall_inactive, agreement_expired, agreement_not_in_force, type_not_covered, copy_not_available",
+        Auth::Staff,
+        Some("NewPrintJob"),
+        201,
+        "QueuedPrintJob",
+    ),
+    (
+        "get",
+        "/api/v1/print-jobs",
+        "print jobs",
+        "Print jobs the caller may see, newest first (query hall = target hall, state, limit 1..500)",
+        Auth::Staff,
+        None,
+        200,
+        "PrintJobList",
+    ),
+    (
+        "get",
+        "/api/v1/print-jobs/{id}",
+        "print jobs",
+        "A print job with its sheets and history (admins, staff of the issuing and of the target hall; 404 for anyone else)",
+        Auth::Staff,
+        None,
+        200,
+        "PrintJob",
+    ),
+    (
+        "post",
+        "/api/v1/print-jobs/{id}/cancel",
+        "print jobs",
+        "Cancel a queued or failed job (admin or issuer of the issuing hall); 409 once leased, printed or awaiting reconciliation",
+        Auth::Staff,
+        Some("Reason"),
+        200,
+        "PrintJob",
+    ),
+    (
+        "post",
+        "/api/v1/print-jobs/{id}/reroute",
+        "print jobs",
+        "Send a queued job to another hall that may print its type (same checks as queueing); the document is kept",
+        Auth::Staff,
+        Some("Reroute"),
+        200,
+        "PrintJob",
+    ),
+    (
+        "post",
+        "/api/v1/print-jobs/{id}/unlock-pickup",
+        "print jobs",
+        "Unlock pickup after five wrong codes (admin or issuer of the issuing hall)",
+        Auth::Staff,
+        None,
+        200,
+        "PrintJob",
+    ),
+    (
+        "post",
+        "/api/v1/pickups",
+        "print jobs",
+        "Hand a printed certificate over (hall operator of the target hall) against the pickup code and the holder's code: 422 wrong_pickup_code with the attempts left, 429 once locked (the fifth wrong attempt locks), 409 job_not_printed or licence_not_valid",
+        Auth::Staff,
+        Some("Pickup"),
+        200,
+        "PrintJob",
+    ),
+    (
         "get",
         "/V/{payload}",
         "public",
@@ -360,7 +450,7 @@ fn schema_ref(name: &str) -> Value {
 
 fn components() -> Value {
     let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
-    json!({
+    let mut c = json!({
         "securitySchemes": {
             "staff": {"type": "http", "scheme": "bearer", "description": "a session token from POST /api/v1/sessions"},
             "agent": {"type": "http", "scheme": "bearer", "description": "a hall agent token (crosscert admin agent-token)"}
@@ -411,6 +501,54 @@ fn components() -> Value {
                 &["root", "signers", "issued_at"]),
             "Verdict": verdict_schema()
         }
+    });
+    if let (Some(all), Value::Object(more)) = (c["schemas"].as_object_mut(), distribution_schemas())
+    {
+        all.extend(more);
+    }
+    c
+}
+
+/// Print jobs, stock and pickup (their own function for the `json!` recursion limit).
+fn distribution_schemas() -> Value {
+    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    let copies = json!({"type": "array", "items": {"enum": ["original", "duplicate"]}});
+    let job = obj(
+        json!({"id": {"type": "string"}, "licence_id": {"type": "string"}, "hall": {"type": "string"}, "issuing_hall": {"type": "string"},
+        "state": {"$ref": "#/components/schemas/JobState"}, "copies": copies, "document_sha256": {"type": "string"},
+        "attempts": {"type": "integer"}, "pickup_locked": {"type": "boolean"}, "pickup_failures": {"type": "integer"},
+        "created_at": {"type": "string", "format": "date-time"}, "printed_at": {"type": ["string", "null"]}, "collected_at": {"type": ["string", "null"]},
+        "sheets": {"type": "array", "items": obj(json!({"serial": {"type": "string"}, "copy": {"type": ["string", "null"]}, "state": {"enum": ["printed", "voided"]}}), &["serial", "copy", "state"])},
+        "history": {"type": "array", "items": obj(json!({"at": {"type": "string"}, "actor": {"type": "string"}, "action": {"type": "string"}, "details": {}}), &["at", "actor", "action"])},
+        "licence": {"type": "object"}}),
+        &[
+            "id",
+            "licence_id",
+            "hall",
+            "issuing_hall",
+            "state",
+            "copies",
+            "document_sha256",
+        ],
+    );
+    let batch = obj(
+        json!({"id": {"type": "integer"}, "hall": {"type": "string"}, "first_serial": {"type": "string"}, "last_serial": {"type": "string"},
+        "count": {"type": "integer"}, "created_at": {"type": "string"}, "created_by": {"type": "string"}}),
+        &["id", "hall", "first_serial", "last_serial", "count"],
+    );
+    json!({
+        "JobState": {"enum": ["queued", "leased", "printed", "collected", "cancelled", "failed", "needs_reconciliation"]},
+        "NewPrintJob": obj(json!({"licence_id": {"type": "string"}, "hall": {"type": "string"}, "copies": copies}), &["licence_id", "hall", "copies"]),
+        "PrintJob": job,
+        "PrintJobList": {"type": "array", "items": {"$ref": "#/components/schemas/PrintJob"}},
+        "QueuedPrintJob": {"allOf": [{"$ref": "#/components/schemas/PrintJob"}, obj(json!({"pickup_code": {"type": "string", "description": "8 digits, shown only in this answer"}}), &["pickup_code"])]},
+        "Reroute": obj(json!({"hall": {"type": "string"}}), &["hall"]),
+        "Pickup": obj(json!({"job_id": {"type": "string"}, "pickup_code": {"type": "string"}, "recipient_code": {"type": "string"}}), &["job_id", "pickup_code", "recipient_code"]),
+        "NewStockBatch": obj(json!({"hall": {"type": "string"}, "first_serial": {"type": "string", "pattern": "^[A-Z]{1,16}[0-9]{1,15}$"}, "count": {"type": "integer", "minimum": 1, "maximum": 100000}}), &["hall", "first_serial", "count"]),
+        "StockBatch": batch,
+        "Inventory": obj(json!({"hall": {"type": "string"}, "batches": {"type": "array", "items": {"$ref": "#/components/schemas/StockBatch"}},
+            "registered": {"type": "integer"}, "printed": {"type": "integer"}, "voided": {"type": "integer"}, "left": {"type": "integer"}}),
+            &["hall", "batches", "registered", "printed", "voided", "left"])
     })
 }
 
@@ -505,6 +643,17 @@ pub fn description() -> Value {
         if response == "Html" {
             op["responses"][status.to_string()]["content"] =
                 json!({"text/html": {"schema": schema_ref(response)}});
+        }
+        if path == "/api/v1/halls" && method == "get" {
+            op["parameters"] = json!([
+                {"name": "cert_type", "in": "query", "required": false, "description": "a certificate type code: only the halls able to print it now", "schema": {"type": "string"}},
+                {"name": "near", "in": "query", "required": false, "description": "LAT,LON in degrees: nearest first, with distance_km", "schema": {"type": "string"}}]);
+        }
+        if path == "/api/v1/print-jobs" && method == "get" {
+            op["parameters"] = json!([
+                {"name": "hall", "in": "query", "required": false, "description": "the target hall's code", "schema": {"type": "string"}},
+                {"name": "state", "in": "query", "required": false, "schema": {"$ref": "#/components/schemas/JobState"}},
+                {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}]);
         }
         if path == "/api/v1/verify" {
             op["parameters"] = json!([{"name": "code", "in": "query", "required": true,

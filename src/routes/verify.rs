@@ -28,6 +28,7 @@ async fn verdict(state: &web::Data<AppState>, code: String) -> Result<Verdict, A
     let trust = state.trust.clone();
     let catalog = state.catalog.clone();
     let now = state.now();
+    let _slot = state.verify_gate.slot().await;
     Ok(web::block(move || service::verify_code(&pool, &trust, &catalog, &code, now)).await??)
 }
 
@@ -36,7 +37,11 @@ pub async fn verify_code(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if let Err(limited) = state.verify_limiter.check(client_ip(&req), state.now()) {
+    if let Err(limited) = state
+        .verify_gate
+        .limiter
+        .check(client_ip(&req), state.now())
+    {
         return Err(ApiError::TooManyRequests {
             message: "too many verifications from this address; slow down".into(),
             retry_after_s: Some(limited.retry_after_s),
@@ -73,7 +78,11 @@ fn html(status: StatusCode, body: String) -> HttpResponse {
 /// The verification page. Any payload, however broken, gets a verdict page; only a database
 /// outage (503) or too many requests (429) answer otherwise, and those are pages too.
 pub async fn verify_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    if let Err(limited) = state.verify_limiter.check(client_ip(&req), state.now()) {
+    if let Err(limited) = state
+        .verify_gate
+        .limiter
+        .check(client_ip(&req), state.now())
+    {
         let mut res = html(
             StatusCode::TOO_MANY_REQUESTS,
             page::render_too_many(limited.retry_after_s),

@@ -4,6 +4,7 @@
 
 pub mod cert;
 pub mod envelope;
+pub mod gate;
 pub mod offline;
 pub mod page;
 pub mod qr;

@@ -116,11 +116,15 @@ pub fn render(v: &Verdict) -> String {
             "<p class=\"note\">此二维码不能证明证照的真实性。请向发证机关核实，切勿仅凭纸面内容办理业务。</p>",
         );
     }
-    let _ = write!(
-        body,
-        "<p class=\"note\">核验时间：{} UTC",
-        escape(&v.checked_at.format("%Y-%m-%d %H:%M:%S").to_string())
-    );
+    // Verifiers read the time in Beijing time (UTC+8), the zone the licences are issued in.
+    let checked = chrono::FixedOffset::east_opt(8 * 3600)
+        .map(|tz| {
+            v.checked_at
+                .with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M:%S 北京时间")
+        })
+        .map_or_else(|| v.checked_at.to_rfc3339(), |t| t.to_string());
+    let _ = write!(body, "<p class=\"note\">核验时间：{}", escape(&checked));
     if let Some(kid) = &v.signer_kid {
         let _ = write!(body, "　签发密钥：{}", escape(kid));
     }

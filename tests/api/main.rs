@@ -2,6 +2,7 @@
 //! PostgreSQL.
 
 mod accounts;
+mod agent;
 mod cli;
 mod documents;
 mod halls;

@@ -1,0 +1,4 @@
+DROP TABLE events;
+DROP TABLE counters;
+DROP TABLE sheets;
+DROP TABLE jobs;

@@ -1,0 +1,381 @@
+//! The agent's side of the "Hall agents" routes (API.md): request and response shapes, and an
+//! HTTP client that sorts every failure into "try again later" (network, 5xx, 429) or "the
+//! server said no" (other 4xx, with its error code), which is what the run loop decides on.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Longest long-poll the server honours (API.md: `wait_s` ≤ 30).
+pub const MAX_WAIT_S: u64 = 30;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimedJob {
+    pub id: String,
+    pub licence_id: String,
+    pub type_code: String,
+    pub copies: Vec<String>,
+    pub qr_text: String,
+    pub lease_token: String,
+    pub lease_expires_at: String,
+    pub document_sha256: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ClaimResponse {
+    jobs: Vec<ClaimedJob>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Printed,
+    Failed,
+}
+
+/// `POST /api/v1/agent/jobs/{id}/report`. Built once, journaled, and resent byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub lease_token: String,
+    pub seq: i64,
+    pub outcome: Outcome,
+    pub sheets: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub printed_nothing: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReconcileEntry {
+    pub id: String,
+    pub state: String,
+}
+
+/// Why a call did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiCallError {
+    /// Worth retrying with backoff: no connection, a timeout, 5xx, 429.
+    #[error("server unreachable or busy: {0}")]
+    Transient(String),
+    /// The server refused: a status and its JSON error code (empty when the body had none).
+    #[error("refused with {status} {code}: {message}")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// The server answered 2xx with a body that is not the documented shape.
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
+}
+
+impl ApiCallError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ApiCallError::Transient(_))
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiCallError::Refused { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientSetupError {
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("{0}: {1}")]
+    Tls(PathBuf, String),
+    #[error("the token file {0} is empty")]
+    EmptyToken(PathBuf),
+    #[error("--server must be an http:// or https:// URL, not {0:?}")]
+    Url(String),
+    #[error("HTTP client: {0}")]
+    Build(String),
+}
+
+/// Connection options from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    pub server: String,
+    pub token_file: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentClient {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, ClientSetupError> {
+    std::fs::read(path).map_err(|e| ClientSetupError::Read(path.clone(), e))
+}
+
+/// The token file's content with surrounding whitespace trimmed (API.md).
+pub fn read_token_file(path: &PathBuf) -> Result<String, ClientSetupError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| ClientSetupError::Read(path.clone(), e))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(ClientSetupError::EmptyToken(path.clone()));
+    }
+    Ok(token.to_string())
+}
+
+impl AgentClient {
+    pub fn new(opts: &ClientOptions) -> Result<AgentClient, ClientSetupError> {
+        let base = opts.server.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientSetupError::Url(opts.server.clone()));
+        }
+        let token = match &opts.token_file {
+            Some(p) => Some(read_token_file(p)?),
+            None => None,
+        };
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(50));
+        if let Some(ca) = &opts.ca {
+            let pem = read(ca)?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| ClientSetupError::Tls(ca.clone(), e.to_string()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        if let (Some(cert), Some(key)) = (&opts.client_cert, &opts.client_key) {
+            let mut pem = read(cert)?;
+            pem.push(b'\n');
+            pem.extend(read(key)?);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| ClientSetupError::Tls(cert.clone(), e.to_string()))?;
+            builder = builder.identity(identity);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ClientSetupError::Build(e.to_string()))?;
+        Ok(AgentClient { http, base, token })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn authed(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response, ApiCallError> {
+        let res = self
+            .authed(rb)
+            .send()
+            .await
+            .map_err(|e| ApiCallError::Transient(error_chain(&e)))?;
+        let status = res.status();
+        if status.is_success() {
+            return Ok(res);
+        }
+        let code = status.as_u16();
+        let text = res.text().await.unwrap_or_default();
+        if status.is_server_error() || code == 429 || code == 408 {
+            return Err(ApiCallError::Transient(format!(
+                "{status}: {}",
+                short(&text)
+            )));
+        }
+        let (err_code, message) = match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) => (
+                v["error"].as_str().unwrap_or_default().to_string(),
+                v["message"].as_str().unwrap_or_default().to_string(),
+            ),
+            Err(_) => (String::new(), short(&text)),
+        };
+        Err(ApiCallError::Refused {
+            status: code,
+            code: err_code,
+            message,
+        })
+    }
+
+    /// Long-poll for up to `max` jobs, waiting at most `wait_s` seconds (capped at 30).
+    pub async fn claim(&self, max: u32, wait_s: u64) -> Result<Vec<ClaimedJob>, ApiCallError> {
+        let wait_s = wait_s.min(MAX_WAIT_S);
+        let rb = self
+            .http
+            .post(self.url("/api/v1/agent/claim"))
+            // The server may hold the answer for wait_s; a slow server gets 20 s more.
+            .timeout(Duration::from_secs(wait_s + 20))
+            .json(&serde_json::json!({ "max": max, "wait_s": wait_s }));
+        let res = self.send(rb).await?;
+        let body: ClaimResponse = res
+            .json()
+            .await
+            .map_err(|e| ApiCallError::Protocol(format!("claim: {e}")))?;
+        Ok(body.jobs)
+    }
+
+    pub async fn document(&self, job_id: &str, lease_token: &str) -> Result<Vec<u8>, ApiCallError> {
+        let rb = self
+            .http
+            .get(self.url(&format!(
+                "/api/v1/agent/jobs/{}/document",
+                path_segment(job_id)
+            )))
+            .timeout(Duration::from_secs(120))
+            .header("Lease-Token", lease_token);
+        let res = self.send(rb).await?;
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|e| ApiCallError::Transient(format!("document: {}", error_chain(&e))))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Returns the server's answer (the new expiry) as JSON.
+    pub async fn heartbeat(
+        &self,
+        job_id: &str,
+        lease_token: &str,
+    ) -> Result<serde_json::Value, ApiCallError> {
+        let rb = self
+            .http
+            .post(self.url(&format!(
+                "/api/v1/agent/jobs/{}/heartbeat",
+                path_segment(job_id)
+            )))
+            .timeout(Duration::from_secs(30))
+            .json(&serde_json::json!({ "lease_token": lease_token }));
+        let res = self.send(rb).await?;
+        res.json()
+            .await
+            .map_err(|e| ApiCallError::Protocol(format!("heartbeat: {e}")))
+    }
+
+    /// Sends the journaled report text unchanged.
+    pub async fn report(&self, job_id: &str, body: &str) -> Result<(), ApiCallError> {
+        let rb = self
+            .http
+            .post(self.url(&format!(
+                "/api/v1/agent/jobs/{}/report",
+                path_segment(job_id)
+            )))
+            .timeout(Duration::from_secs(60))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        self.send(rb).await.map(|_| ())
+    }
+
+    pub async fn void_sheets(&self, serials: &[String], reason: &str) -> Result<(), ApiCallError> {
+        let rb = self
+            .http
+            .post(self.url("/api/v1/agent/sheets/void"))
+            .timeout(Duration::from_secs(60))
+            .json(&serde_json::json!({ "serials": serials, "reason": reason }));
+        self.send(rb).await.map(|_| ())
+    }
+
+    pub async fn reconcile(
+        &self,
+        jobs: &[ReconcileEntry],
+    ) -> Result<serde_json::Value, ApiCallError> {
+        let rb = self
+            .http
+            .post(self.url("/api/v1/agent/reconcile"))
+            .timeout(Duration::from_secs(60))
+            .json(&serde_json::json!({ "jobs": jobs }));
+        let res = self.send(rb).await?;
+        res.json()
+            .await
+            .map_err(|e| ApiCallError::Protocol(format!("reconcile: {e}")))
+    }
+
+    /// The published trust list, as text (cached verbatim).
+    pub async fn trust_list(&self) -> Result<String, ApiCallError> {
+        let rb = self
+            .http
+            .get(self.url("/api/v1/trust-list"))
+            .timeout(Duration::from_secs(30));
+        let res = self.send(rb).await?;
+        res.text()
+            .await
+            .map_err(|e| ApiCallError::Transient(format!("trust list: {}", error_chain(&e))))
+    }
+}
+
+/// Job ids come from the server; percent-encode everything but letters, digits, `-` and `_`
+/// (dots too: a `..` segment would be normalised away) so an odd id cannot change the route.
+fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn short(text: &str) -> String {
+    text.chars().take(300).collect()
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_serialise_to_the_documented_shape() {
+        let r = Report {
+            lease_token: "t".into(),
+            seq: 7,
+            outcome: Outcome::Printed,
+            sheets: vec!["LY01".into(), "LY02".into()],
+            printed_nothing: None,
+            reason: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::json!({"lease_token": "t", "seq": 7, "outcome": "printed", "sheets": ["LY01", "LY02"]})
+        );
+    }
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(path_segment("a1-B_2"), "a1-B_2");
+        assert_eq!(path_segment("../x?y"), "%2E%2E%2Fx%3Fy");
+    }
+
+    #[test]
+    fn token_files_are_trimmed_and_must_not_be_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("token");
+        std::fs::write(&p, "  abc.def \n\n").unwrap();
+        assert_eq!(read_token_file(&p).unwrap(), "abc.def");
+        std::fs::write(&p, " \n").unwrap();
+        assert!(matches!(
+            read_token_file(&p),
+            Err(ClientSetupError::EmptyToken(_))
+        ));
+    }
+}

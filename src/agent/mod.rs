@@ -1,0 +1,16 @@
+//! The hall print agent (DESIGN §6): an HTTP client of the "Hall agents" routes with its own
+//! small journal. It never touches the server's database.
+//!
+//! Where to start: `run.rs` is the loop (claim, check, print, report, recover); `journal.rs`
+//! the local SQLite journal and the restart rules; `serial.rs` the tray's serial arithmetic;
+//! `print.rs` the print command; `trust.rs` the pinned trust list; `api.rs` the wire shapes;
+//! `cli.rs` the `crosscert agent ...` command line.
+
+pub mod api;
+pub mod cli;
+pub mod journal;
+pub mod print;
+pub mod run;
+mod schema;
+pub mod serial;
+pub mod trust;

@@ -1,0 +1,820 @@
+//! The agent's loop: recover what the journal holds, then long-poll for jobs and take each
+//! one through claimed -> downloaded -> printing -> printed -> reported -> confirmed.
+//!
+//! Failure policy: the network and the server may fail at any point (connection refused, a
+//! restart, 5xx, a slow answer); every call is retried with exponential backoff and full jitter
+//! and nothing here panics or exits on it. A job in hand is finished before a stop signal is
+//! honoured (a half-done job would strand its lease); a report the server has not confirmed
+//! stays in the journal and is resent, byte for byte, until it is.
+
+use rand::Rng;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+use super::api::{AgentClient, ApiCallError, ClientOptions, ClientSetupError, ReconcileEntry};
+use super::journal::{JobRecord, Journal, JournalError, Recovery, Step};
+use super::print::{print, spool_name};
+use super::trust::{self, SealRefusal, TrustUpdateError};
+use crate::verification::{TrustList, TrustStore};
+
+/// Test hook: when set, the agent journals `printed` and then hangs without reporting, so a
+/// test can SIGKILL it in exactly that window. Never set in production.
+pub const TEST_HALT_AFTER_PRINT_ENV: &str = "CROSSCERT_AGENT_TEST_HALT_AFTER_PRINT";
+
+const TRUST_REFRESH: Duration = Duration::from_secs(3600);
+const TRUST_RECHECK: Duration = Duration::from_secs(60);
+const RECONCILE_EVERY: Duration = Duration::from_secs(300);
+const EMPTY_TRAY_POLL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub client: ClientOptions,
+    pub state_dir: PathBuf,
+    pub spool_dir: PathBuf,
+    pub print_command: Option<String>,
+    /// Long-poll seconds per claim (≤ 30).
+    pub wait_s: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Setup(#[from] ClientSetupError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Trust(#[from] TrustUpdateError),
+    #[error("cannot create {0}: {1}")]
+    CreateDir(PathBuf, std::io::Error),
+    #[error("another agent is running on the state folder {0} ({1})")]
+    Locked(PathBuf, String),
+    #[error("cannot listen for stop signals: {0}")]
+    Signals(std::io::Error),
+}
+
+/// Exponential backoff with full jitter: 0.5 s doubling up to 30 s, each wait drawn from
+/// [d/2, d] so a hall's agents (and all halls after a server restart) do not retry in step.
+#[derive(Debug, Clone, Default)]
+pub struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    pub const BASE: Duration = Duration::from_millis(500);
+    pub const CAP: Duration = Duration::from_secs(30);
+
+    pub fn ceiling(&self) -> Duration {
+        let exp = self.failures.min(16);
+        Self::BASE.saturating_mul(1u32 << exp).min(Self::CAP)
+    }
+
+    /// The wait before the next try; counts this failure.
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.ceiling();
+        self.failures = self.failures.saturating_add(1);
+        let ms = d.as_millis() as u64;
+        Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms.max(1)))
+    }
+
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// Holds an exclusive SQLite lock on `agent.lock` for the life of the process: two agents on
+/// one state folder would each think the other's `printing` job had crashed. The OS drops the
+/// lock when the process dies, however it dies.
+struct InstanceLock {
+    _conn: diesel::SqliteConnection,
+}
+
+fn lock_state_dir(state_dir: &Path) -> Result<InstanceLock, AgentError> {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let path = state_dir.join("agent.lock");
+    let locked = |e: String| AgentError::Locked(state_dir.to_path_buf(), e);
+    let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())
+        .map_err(|e| locked(e.to_string()))?;
+    conn.batch_execute(
+        "PRAGMA busy_timeout = 0; PRAGMA locking_mode = EXCLUSIVE; \
+         CREATE TABLE IF NOT EXISTS holder (pid INTEGER); BEGIN EXCLUSIVE; \
+         DELETE FROM holder;",
+    )
+    .map_err(|e| locked(e.to_string()))?;
+    conn.batch_execute(&format!(
+        "INSERT INTO holder VALUES ({});",
+        std::process::id()
+    ))
+    .map_err(|e| locked(e.to_string()))?;
+    Ok(InstanceLock { _conn: conn })
+}
+
+/// What a stop signal sets; the loop checks it between steps.
+#[derive(Clone)]
+struct Stop {
+    flag: Arc<AtomicBool>,
+    rx: watch::Receiver<bool>,
+}
+
+impl Stop {
+    fn requested(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Sleep, waking early on a stop request.
+    async fn sleep(&self, d: Duration) {
+        let mut rx = self.rx.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = rx.wait_for(|v| *v) => {}
+        }
+    }
+}
+
+fn listen_for_signals() -> Result<Stop, AgentError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(AgentError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(AgentError::Signals)?;
+    let flag = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = watch::channel(false);
+    let f = flag.clone();
+    tokio::spawn(async move {
+        let mut count = 0;
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            count += 1;
+            if count == 1 {
+                tracing::info!(
+                    "stop requested: finishing the current step (again to stop at once)"
+                );
+                f.store(true, Ordering::SeqCst);
+                let _ = tx.send(true);
+            } else {
+                // The journal is written before every step, so even this is recoverable.
+                tracing::warn!("second stop signal: exiting now");
+                std::process::exit(130);
+            }
+        }
+    });
+    Ok(Stop { flag, rx })
+}
+
+struct Agent {
+    cfg: AgentConfig,
+    client: AgentClient,
+    journal: Journal,
+    stop: Stop,
+    trust: Option<(TrustList, TrustStore)>,
+    trust_fetched_at: Option<Instant>,
+    /// Per job: when its owed report may be retried, and its backoff.
+    report_retry: HashMap<String, (Instant, Backoff)>,
+    last_reconcile: Option<Instant>,
+    halt_after_print: bool,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
+/// How long to wait between heartbeats: a third of the lease left, between 1 s and 60 s.
+pub fn heartbeat_interval(lease_expires_at: &str, now: chrono::DateTime<chrono::Utc>) -> Duration {
+    match chrono::DateTime::parse_from_rfc3339(lease_expires_at) {
+        Ok(t) => {
+            let left = (t.with_timezone(&chrono::Utc) - now)
+                .num_milliseconds()
+                .max(0) as u64;
+            Duration::from_millis(left / 3).clamp(Duration::from_secs(1), Duration::from_secs(60))
+        }
+        Err(_) => Duration::from_secs(10),
+    }
+}
+
+/// Whether a refused report means the server already has it (a replay answered 409 with a
+/// code that says so). A stale lease or any other 409 does not.
+fn already_applied(e: &ApiCallError) -> bool {
+    match e {
+        ApiCallError::Refused {
+            status: 409, code, ..
+        } => code.contains("already") || code.contains("duplicate"),
+        _ => false,
+    }
+}
+
+/// Keeps a job's lease alive while it is downloaded, printed and first reported.
+struct Heartbeat {
+    lost: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Heartbeat {
+    fn start(client: AgentClient, job: &JobRecord) -> Heartbeat {
+        let lost = Arc::new(AtomicBool::new(false));
+        let l = lost.clone();
+        let id = job.id.clone();
+        let token = job.lease_token.clone();
+        let mut expires = job.lease_expires_at.clone();
+        let task = tokio::spawn(async move {
+            let mut backoff = Backoff::default();
+            loop {
+                tokio::time::sleep(heartbeat_interval(&expires, chrono::Utc::now())).await;
+                match client.heartbeat(&id, &token).await {
+                    Ok(v) => {
+                        backoff.reset();
+                        if let Some(t) = v
+                            .get("lease_expires_at")
+                            .or_else(|| v.get("expires_at"))
+                            .and_then(|t| t.as_str())
+                        {
+                            expires = t.to_string();
+                        }
+                        tracing::debug!(job = %id, lease_until = %expires, "heartbeat");
+                    }
+                    Err(e) if e.is_transient() => {
+                        tracing::warn!(job = %id, error = %e, "heartbeat failed; retrying");
+                        tokio::time::sleep(backoff.next_delay()).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(job = %id, error = %e, "lease lost");
+                        l.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                }
+            }
+        });
+        Heartbeat { lost, task }
+    }
+
+    fn lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Run the agent until a stop signal.
+pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
+    std::fs::create_dir_all(&cfg.state_dir)
+        .map_err(|e| AgentError::CreateDir(cfg.state_dir.clone(), e))?;
+    std::fs::create_dir_all(&cfg.spool_dir)
+        .map_err(|e| AgentError::CreateDir(cfg.spool_dir.clone(), e))?;
+    std::fs::create_dir_all(cfg.state_dir.join("documents"))
+        .map_err(|e| AgentError::CreateDir(cfg.state_dir.join("documents"), e))?;
+    let _lock = lock_state_dir(&cfg.state_dir)?;
+    let journal = Journal::open(&cfg.state_dir)?;
+    let client = AgentClient::new(&cfg.client)?;
+    let stop = listen_for_signals()?;
+    let trust = trust::load_cached(&cfg.state_dir)?;
+    let halt_after_print = std::env::var_os(TEST_HALT_AFTER_PRINT_ENV).is_some();
+    let mut agent = Agent {
+        cfg,
+        client,
+        journal,
+        stop,
+        trust,
+        trust_fetched_at: None,
+        report_retry: HashMap::new(),
+        last_reconcile: None,
+        halt_after_print,
+    };
+    tracing::info!(
+        server = %agent.cfg.client.server,
+        state = %agent.cfg.state_dir.display(),
+        spool = %agent.cfg.spool_dir.display(),
+        "agent starting"
+    );
+    agent.recover().await?;
+    agent.main_loop().await?;
+    tracing::info!("agent stopped");
+    Ok(())
+}
+
+impl Agent {
+    /// Fetch the trust list; keeps the cached one when the server is unreachable or offers
+    /// another root. Returns whether a usable list is in hand.
+    async fn refresh_trust(&mut self) -> bool {
+        match self.client.trust_list().await {
+            Ok(text) => {
+                let cached = self.trust.as_ref().map(|(l, _)| l);
+                match trust::accept(&self.cfg.state_dir, cached, &text) {
+                    Ok(t) => {
+                        self.trust = Some(t);
+                        self.trust_fetched_at = Some(Instant::now());
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "trust list update refused");
+                        // Do not ask again for an hour.
+                        self.trust_fetched_at = Some(Instant::now());
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot fetch the trust list"),
+        }
+        self.trust.is_some()
+    }
+
+    /// Journal-driven restart: unknown outcomes are reported as such, owed reports resent,
+    /// jobs not yet printing resumed; then tell the server what this agent holds.
+    async fn recover(&mut self) -> Result<(), AgentError> {
+        let jobs = self.journal.unfinished()?;
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            count = jobs.len(),
+            "journal holds unfinished jobs; recovering"
+        );
+        for job in &jobs {
+            if job.step.recovery() == Recovery::ReportOutcomeUnknown {
+                self.journal.mark_failed(
+                    &job.id,
+                    true,
+                    "the agent stopped while printing; whether the sheets were printed is unknown",
+                )?;
+                tracing::warn!(job = %job.id, step = "failed", "outcome unknown after restart: not printing again; operator must reconcile");
+            }
+        }
+        self.reconcile().await?;
+        Ok(())
+    }
+
+    /// `POST /api/v1/agent/reconcile` with every unfinished job and its journal step. Jobs the
+    /// server has settled elsewhere (cancelled, resolved by an operator) are closed here.
+    async fn reconcile(&mut self) -> Result<(), AgentError> {
+        let jobs = self.journal.unfinished()?;
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let entries: Vec<ReconcileEntry> = jobs
+            .iter()
+            .map(|j| ReconcileEntry {
+                id: j.id.clone(),
+                state: j.step.as_str().to_string(),
+            })
+            .collect();
+        self.last_reconcile = Some(Instant::now());
+        match self.client.reconcile(&entries).await {
+            Ok(answer) => {
+                tracing::info!(answer = %answer, "reconciled with the server");
+                for (id, server_state) in server_states(&answer) {
+                    let Some(job) = jobs.iter().find(|j| j.id == id) else {
+                        continue;
+                    };
+                    self.apply_server_state(job, &server_state)?;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reconcile failed; will retry"),
+        }
+        Ok(())
+    }
+
+    fn apply_server_state(
+        &mut self,
+        job: &JobRecord,
+        server_state: &str,
+    ) -> Result<(), AgentError> {
+        match (job.step, server_state) {
+            // Not printed here and no longer ours on the server: let it go.
+            (Step::Claimed | Step::Downloaded, s) if s != "leased" => {
+                self.journal
+                    .mark_abandoned(&job.id, &format!("the server has it {s}"))?;
+                tracing::info!(job = %job.id, step = "abandoned", server_state = s, "job settled on the server before printing");
+            }
+            // An operator settled a refused report.
+            (Step::Rejected, "printed" | "collected" | "cancelled" | "queued" | "failed") => {
+                self.journal
+                    .mark_confirmed(&job.id, &format!("settled on the server: {server_state}"))?;
+                tracing::info!(job = %job.id, step = "confirmed", server_state, "settled by the hall operator");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn main_loop(&mut self) -> Result<(), AgentError> {
+        let mut claim_backoff = Backoff::default();
+        let mut tray_warned = false;
+        loop {
+            self.flush_reports().await?;
+            if self.stop.requested() {
+                let owed = self
+                    .journal
+                    .unfinished()?
+                    .iter()
+                    .filter(|j| j.step.owes_report())
+                    .count();
+                if owed > 0 {
+                    tracing::warn!(owed, "stopping with unconfirmed reports; they are journaled and resent at the next start");
+                }
+                return Ok(());
+            }
+            let due_trust = self
+                .trust_fetched_at
+                .is_none_or(|t| t.elapsed() >= TRUST_REFRESH);
+            if due_trust && !self.refresh_trust().await {
+                // Without a trust list no seal can be checked, so nothing may be printed.
+                self.stop.sleep(claim_backoff.next_delay()).await;
+                continue;
+            }
+            let unfinished = self.journal.unfinished()?;
+            if unfinished.iter().any(|j| j.step == Step::Rejected)
+                && self
+                    .last_reconcile
+                    .is_none_or(|t| t.elapsed() >= RECONCILE_EVERY)
+            {
+                self.reconcile().await?;
+            }
+            // Resume a job left between claim and printing by a restart.
+            if let Some(job) = unfinished
+                .into_iter()
+                .find(|j| matches!(j.step, Step::Claimed | Step::Downloaded))
+            {
+                self.process(job).await?;
+                continue;
+            }
+            if self.journal.blank_count()? == 0 {
+                if !tray_warned {
+                    tracing::warn!(
+                        "the tray is empty: load stock with `crosscert agent stock load`"
+                    );
+                    tray_warned = true;
+                }
+                self.stop.sleep(EMPTY_TRAY_POLL).await;
+                continue;
+            }
+            tray_warned = false;
+            match self.client.claim(1, self.cfg.wait_s).await {
+                Ok(jobs) => {
+                    claim_backoff.reset();
+                    for job in jobs {
+                        match self.journal.record_claim(&job) {
+                            Ok(()) => {
+                                tracing::info!(job = %job.id, step = "claimed", type_code = %job.type_code, pages = job.copies.len(), lease_until = %job.lease_expires_at, "job claimed");
+                            }
+                            Err(e @ JournalError::AlreadyInHand(..)) => {
+                                tracing::error!(job = %job.id, error = %e, "server handed out a job this agent already holds; not processing it again");
+                                continue;
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                        if let Some(rec) = self.journal.job(&job.id)? {
+                            self.process(rec).await?;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let d = claim_backoff.next_delay();
+                    if e.is_transient() {
+                        tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "claim failed");
+                    } else {
+                        tracing::error!(error = %e, retry_in_ms = d.as_millis() as u64, "claim refused");
+                    }
+                    self.stop.sleep(d).await;
+                }
+            }
+        }
+    }
+
+    /// Take one job from claimed (or downloaded) to a journaled report, then try to send it.
+    async fn process(&mut self, job: JobRecord) -> Result<(), AgentError> {
+        let heartbeat = Heartbeat::start(self.client.clone(), &job);
+        let id = job.id.clone();
+        // 1. The seal, before anything is fetched or printed.
+        if let Err(refusal) = self.check_seal(&job.qr_text).await {
+            return self.refuse(&id, &refusal.to_string(), heartbeat).await;
+        }
+        // 2. The document.
+        let doc_path = self.cfg.state_dir.join("documents").join(spool_name(&id));
+        let pdf = match self.fetch_document(&job, &doc_path, &heartbeat).await? {
+            Fetched::Ok(pdf) => pdf,
+            Fetched::Refused(reason) => return self.refuse(&id, &reason, heartbeat).await,
+            Fetched::Stopped => {
+                tracing::info!(job = %id, step = %job.step, "stopping before printing; the job is resumed at the next start");
+                return Ok(());
+            }
+            Fetched::LeaseLost(reason) => {
+                self.journal.mark_abandoned(&id, &reason)?;
+                tracing::warn!(job = %id, step = "abandoned", reason = %reason, "lease lost before printing; nothing printed");
+                return Ok(());
+            }
+        };
+        if job.step == Step::Claimed {
+            self.journal.mark_downloaded(&id)?;
+            tracing::info!(job = %id, step = "downloaded", bytes = pdf.len(), "document checked");
+        }
+        if heartbeat.lost() {
+            self.journal
+                .mark_abandoned(&id, "lease lost before printing")?;
+            tracing::warn!(job = %id, step = "abandoned", "lease lost before printing; nothing printed");
+            return Ok(());
+        }
+        // 3. Reserve sheets and journal `printing` before the printer moves.
+        let serials = match self.journal.begin_printing(&id) {
+            Ok(s) => s,
+            Err(e @ JournalError::OutOfStock { .. }) => {
+                return self.refuse(&id, &e.to_string(), heartbeat).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(job = %id, step = "printing", sheets = %serials.join(" "), "printing");
+        let printed = print(
+            &self.cfg.spool_dir,
+            &id,
+            &pdf,
+            self.cfg.print_command.as_deref(),
+        )
+        .await;
+        match printed {
+            Ok(path) => {
+                let report = self.journal.mark_printed(&id)?;
+                tracing::info!(job = %id, step = "printed", file = %path.display(), sheets = %report.sheets.join(" "), seq = report.seq, "printed");
+                if self.halt_after_print {
+                    tracing::warn!(job = %id, "test hook {TEST_HALT_AFTER_PRINT_ENV}: halting before the report");
+                    std::future::pending::<()>().await;
+                }
+            }
+            Err(e) => {
+                let report = self.journal.mark_failed(&id, false, &e.to_string())?;
+                tracing::warn!(job = %id, step = "failed", error = %e, seq = report.seq, "print failed; nothing printed");
+            }
+        }
+        let _ = std::fs::remove_file(&doc_path);
+        self.send_report(&id).await?;
+        drop(heartbeat);
+        Ok(())
+    }
+
+    /// Nothing printed: journal a `failed` report with `printed_nothing` and send it.
+    async fn refuse(
+        &mut self,
+        id: &str,
+        reason: &str,
+        heartbeat: Heartbeat,
+    ) -> Result<(), AgentError> {
+        let report = self.journal.mark_failed(id, false, reason)?;
+        tracing::warn!(job = %id, step = "failed", reason = %reason, seq = report.seq, "not printing");
+        self.send_report(id).await?;
+        drop(heartbeat);
+        Ok(())
+    }
+
+    async fn check_seal(&mut self, qr_text: &str) -> Result<(), SealRefusal> {
+        let first = match &self.trust {
+            Some((_, store)) => trust::check_seal(store, qr_text),
+            None => Err(SealRefusal::Envelope("no trust list".into())),
+        };
+        match first {
+            Ok(_) => Ok(()),
+            // A signer added since the last fetch: look once more before refusing (at most
+            // once a minute, so a run of forged jobs cannot hammer the server).
+            Err(SealRefusal::Envelope(_))
+                if self
+                    .trust_fetched_at
+                    .is_none_or(|t| t.elapsed() >= TRUST_RECHECK) =>
+            {
+                self.refresh_trust().await;
+                match &self.trust {
+                    Some((_, store)) => trust::check_seal(store, qr_text).map(|_| ()),
+                    None => Err(SealRefusal::Envelope("no trust list".into())),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn fetch_document(
+        &mut self,
+        job: &JobRecord,
+        doc_path: &Path,
+        heartbeat: &Heartbeat,
+    ) -> Result<Fetched, AgentError> {
+        // A document kept from before a restart is used when it still matches.
+        if job.step == Step::Downloaded {
+            if let Ok(bytes) = std::fs::read(doc_path) {
+                if sha256_hex(&bytes) == job.document_sha256 {
+                    return Ok(Fetched::Ok(bytes));
+                }
+            }
+        }
+        let mut backoff = Backoff::default();
+        let mut mismatches = 0;
+        loop {
+            if heartbeat.lost() {
+                return Ok(Fetched::LeaseLost("lease lost while downloading".into()));
+            }
+            match self.client.document(&job.id, &job.lease_token).await {
+                Ok(bytes) => {
+                    let got = sha256_hex(&bytes);
+                    if got == job.document_sha256 {
+                        let tmp = doc_path.with_extension("part");
+                        if let Err(e) = std::fs::write(&tmp, &bytes)
+                            .and_then(|_| std::fs::rename(&tmp, doc_path))
+                        {
+                            // Only a convenience for restarts; the bytes are in hand.
+                            tracing::warn!(job = %job.id, error = %e, "cannot keep the document");
+                        }
+                        return Ok(Fetched::Ok(bytes));
+                    }
+                    mismatches += 1;
+                    tracing::warn!(job = %job.id, expected = %job.document_sha256, got = %got, "document hash mismatch");
+                    if mismatches >= 2 {
+                        return Ok(Fetched::Refused(format!(
+                            "document SHA-256 {got} does not match the claimed {}",
+                            job.document_sha256
+                        )));
+                    }
+                }
+                Err(e) if e.is_transient() => {
+                    self.journal.note_error(&job.id, &e.to_string())?;
+                    if self.stop.requested() {
+                        // Nothing printed; the journal keeps the job for the next start.
+                        return Ok(Fetched::Stopped);
+                    }
+                    let d = backoff.next_delay();
+                    tracing::warn!(job = %job.id, error = %e, retry_in_ms = d.as_millis() as u64, "document download failed");
+                    self.stop.sleep(d).await;
+                }
+                Err(e) => {
+                    // 409 stale lease, 404 gone, 422 licence no longer valid: the server took the
+                    // job back before anything was printed.
+                    return Ok(Fetched::LeaseLost(format!("document refused: {e}")));
+                }
+            }
+        }
+    }
+
+    /// Try every owed report whose retry time has come.
+    async fn flush_reports(&mut self) -> Result<(), AgentError> {
+        let owed: Vec<JobRecord> = self
+            .journal
+            .unfinished()?
+            .into_iter()
+            .filter(|j| j.step.owes_report())
+            .collect();
+        let now = Instant::now();
+        for job in owed {
+            let due = self
+                .report_retry
+                .get(&job.id)
+                .is_none_or(|(at, _)| *at <= now);
+            if due {
+                self.send_report(&job.id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Send a journaled report once; on a transient failure schedule the next try.
+    async fn send_report(&mut self, id: &str) -> Result<(), AgentError> {
+        let Some(job) = self.journal.job(id)? else {
+            return Ok(());
+        };
+        let Some(body) = job.report_body.clone().filter(|_| job.step.owes_report()) else {
+            return Ok(());
+        };
+        self.journal.mark_report_sent(id)?;
+        match self.client.report(id, &body).await {
+            Ok(()) => {
+                self.journal.mark_confirmed(id, "report accepted")?;
+                self.report_retry.remove(id);
+                tracing::info!(job = %id, step = "confirmed", seq = job.report_seq.unwrap_or_default(), outcome = job.outcome.as_deref().unwrap_or("-"), "report confirmed");
+            }
+            Err(e) if already_applied(&e) => {
+                self.journal
+                    .mark_confirmed(id, &format!("already applied: {e}"))?;
+                self.report_retry.remove(id);
+                tracing::info!(job = %id, step = "confirmed", "report was already applied");
+            }
+            Err(e) if e.is_transient() || matches!(e, ApiCallError::Protocol(_)) => {
+                self.journal.note_error(id, &e.to_string())?;
+                let entry = self
+                    .report_retry
+                    .entry(id.to_string())
+                    .or_insert_with(|| (Instant::now(), Backoff::default()));
+                let d = entry.1.next_delay();
+                entry.0 = Instant::now() + d;
+                tracing::warn!(job = %id, step = "reported", error = %e, retry_in_ms = d.as_millis() as u64, "report not confirmed; will resend");
+            }
+            Err(e) => {
+                self.journal.mark_rejected(id, &e.to_string())?;
+                self.report_retry.remove(id);
+                tracing::error!(job = %id, step = "rejected", error = %e, "report refused; a hall operator must resolve the job");
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Fetched {
+    Ok(Vec<u8>),
+    /// A stop was requested while the server was unreachable.
+    Stopped,
+    Refused(String),
+    LeaseLost(String),
+}
+
+/// `(id, server state)` pairs from a reconcile answer. API.md only says it returns "what
+/// differs", so any array of objects with an `id` and a `server_state` (or `state`) is read.
+fn server_states(answer: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let arrays: Vec<&serde_json::Value> = match answer {
+        serde_json::Value::Array(_) => vec![answer],
+        serde_json::Value::Object(map) => map.values().filter(|v| v.is_array()).collect(),
+        _ => Vec::new(),
+    };
+    for arr in arrays {
+        for item in arr.as_array().into_iter().flatten() {
+            let id = item.get("id").and_then(|v| v.as_str());
+            let state = item
+                .get("server_state")
+                .or_else(|| item.get("state"))
+                .and_then(|v| v.as_str());
+            if let (Some(id), Some(state)) = (id, state) {
+                out.push((id.to_string(), state.to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_its_cap_with_jitter_inside_the_ceiling() {
+        let mut b = Backoff::default();
+        let mut ceilings = Vec::new();
+        for _ in 0..10 {
+            let c = b.ceiling();
+            let d = b.next_delay();
+            assert!(d <= c && d >= c / 2, "{d:?} outside [{:?}, {c:?}]", c / 2);
+            ceilings.push(c.as_millis());
+        }
+        assert_eq!(&ceilings[..4], &[500, 1000, 2000, 4000]);
+        assert_eq!(*ceilings.last().unwrap(), 30_000);
+        b.reset();
+        assert_eq!(b.ceiling(), Backoff::BASE);
+    }
+
+    #[test]
+    fn heartbeats_come_at_a_third_of_the_lease_within_bounds() {
+        let now = chrono::Utc::now();
+        let at = |s: i64| (now + chrono::Duration::seconds(s)).to_rfc3339();
+        assert_eq!(heartbeat_interval(&at(90), now), Duration::from_secs(30));
+        assert_eq!(heartbeat_interval(&at(600), now), Duration::from_secs(60));
+        assert_eq!(heartbeat_interval(&at(-5), now), Duration::from_secs(1));
+        assert_eq!(heartbeat_interval("garbage", now), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn only_a_409_that_says_already_counts_as_confirmed() {
+        let refused = |status, code: &str| ApiCallError::Refused {
+            status,
+            code: code.into(),
+            message: String::new(),
+        };
+        assert!(already_applied(&refused(409, "already_reported")));
+        assert!(!already_applied(&refused(409, "stale_lease")));
+        assert!(!already_applied(&refused(400, "already_reported")));
+        assert!(!already_applied(&ApiCallError::Transient("x".into())));
+    }
+
+    #[test]
+    fn reconcile_answers_are_read_leniently() {
+        let a =
+            serde_json::json!({"jobs": [{"id": "a", "state": "cancelled"}, {"id": "b"}], "n": 1});
+        assert_eq!(
+            server_states(&a),
+            [("a".to_string(), "cancelled".to_string())]
+        );
+        let b = serde_json::json!([{"id": "c", "server_state": "printed", "state": "printing"}]);
+        assert_eq!(
+            server_states(&b),
+            [("c".to_string(), "printed".to_string())]
+        );
+        assert!(server_states(&serde_json::json!("x")).is_empty());
+    }
+
+    #[test]
+    fn a_second_agent_on_the_same_state_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock_state_dir(dir.path()).unwrap();
+        assert!(matches!(
+            lock_state_dir(dir.path()),
+            Err(AgentError::Locked(..))
+        ));
+        drop(first);
+        lock_state_dir(dir.path()).unwrap();
+    }
+}
