@@ -1,10 +1,12 @@
 #!/bin/sh
 # Debian packages the renderer and its tests need: CJK fonts (fonts-noto-cjk), pdftotext and
-# pdftoppm (poppler-utils), zbarimg (zbar-tools). Installs only what is missing; safe to rerun.
+# pdftoppm (poppler-utils), zbarimg (zbar-tools); the web pages' browser tests need headless
+# Chromium and its WebDriver (chromium, chromium-driver). Installs only what is missing; safe
+# to rerun.
 set -eu
 
 missing=""
-for pkg in fonts-noto-cjk poppler-utils zbar-tools; do
+for pkg in fonts-noto-cjk poppler-utils zbar-tools chromium chromium-driver; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         missing="$missing $pkg"
     fi

@@ -26,3 +26,4 @@ pub mod storage;
 pub mod telemetry;
 pub mod tls;
 pub mod verification;
+pub mod web;

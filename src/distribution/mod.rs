@@ -6,5 +6,6 @@ pub mod halls;
 pub mod jobs;
 pub mod protocol;
 pub mod routing;
+pub mod stats;
 pub mod stock;
 pub mod wakeup;

@@ -379,3 +379,30 @@ pub fn void_sheet(
     )?;
     Ok(())
 }
+
+/// A hall operator voids a spoiled blank sheet of their own hall's stock, with the reason
+/// (the web page's form; agents void through the agent protocol). Audited.
+pub fn void_blank_sheet(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    serial: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StockError> {
+    if staff.role != Role::HallOperator {
+        return Err(StockError::Forbidden(
+            "only hall operators void sheets of their hall's stock".into(),
+        ));
+    }
+    storage::write_tx(conn, |conn| {
+        void_sheet(
+            conn,
+            &staff.hall_code,
+            serial.trim(),
+            reason,
+            None,
+            &staff.username,
+            now,
+        )
+    })
+}

@@ -69,7 +69,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(agent::report)
     .service(agent::void_sheets)
     .service(agent::reconcile)
-    .configure(verify::configure);
+    .configure(verify::configure)
+    .configure(crate::web::configure);
 }
 
 /// Anything no route matched.

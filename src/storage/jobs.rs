@@ -270,3 +270,32 @@ pub fn try_sweep_lock(conn: &mut DbConnection, key: i64) -> StorageResult<bool> 
         DbConnection::Sqlite(_) => Ok(true),
     }
 }
+
+/// What the dashboard needs of a job: where, its state and its times (no document, no
+/// secrets).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = print_jobs)]
+pub struct JobTimes {
+    pub hall: String,
+    pub issuing_hall: String,
+    pub state: String,
+    pub created_at: NaiveDateTime,
+    pub printed_at: Option<NaiveDateTime>,
+    pub collected_at: Option<NaiveDateTime>,
+}
+
+/// Every job's times, or those a hall prints or issued.
+pub fn list_job_times(
+    conn: &mut DbConnection,
+    involving_hall: Option<&str>,
+) -> StorageResult<Vec<JobTimes>> {
+    let mut q = print_jobs::table.select(JobTimes::as_select()).into_boxed();
+    if let Some(h) = involving_hall {
+        q = q.filter(
+            print_jobs::hall
+                .eq(h.to_string())
+                .or(print_jobs::issuing_hall.eq(h.to_string())),
+        );
+    }
+    Ok(q.load(conn)?)
+}

@@ -13,3 +13,5 @@ mod openapi;
 mod ops;
 mod print_jobs;
 mod verify;
+mod web;
+mod web_browser;

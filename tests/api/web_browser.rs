@@ -1,0 +1,350 @@
+//! The staff flow in a real browser: headless Chromium over WebDriver (chromedriver on a
+//! free port). Log in as window staff, issue a business licence, queue it to a partner
+//! county, print it (through the service layer until the agent protocol lands), pick it up
+//! as that hall's staff, open the QR's verification page (有效), revoke, and see 无效.
+//! Screenshots of the main pages at 375 and 1280 px go to a temp folder (printed).
+//!
+//! Chromium comes from `scripts/install-deps.sh` (Debian `chromium`, `chromium-driver`);
+//! without it the test says so and passes, since it cannot run here.
+
+use crate::helpers::{spawn_app, NowUtc, TestApp, LANSHAN_HALL, PASSWORD, PIZHOU_PARTNER};
+use crate::licences::business_licence_code;
+use crosscert::domain::role::Role;
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+struct Driver {
+    child: std::process::Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_driver() -> Option<Driver> {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        eprintln!(
+            "SKIPPED browser test: {CHROMIUM} or {CHROMEDRIVER} is missing; run scripts/install-deps.sh"
+        );
+        return None;
+    }
+    let port = free_port();
+    let child = std::process::Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver {
+        child,
+        port,
+        _profile: tempfile::tempdir().unwrap(),
+    };
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Some(driver);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not listen on {port}");
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let profile = driver._profile.path().display().to_string();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--lang=zh-CN",
+                format!("--user-data-dir={profile}"), "--window-size=1280,1400",
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a WebDriver session")
+}
+
+struct Shots {
+    dir: PathBuf,
+}
+
+impl Shots {
+    fn new() -> Shots {
+        let dir = std::env::temp_dir().join("crosscert-web-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        eprintln!("screenshots in {}", dir.display());
+        Shots { dir }
+    }
+
+    /// The current page at 375 px (a phone) and 1280 px (a window desk).
+    async fn take(&self, c: &Client, name: &str) {
+        for width in [375u32, 1280] {
+            c.set_window_size(width, 1400).await.unwrap();
+            let png = c.screenshot().await.unwrap();
+            std::fs::write(self.dir.join(format!("{name}-{width}.png")), png).unwrap();
+        }
+        c.set_window_size(1280, 1400).await.unwrap();
+    }
+}
+
+/// Wait for an element: a click that submits a form returns before the next page is there.
+async fn el(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+}
+
+/// Click, then wait for something only the next page has.
+async fn click_then(c: &Client, css: &str, next: &str) -> fantoccini::elements::Element {
+    click(c, css).await;
+    el(c, next).await
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = el(c, css).await;
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    el(c, css).await.click().await.unwrap();
+}
+
+/// Log in and wait for the role's home page (`home` is an element only it has).
+async fn log_in(c: &Client, app: &TestApp, username: &str, home: &str) {
+    c.goto(&app.url("/login")).await.unwrap();
+    fill(c, "#username", username).await;
+    fill(c, "#password", PASSWORD).await;
+    click_then(c, "form[action='/login'] button[type=submit]", home).await;
+}
+
+async fn log_out(c: &Client) {
+    click(c, "form.who button").await;
+    el(c, "#username").await;
+}
+
+async fn path(c: &Client) -> String {
+    c.current_url().await.unwrap().path().to_string()
+}
+
+async fn verdict(c: &Client, link: &str) -> String {
+    c.goto(link).await.unwrap();
+    if c.find(Locator::Css("[data-verdict]")).await.is_err() {
+        let src = c.source().await.unwrap_or_default();
+        panic!(
+            "no verdict at {link} ({}): {src}",
+            c.current_url().await.unwrap()
+        );
+    }
+    el(c, "[data-verdict]")
+        .await
+        .attr("data-verdict")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn browser_issue_queue_pickup_verify_and_revoke() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    app.seed_halls();
+    app.create_user("wang", Role::Issuer, LANSHAN_HALL);
+    app.create_user("zhou", Role::HallOperator, PIZHOU_PARTNER);
+    app.create_user("root", Role::Admin, crate::helpers::CITY_HALL);
+    let c = browser(&driver).await;
+    let shots = Shots::new();
+
+    c.goto(&app.url("/issue")).await.unwrap();
+    assert_eq!(path(&c).await, "/login", "pages need a session");
+    shots.take(&c, "01-login").await;
+    log_in(&c, &app, "wang", "#q").await;
+    assert_eq!(path(&c).await, "/issue");
+
+    // Find the business licence by name with the search form, then use the example.
+    fill(&c, "#q", "营业执照").await;
+    click_then(&c, "form.search button", "#q[value='营业执照']").await;
+    shots.take(&c, "02-types").await;
+    let code = business_licence_code(&app);
+    click_then(&c, &format!("a[href='/issue/{code}']"), "form.record").await;
+    click_then(
+        &c,
+        &format!("a[href='/issue/{code}?example=1']"),
+        "input[name='holder.name']:not([value=''])",
+    )
+    .await;
+    shots.take(&c, "03-issue-form").await;
+    // A broken credit code comes back next to its field.
+    fill(&c, "input[name='holder.code']", "91350100M000100Y44").await;
+    let error = click_then(
+        &c,
+        "form.record button[type=submit]:not([formaction])",
+        "p.error[data-field='holder.code']",
+    )
+    .await;
+    assert!(error.text().await.unwrap().contains("统一社会信用代码"));
+    shots.take(&c, "04-issue-error").await;
+    let good = app.state.catalog.get(&code).unwrap().example_json()["holder"]["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fill(&c, "input[name='holder.code']", &good).await;
+    let status = click_then(
+        &c,
+        "form.record button[type=submit]:not([formaction])",
+        "[data-status]",
+    )
+    .await;
+    assert!(path(&c).await.starts_with("/licences/"));
+    assert_eq!(status.text().await.unwrap(), "有效");
+    shots.take(&c, "05-licence").await;
+    let licence_path = path(&c).await;
+    let qr_link = el(&c, "#verify-link")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    // The QR holds the configured public URL; a test server's is port 0 (it binds first),
+    // so open the same /V/ path on the port it got.
+    let payload = qr_link.split("/V/").nth(1).expect("a /V/ link").to_string();
+    assert!(qr_link.starts_with(&app.settings.public_url.to_uppercase()));
+    let verify_link = app.url(&format!("/V/{payload}"));
+
+    // Queue it to the partner county the holder names.
+    click_then(&c, &format!("a[href='{licence_path}/print']"), "#place")
+        .await
+        .select_by_value("江苏省 徐州市 邳州市")
+        .await
+        .unwrap();
+    let first = click_then(&c, "form.search button", "input[name=hall]:checked").await;
+    assert_eq!(first.attr("value").await.unwrap().unwrap(), PIZHOU_PARTNER);
+    shots.take(&c, "06-print-halls").await;
+    let pickup_code = click_then(
+        &c,
+        "form[method=post][action$='/print'] button[type=submit]",
+        "#pickup-code",
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let job = el(&c, "#job-id").await.text().await.unwrap();
+    shots.take(&c, "07-slip").await;
+
+    // The partner hall's agent prints it (service layer until the agent protocol lands).
+    {
+        use crosscert::distribution::jobs;
+        let mut conn = app.state.pool.get().unwrap();
+        let now = app.clock.now_utc();
+        let serial = crosscert::demo::demo_first_serial(PIZHOU_PARTNER);
+        jobs::lease_job(
+            &mut conn,
+            &job,
+            PIZHOU_PARTNER,
+            "h",
+            now + chrono::Duration::minutes(5),
+            now,
+        )
+        .unwrap();
+        crosscert::storage::write_tx(&mut conn, |cn| {
+            jobs::record_printed(cn, &job, std::slice::from_ref(&serial), "agent", now)
+        })
+        .unwrap();
+    }
+
+    // The partner hall's staff hand it over.
+    log_out(&c).await;
+    log_in(&c, &app, "zhou", "#job_id").await;
+    assert_eq!(path(&c).await, "/hall");
+    shots.take(&c, "08-hall-queue").await;
+    fill(&c, "#job_id", &job).await;
+    fill(&c, "#pickup_code", &pickup_code).await;
+    fill(&c, "#recipient_code", &good).await;
+    click_then(
+        &c,
+        "form[action='/pickups'] button",
+        "h1 [data-state='collected']",
+    )
+    .await;
+    shots.take(&c, "09-collected").await;
+    c.goto(&app.url("/hall/stock")).await.unwrap();
+    shots.take(&c, "10-stock").await;
+
+    // The QR's verification page says 有效.
+    assert_eq!(verdict(&c, &verify_link).await, "valid");
+    shots.take(&c, "11-verify-valid").await;
+
+    // Window staff revoke it; the same QR now says 无效.
+    c.goto(&app.url("/dashboard")).await.unwrap();
+    shots.take(&c, "12-dashboard-hall").await;
+    log_out(&c).await;
+    log_in(&c, &app, "wang", "#q").await;
+    c.goto(&app.url(&licence_path)).await.unwrap();
+    el(&c, "#action")
+        .await
+        .select_by_value("revoke")
+        .await
+        .unwrap();
+    fill(&c, "#reason", "违法经营").await;
+    let status = click_then(&c, "form[action$='/status'] button", "[data-status='07']").await;
+    assert_eq!(status.text().await.unwrap(), "吊销");
+    assert_eq!(verdict(&c, &verify_link).await, "invalid");
+    let big = el(&c, "[data-verdict] .big").await;
+    assert_eq!(big.text().await.unwrap(), "无效");
+    shots.take(&c, "13-verify-invalid").await;
+
+    // The administrator's pages.
+    c.goto(&app.url("/login")).await.unwrap();
+    log_out_if_possible(&c, &app).await;
+    log_in(&c, &app, "root", ".admin-links").await;
+    for (name, p) in [
+        ("14-admin-halls", "/admin/halls"),
+        ("15-dashboard", "/dashboard"),
+        ("16-admin-keys", "/admin/keys"),
+        ("17-admin-users", "/admin/users"),
+    ] {
+        c.goto(&app.url(p)).await.unwrap();
+        shots.take(&c, name).await;
+    }
+    c.close().await.unwrap();
+}
+
+/// The login page has no logout form; go to a page that has one.
+async fn log_out_if_possible(c: &Client, app: &TestApp) {
+    c.goto(&app.url("/licences")).await.unwrap();
+    if c.find(Locator::Css("form.who button")).await.is_ok() {
+        log_out(c).await;
+    }
+}
