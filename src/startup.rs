@@ -66,7 +66,7 @@ impl Application {
         let keys = Arc::new(keys);
         let trust = crate::verification::TrustStore::from_keyset(&keys, clock.now())
             .map_err(|e| StartupError::Other(format!("the trust list cannot be built: {e}")))?;
-        let fonts = crate::render::Fonts::load(settings.font_dir.as_deref())
+        let fonts = crate::render::Fonts::load_shared(settings.font_dir.as_deref())
             .map_err(|e| StartupError::Other(e.to_string()))?;
         let pool = storage::connect(&settings.database_url, settings.pool_size)?;
         let migrate_pool = pool.clone();
@@ -94,7 +94,7 @@ impl Application {
             catalog: Arc::new(catalog),
             sealer: Arc::new(crate::issuance::Sealer::new(keys)),
             trust: Arc::new(trust),
-            fonts: Arc::new(fonts),
+            fonts,
             verify_gate: Arc::new(crate::verification::gate::VerifyGate::new(
                 settings.verify_rate_limit,
                 crate::verification::gate::default_concurrency(settings.pool_size),

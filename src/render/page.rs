@@ -127,7 +127,7 @@ impl Plan {
         p.frame(layout.width_mm, layout.height_mm);
 
         let fields_block = layout.blocks.iter().find(|b| b.role == BlockRole::Fields);
-        let base = text_size_for(fields_block);
+        let base = page_text_size(layout, fields_block);
         // The seal goes on top of the issuer text and the QR last, so that nothing covers
         // either of them; the rest keeps the layout's order.
         let mut blocks: Vec<&Block> = layout.blocks.iter().collect();
@@ -190,6 +190,25 @@ fn text_size_for(fields: Option<&Block>) -> f32 {
         None => 4.2,
     }
 }
+
+/// One body size for the page: the fields grid's, lowered to what the holder and numbers
+/// rows can hold, so that the holder's name is never set smaller than a field label
+/// under it (the blocks then read as one form, not as three type sizes).
+fn page_text_size(layout: &crate::catalog::layout::Layout, fields: Option<&Block>) -> f32 {
+    let mut size = text_size_for(fields);
+    for b in &layout.blocks {
+        match b.role {
+            BlockRole::Holder => size = size.min(b.h_mm / 2.0 * HOLDER_FILL),
+            BlockRole::Numbers => size = size.min(b.h_mm / 2.0 * NUMBERS_FILL / 0.85),
+            _ => {}
+        }
+    }
+    size.max(2.6)
+}
+
+/// Share of a row's height the text may take in the holder and numbers blocks.
+const HOLDER_FILL: f32 = 0.55;
+const NUMBERS_FILL: f32 = 0.65;
 
 struct PageCtx<'a> {
     canvas: Canvas,
@@ -339,39 +358,55 @@ impl PageCtx<'_> {
     }
 
     fn numbers(&mut self, b: &Block, view: &CertificateView, base: f32) {
-        let row_h = b.h_mm / 2.0;
-        let size = (row_h * 0.6).min(base * 0.85);
         let rows = [
             (LICENCE_NO_LABEL, view.licence_no),
             (IDENTIFIER_LABEL, view.identifier),
         ];
-        let label_w = rows
-            .iter()
-            .map(|(l, _)| self.body.width_em(l) * size)
-            .fold(0.0, f32::max)
-            + size;
-        for (i, (label, value)) in rows.iter().enumerate() {
-            let row = Rect::new(b.x_mm, b.y_mm + row_h * i as f32, b.w_mm, row_h);
-            // An identifier broken over two lines is hard to type back: shrink instead.
-            self.labelled(&row, label, value, label_w, size, Wrap::Never);
-        }
+        // Reference numbers, not the certificate's content: a step below the body size.
+        let size = (b.h_mm / 2.0 * NUMBERS_FILL).min(base * 0.85);
+        // An identifier broken over two lines is hard to type back: one line each, and both
+        // rows at the size the longer one needs.
+        self.labelled_rows(b, &rows, size, 1.0, Wrap::Never);
     }
 
     fn holder(&mut self, b: &Block, view: &CertificateView, base: f32) {
-        let row_h = b.h_mm / 2.0;
-        let size = (row_h * 0.5).min(base * 1.05);
         let rows = [
             (view.holder_name_label, view.holder_name),
             (view.holder_code_label, view.holder_code),
         ];
-        let label_w = rows
+        let size = (b.h_mm / 2.0 * HOLDER_FILL).min(base * 1.1).max(base);
+        self.labelled_rows(b, &rows, size, 1.5, Wrap::AsNeeded);
+    }
+
+    /// Two label/value rows sharing the block's height, labels aligned, every label and value
+    /// at one size: the largest at which each value fits its row.
+    fn labelled_rows(
+        &mut self,
+        b: &Block,
+        rows: &[(&str, &str)],
+        size: f32,
+        label_gap_em: f32,
+        wrap: Wrap,
+    ) {
+        let row_h = b.h_mm / rows.len().max(1) as f32;
+        let label_w = |size: f32, body: &Face| {
+            rows.iter()
+                .map(|(l, _)| body.width_em(l) * size)
+                .fold(0.0, f32::max)
+                + size * label_gap_em
+        };
+        let body = self.body;
+        let size = rows
             .iter()
-            .map(|(l, _)| self.body.width_em(l) * size)
-            .fold(0.0, f32::max)
-            + size * 1.5;
+            .map(|(_, v)| {
+                let value_w = (b.w_mm - label_w(size, body)).max(size);
+                fitted_size(body, v, value_w, row_h, size, wrap)
+            })
+            .fold(size, f32::min);
+        let lw = label_w(size, body);
         for (i, (label, value)) in rows.iter().enumerate() {
             let row = Rect::new(b.x_mm, b.y_mm + row_h * i as f32, b.w_mm, row_h);
-            self.labelled(&row, label, value, label_w, size, Wrap::AsNeeded);
+            self.labelled(&row, label, value, lw, size, wrap);
         }
     }
 
@@ -379,20 +414,41 @@ impl PageCtx<'_> {
         if fields.is_empty() {
             return;
         }
-        let cols = b.columns.unwrap_or(1).max(1) as usize;
+        let planned_rows = (b.rows.unwrap_or(1) as usize).max(1);
+        // Fewer fields than one column holds: one column, so each value gets the whole
+        // width instead of a half cell (a long address then keeps the grid's size).
+        let cols = (b.columns.unwrap_or(1).max(1) as usize)
+            .min(fields.len().div_ceil(planned_rows))
+            .max(1);
         let needed_rows = fields.len().div_ceil(cols);
-        let rows = (b.rows.unwrap_or(1) as usize).max(needed_rows).max(1);
+        let rows = planned_rows.max(needed_rows);
         let cell_w = b.w_mm / cols as f32;
         let cell_h = b.h_mm / rows as f32;
-        // More fields than the layout planned: rows got lower, so does the text.
-        let size = base.min(cell_h * 0.5);
-        for col in 0..cols {
-            let in_col = fields.iter().skip(col).step_by(cols);
-            let label_w = in_col
-                .map(|(l, _)| self.body.width_em(l) * size)
+        // More fields than the layout planned: rows got lower, so does the text. Then one
+        // size for the whole grid, the largest at which every value fits its cell: a long
+        // address makes the grid smaller, never one cell's text alone.
+        let start = base.min(cell_h * 0.5);
+        let body = self.body;
+        let label_w_at = |size: f32, col: usize| {
+            fields
+                .iter()
+                .skip(col)
+                .step_by(cols)
+                .map(|(l, _)| body.width_em(l) * size)
                 .fold(0.0, f32::max)
                 .min(cell_w * 0.45)
-                + size * 1.2;
+                + size * 1.2
+        };
+        let size = fields
+            .iter()
+            .enumerate()
+            .map(|(i, (_, v))| {
+                let value_w = (cell_w - start * 0.8 - label_w_at(start, i % cols)).max(start);
+                fitted_size(body, v, value_w, cell_h, start, Wrap::AsNeeded)
+            })
+            .fold(start, f32::min);
+        for col in 0..cols {
+            let label_w = label_w_at(size, col);
             for (row, (label, value)) in fields.iter().skip(col).step_by(cols).enumerate() {
                 let cell = Rect::new(
                     b.x_mm + cell_w * col as f32,
@@ -575,6 +631,23 @@ impl PageCtx<'_> {
             x += self.body.advance_em(c) * size + spacing;
         }
     }
+}
+
+/// The size `value` gets in a `width` x `row_h` slot through [`PageCtx::labelled`], starting
+/// from `size`.
+fn fitted_size(body: &Face, value: &str, width: f32, row_h: f32, size: f32, wrap: Wrap) -> f32 {
+    let height = match wrap {
+        Wrap::AsNeeded => row_h * 0.92,
+        Wrap::Never => size.min(row_h),
+    };
+    text::fit(
+        value,
+        |c| body.advance_em(c),
+        width,
+        height,
+        SizeRange::new(size, size * 0.3),
+    )
+    .size_mm
 }
 
 struct Rect {
