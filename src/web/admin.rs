@@ -523,6 +523,8 @@ pub async fn revoke_token(
     state
         .db(move |conn| accounts::revoke_agent_token(conn, id, &actor, now))
         .await?;
+    // Agent token lookups are cached: a revocation takes effect in this process at once.
+    state.agent_auth.invalidate();
     Ok(see_other("/admin/agent-tokens"))
 }
 
