@@ -944,3 +944,35 @@ pub fn pickup(
         PickupOutcome::LicenceNotValid(m) => Err(JobError::PickupLicenceNotValid(m)),
     }
 }
+
+/// The hook `registration::change_status` runs in its transaction: a licence leaving status
+/// 01 cancels its jobs not yet printed. One place for the API and the web pages.
+pub fn cancel_when_withdrawn(
+    reason: String,
+    actor: String,
+    now: DateTime<Utc>,
+) -> impl FnOnce(
+    &mut DbConnection,
+    &crate::storage::licences::LicenceRow,
+    crate::domain::licence::LicenceStatus,
+) -> Result<(), StorageError> {
+    move |conn, old, to| {
+        if to == crate::domain::licence::LicenceStatus::Valid {
+            return Ok(());
+        }
+        cancel_for_licence(conn, &old.id, to.as_str(), &reason, &actor, now).map(|_| ())
+    }
+}
+
+/// The hook `registration::new_version` runs in its transaction: jobs not yet printed stop
+/// with the superseded version.
+pub fn cancel_when_superseded(
+    actor: String,
+    now: DateTime<Utc>,
+) -> impl FnOnce(&mut DbConnection, &crate::storage::licences::LicenceRow) -> Result<(), StorageError>
+{
+    move |conn, old| {
+        let reason = format!("superseded by version {}", old.version + 1);
+        cancel_for_licence(conn, &old.id, "superseded", &reason, &actor, now).map(|_| ())
+    }
+}

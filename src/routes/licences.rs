@@ -106,18 +106,14 @@ pub async fn change_licence(
                 let actor = staff.username.clone();
                 let now = ctx.now;
                 // Jobs not yet printed stop with the superseded version (same transaction).
-                let row =
-                    registration::new_version(conn, &ctx, &staff, &id, &body, |conn, old| {
-                        crate::distribution::jobs::cancel_for_licence(
-                            conn,
-                            &old.id,
-                            "superseded",
-                            &format!("superseded by version {}", old.version + 1),
-                            &actor,
-                            now,
-                        )
-                        .map(|_| ())
-                    })?;
+                let row = registration::new_version(
+                    conn,
+                    &ctx,
+                    &staff,
+                    &id,
+                    &body,
+                    crate::distribution::jobs::cancel_when_superseded(actor.clone(), now),
+                )?;
                 Ok::<_, ApiError>(registration::licence_json(
                     &row,
                     &st.catalog,
@@ -149,20 +145,11 @@ pub async fn change_licence(
                 action,
                 &body,
                 now,
-                |conn, old, to| {
-                    if to == crate::domain::licence::LicenceStatus::Valid {
-                        return Ok(());
-                    }
-                    crate::distribution::jobs::cancel_for_licence(
-                        conn,
-                        &old.id,
-                        to.as_str(),
-                        &reason,
-                        &actor,
-                        now,
-                    )
-                    .map(|_| ())
-                },
+                crate::distribution::jobs::cancel_when_withdrawn(
+                    reason.clone(),
+                    actor.clone(),
+                    now,
+                ),
             )?;
             Ok::<_, ApiError>(registration::licence_json(
                 &row,

@@ -406,13 +406,11 @@ pub async fn change_status(
                 action,
                 &body,
                 now,
-                |conn, old, to| {
-                    if to == LicenceStatus::Valid {
-                        return Ok(());
-                    }
-                    jobs::cancel_for_licence(conn, &old.id, to.as_str(), &reason, &actor, now)
-                        .map(|_| ())
-                },
+                crate::distribution::jobs::cancel_when_withdrawn(
+                    reason.clone(),
+                    actor.clone(),
+                    now,
+                ),
             ))
         })
         .await?;
@@ -523,17 +521,7 @@ pub async fn submit_change(
                 &staff,
                 &id,
                 &b,
-                |conn, old| {
-                    jobs::cancel_for_licence(
-                        conn,
-                        &old.id,
-                        "superseded",
-                        &format!("superseded by version {}", old.version + 1),
-                        &actor,
-                        now,
-                    )
-                    .map(|_| ())
-                },
+                crate::distribution::jobs::cancel_when_superseded(actor.clone(), now),
             ))
         })
         .await?;
