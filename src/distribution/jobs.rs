@@ -700,32 +700,48 @@ pub fn cancel_for_licence(
         .map(|s| s.as_str())
         .collect();
     let jobs = store::list_for_licence(conn, licence_id, &candidates)?;
+    let why = format!("licence_{licence_status}");
     for job in &jobs {
-        store::update_job(
-            conn,
-            &job.id,
-            &job.state,
-            &JobChanges {
-                state: Some(JobState::Cancelled.as_str().into()),
-                lease_token_hash: Some(None),
-                lease_expires_at: Some(None),
-                ..changes(now)
-            },
-        )?;
-        audit::insert_event(
-            conn,
-            now,
-            actor,
-            "PrintJobCancelled",
-            &subject(&job.id),
-            json!({
-                "from": job.state, "by": "licence",
-                "reason": format!("licence_{licence_status}"),
-                "licence_status": licence_status, "licence_reason": reason,
-            }),
-        )?;
+        cancel_withdrawn(conn, job, licence_status, &why, reason, actor, now)?;
     }
     Ok(jobs.len())
+}
+
+/// Cancel one job (not yet printed) because its licence is no longer valid, clearing any
+/// lease, with its audit record: `reason` is the code, `licence_reason` the licence's words.
+/// The caller checked that the job's state allows it.
+pub(crate) fn cancel_withdrawn(
+    conn: &mut DbConnection,
+    job: &JobRow,
+    licence_status: &str,
+    reason: &str,
+    licence_reason: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    store::update_job(
+        conn,
+        &job.id,
+        &job.state,
+        &JobChanges {
+            state: Some(JobState::Cancelled.as_str().into()),
+            lease_token_hash: Some(None),
+            lease_expires_at: Some(None),
+            ..changes(now)
+        },
+    )?;
+    audit::insert_event(
+        conn,
+        now,
+        actor,
+        "PrintJobCancelled",
+        &subject(&job.id),
+        json!({
+            "from": job.state, "by": "licence", "reason": reason,
+            "licence_status": licence_status, "licence_reason": licence_reason,
+        }),
+    )?;
+    Ok(())
 }
 
 // ---- building blocks for the agent protocol --------------------------------------------
@@ -784,9 +800,21 @@ pub fn record_printed(
     now: DateTime<Utc>,
 ) -> Result<JobRow, JobError> {
     let job = store::lock_job(conn, id)?.ok_or_else(|| not_found(id))?;
-    let from = state_of(&job)?;
+    record_printed_locked(conn, &job, serials, actor, now)
+}
+
+/// [`record_printed`] for a job the caller has locked in this transaction.
+pub fn record_printed_locked(
+    conn: &mut DbConnection,
+    job: &JobRow,
+    serials: &[String],
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<JobRow, JobError> {
+    let id = job.id.as_str();
+    let from = state_of(job)?;
     let to = transition(from, JobEvent::ReportPrinted)?;
-    let copies = copies_of(&job);
+    let copies = copies_of(job);
     if serials.len() != copies.len() {
         return Err(JobError::Invalid {
             field: "sheets",
@@ -800,10 +828,9 @@ pub fn record_printed(
     for (serial, copy) in serials.iter().zip(&copies) {
         stock::mark_printed(conn, &job.hall, serial, id, *copy, actor, now)?;
     }
-    store::update_job(
+    let row = store::update_locked_job(
         conn,
-        id,
-        from.as_str(),
+        job,
         &JobChanges {
             state: Some(to.as_str().into()),
             lease_token_hash: Some(None),
@@ -820,7 +847,7 @@ pub fn record_printed(
         &subject(id),
         json!({"sheets": serials}),
     )?;
-    reload(conn, id)
+    Ok(row)
 }
 
 // ---- pickup ----------------------------------------------------------------------------

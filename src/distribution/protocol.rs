@@ -357,26 +357,15 @@ fn cancel_for_invalid_licence(
     now: DateTime<Utc>,
 ) -> Result<(), ProtocolError> {
     let from = state_of(job)?;
-    let to = transition(from, JobEvent::LicenceWithdrawn).map_err(JobError::from)?;
-    store::update_job(
+    transition(from, JobEvent::LicenceWithdrawn).map_err(JobError::from)?;
+    crate::distribution::jobs::cancel_withdrawn(
         conn,
-        &job.id,
-        from.as_str(),
-        &JobChanges {
-            state: Some(to.as_str().into()),
-            lease_token_hash: Some(None),
-            lease_expires_at: Some(None),
-            ..changes(now)
-        },
-    )?;
-    audit::insert_event(
-        conn,
-        now,
+        job,
+        &licence.status,
+        "licence_not_valid",
+        message,
         actor,
-        "PrintJobCancelled",
-        &subject(&job.id),
-        json!({"from": from.as_str(), "by": "licence", "reason": "licence_not_valid",
-            "licence_status": licence.status, "licence_reason": message}),
+        now,
     )?;
     Ok(())
 }
@@ -419,6 +408,8 @@ pub fn claim_once(
         loop {
             let want = max - claimed.len() as i64;
             let rows = store::lock_claimable(conn, hall, want)?;
+            // Fewer than asked: the queue is empty after these.
+            let last_round = (rows.len() as i64) < want;
             if rows.is_empty() {
                 break;
             }
@@ -432,10 +423,9 @@ pub fn claim_once(
                 let to = transition(from, JobEvent::Lease).map_err(JobError::from)?;
                 let token = new_token();
                 let expires = now + Duration::seconds(LEASE_SECONDS);
-                store::update_job(
+                let leased = store::update_locked_job(
                     conn,
-                    &job.id,
-                    from.as_str(),
+                    &job,
                     &JobChanges {
                         state: Some(to.as_str().into()),
                         lease_token_hash: Some(Some(token_hash(&token))),
@@ -452,13 +442,13 @@ pub fn claim_once(
                     json!({"lease_expires_at": expires.to_rfc3339(), "attempts": job.attempts}),
                 )?;
                 claimed.push(ClaimedJob {
-                    job: reload(conn, &job.id)?,
+                    job: leased,
                     licence,
                     lease_token: token,
                     lease_expires_at: expires,
                 });
             }
-            if claimed.len() as i64 >= max {
+            if last_round || claimed.len() as i64 >= max {
                 break;
             }
         }
@@ -614,9 +604,13 @@ pub fn report(
         }
         check_lease(&job, &req.lease_token_hash)?;
         let row = match req.outcome {
-            Outcome::Printed => {
-                crate::distribution::jobs::record_printed(conn, id, &req.sheets, &actor, now)?
-            }
+            Outcome::Printed => crate::distribution::jobs::record_printed_locked(
+                conn,
+                &job,
+                &req.sheets,
+                &actor,
+                now,
+            )?,
             Outcome::Failed => record_failed(conn, &job, &req, &actor, now)?,
         };
         let requeued = row.state == JobState::Queued.as_str();
@@ -667,10 +661,9 @@ fn record_failed(
         (JobEvent::Uncertain, job.attempts)
     };
     let to = transition(from, event).map_err(JobError::from)?;
-    store::update_job(
+    let row = store::update_locked_job(
         conn,
-        &job.id,
-        from.as_str(),
+        job,
         &JobChanges {
             state: Some(to.as_str().into()),
             attempts: Some(attempts),
@@ -693,7 +686,7 @@ fn record_failed(
         json!({"from": from.as_str(), "to": to.as_str(), "attempts": attempts,
             "printed_nothing": req.printed_nothing, "reason": req.reason, "sheets": req.sheets}),
     )?;
-    Ok(reload(conn, &job.id)?)
+    Ok(row)
 }
 
 /// `POST /api/v1/agent/sheets/void` `{serials, reason}`: spoiled blank sheets of the hall's

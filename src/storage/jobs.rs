@@ -178,6 +178,46 @@ pub fn update_job(
     }
 }
 
+/// [`update_job`] on a job the caller holds locked (its row read in this transaction `FOR
+/// UPDATE`, or under SQLite's writer lock): the row as written, without reading it again.
+pub fn update_locked_job(
+    conn: &mut DbConnection,
+    job: &JobRow,
+    changes: &JobChanges,
+) -> StorageResult<JobRow> {
+    update_job(conn, &job.id, &job.state, changes)?;
+    Ok(job.with(changes))
+}
+
+impl JobRow {
+    /// This row with `changes` applied, as `update_job` writes them.
+    pub fn with(&self, c: &JobChanges) -> JobRow {
+        let mut row = self.clone();
+        macro_rules! apply {
+            ($($field:ident),*) => {$(
+                if let Some(v) = &c.$field {
+                    row.$field = v.clone();
+                }
+            )*};
+        }
+        apply!(
+            state,
+            hall,
+            pickup_failures,
+            pickup_locked,
+            attempts,
+            lease_token_hash,
+            lease_expires_at,
+            printed_at,
+            collected_at
+        );
+        if let Some(at) = c.updated_at {
+            row.updated_at = at;
+        }
+        row
+    }
+}
+
 /// The hall's oldest queued jobs, locked for a claim. PostgreSQL: `FOR UPDATE SKIP LOCKED`,
 /// so concurrent claimers (in any number of processes) each take different jobs and never
 /// wait for one another; SQLite: the caller's `BEGIN IMMEDIATE` already excludes writers.

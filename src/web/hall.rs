@@ -198,6 +198,24 @@ struct JobPage {
     history: Vec<HistoryLine>,
     notice: Option<String>,
     error: Option<String>,
+    may_resolve: bool,
+    resolve: ResolveForm,
+}
+
+/// The reconciliation form of a job in `needs_reconciliation`: what was typed, and the
+/// problem next to each field when the server refused it.
+#[derive(Default)]
+pub struct ResolveForm {
+    pub outcome: String,
+    pub sheets: String,
+    pub voided: String,
+    pub no_sheet_taken: bool,
+    pub reason: String,
+    pub err_outcome: Option<String>,
+    pub err_sheets: Option<String>,
+    pub err_voided: Option<String>,
+    pub err_no_sheet: Option<String>,
+    pub err_reason: Option<String>,
 }
 
 async fn render_job(
@@ -207,6 +225,27 @@ async fn render_job(
     status: StatusCode,
     notice: Option<String>,
     error: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    render_job_with(
+        state,
+        session,
+        id,
+        status,
+        notice,
+        error,
+        ResolveForm::default(),
+    )
+    .await
+}
+
+async fn render_job_with(
+    state: &web::Data<AppState>,
+    session: &Session,
+    id: String,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+    resolve: ResolveForm,
 ) -> Result<HttpResponse, PageError> {
     let staff = session.staff.clone();
     let st = state.clone();
@@ -235,6 +274,10 @@ async fn render_job(
         may_pick_up: session.staff.role == Role::HallOperator
             && session.staff.hall_code == text(&job["hall"])
             && job["state"] == "printed",
+        may_resolve: session.staff.role == Role::HallOperator
+            && session.staff.hall_code == text(&job["hall"])
+            && job["state"] == "needs_reconciliation",
+        resolve,
         sheets: job["sheets"]
             .as_array()
             .map(|a| {
@@ -355,6 +398,134 @@ pub async fn pick_up(
             render_job(&state, &post.session, id, status, None, Some(message)).await
         }
     }
+}
+
+/// Serials as people type them: one per line, or separated by spaces or commas.
+fn serial_list(s: &str) -> Vec<String> {
+    s.split(|c: char| c.is_whitespace() || matches!(c, ',' | '，' | '、' | ';' | '；'))
+        .filter(|p| !p.is_empty())
+        .map(|p| p.to_ascii_uppercase())
+        .collect()
+}
+
+/// Settle a job that needs reconciliation, as `POST /api/v1/print-jobs/{id}/resolve` does:
+/// the operator looked at the printer and the paper and says whether the certificate came out.
+#[post("/jobs/{id}/resolve")]
+pub async fn resolve_job(
+    state: web::Data<AppState>,
+    post: FormPost,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id = path.into_inner();
+    let f = &post.form;
+    let mut form = ResolveForm {
+        outcome: f.text("outcome").to_string(),
+        sheets: f.text("sheets").to_string(),
+        voided: f.text("voided_serials").to_string(),
+        no_sheet_taken: !f.text("no_sheet_taken").is_empty(),
+        reason: f.text("reason").to_string(),
+        ..ResolveForm::default()
+    };
+    let mut body = serde_json::json!({
+        "outcome": form.outcome,
+        "sheets": serial_list(&form.sheets),
+        "voided_serials": serial_list(&form.voided),
+        "no_sheet_taken": form.no_sheet_taken,
+    });
+    if !form.reason.trim().is_empty() {
+        body["reason"] = Value::String(form.reason.trim().to_string());
+    }
+    let staff = post.session.staff.clone();
+    let now = state.now();
+    let job_id = id.clone();
+    let outcome = state
+        .db(move |conn| {
+            Ok::<_, ApiError>(crate::distribution::protocol::resolve_job(
+                conn, &staff, &job_id, &body, now,
+            ))
+        })
+        .await?;
+    use crate::distribution::protocol::ProtocolError as P;
+    let row = match outcome {
+        Ok(row) => row,
+        Err(e) => {
+            let status = match &e {
+                P::Invalid { .. } => StatusCode::BAD_REQUEST,
+                P::Stock(stock::StockError::AlreadyUsed { .. }) => StatusCode::CONFLICT,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            let listed = |serial: &str| serial_list(&form.sheets).iter().any(|s| s == serial);
+            match e {
+                P::Invalid { field, message } => {
+                    let zh = match field {
+                        "outcome" => "请选择核对结果：已打印或未打印。".to_string(),
+                        "sheets" => format!("已打印证纸编号有误：{message}"),
+                        "voided_serials" => format!("作废证纸编号有误：{message}"),
+                        "no_sheet_taken" => "已填写作废证纸时不能同时勾选“未取用证纸”。".into(),
+                        _ => format!("说明有误：{message}"),
+                    };
+                    match field {
+                        "outcome" => form.err_outcome = Some(zh),
+                        "sheets" => form.err_sheets = Some(zh),
+                        "voided_serials" => form.err_voided = Some(zh),
+                        "no_sheet_taken" => form.err_no_sheet = Some(zh),
+                        _ => form.err_reason = Some(zh),
+                    }
+                }
+                P::VoidedSheetsRequired(_) => {
+                    form.err_voided = Some(
+                        "重新打印前，须在此填写上次尝试取用的证纸并作废；确未取用证纸的，勾选“未取用证纸”。"
+                            .into(),
+                    )
+                }
+                P::Stock(stock::StockError::NotInStock { serial, .. }) => {
+                    let zh = format!("证纸 {serial} 不在本厅登记的库存中。");
+                    if listed(&serial) {
+                        form.err_sheets = Some(zh)
+                    } else {
+                        form.err_voided = Some(zh)
+                    }
+                }
+                P::Stock(stock::StockError::AlreadyUsed { serial, .. }) => {
+                    let zh = format!("证纸 {serial} 已使用或已作废。");
+                    if listed(&serial) {
+                        form.err_sheets = Some(zh)
+                    } else {
+                        form.err_voided = Some(zh)
+                    }
+                }
+                P::Job(jobs::JobError::Transition(_)) => {
+                    return render_job(
+                        &state,
+                        &post.session,
+                        id,
+                        StatusCode::CONFLICT,
+                        None,
+                        Some("该任务已不在“待核对”状态，请刷新后查看。".into()),
+                    )
+                    .await
+                }
+                other => return Err(PageError::Api(other.into())),
+            }
+            return render_job_with(&state, &post.session, id, status, None, None, form).await;
+        }
+    };
+    let notice = if row.state == "printed" {
+        "已记录为已打印，可凭领取码交付。".to_string()
+    } else {
+        // Back in the queue: the hall's agents may claim it now.
+        state.wakeups.wake(&row.hall);
+        "已退回打印队列，打印代理将重新打印。".to_string()
+    };
+    render_job(
+        &state,
+        &post.session,
+        id,
+        StatusCode::OK,
+        Some(notice),
+        None,
+    )
+    .await
 }
 
 #[derive(Template)]

@@ -52,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(hall::queue_page)
         .service(hall::job_page)
         .service(hall::pick_up)
+        .service(hall::resolve_job)
         .service(hall::stock_page)
         .service(hall::void_sheet)
         .service(admin::admin_home)

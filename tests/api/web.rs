@@ -890,3 +890,178 @@ async fn the_dashboard_counts_jobs_and_the_partner_share() {
     assert!(html.contains("<svg class=\"bars\""));
     assert!(html.contains("邳州市政务服务中心"));
 }
+
+/// Lease the job to its hall, let the lease run out and the sweeper move it to
+/// `needs_reconciliation`, as a crashed agent would leave it.
+fn lose_job(app: &TestApp, job_id: &str, hall: &str) {
+    use crosscert::distribution::{jobs, protocol};
+    let mut conn = app.state.pool.get().unwrap();
+    let now = app.clock.now_utc();
+    jobs::lease_job(
+        &mut conn,
+        job_id,
+        hall,
+        "lease-hash",
+        now + chrono::Duration::minutes(5),
+        now,
+    )
+    .unwrap();
+    app.clock.advance(chrono::Duration::minutes(10));
+    let moved = protocol::sweep_expired_leases(&mut conn, app.clock.now_utc()).unwrap();
+    assert!(moved.iter().any(|m| m == job_id), "swept: {moved:?}");
+}
+
+async fn job_state(user: &WebUser, app: &TestApp, job: &str) -> String {
+    let html = user
+        .get(app, &format!("/jobs/{job}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    text_between(&html, "class=\"pill\" data-state=\"", "\"").to_string()
+}
+
+#[tokio::test]
+async fn hall_staff_settle_a_lost_job_on_its_page_and_a_reprint_needs_voided_sheets() {
+    let app = spawn_app().await;
+    let issuer = issuer_session(&app).await;
+    app.create_user("zhou", Role::HallOperator, PIZHOU_PARTNER);
+    app.create_user("lihua", Role::HallOperator, LANSHAN_HALL);
+    app.create_user("chen", Role::HallOperator, crate::helpers::CITY_HALL);
+    let (_, op) = web_login(&app, "zhou").await;
+    let (_, issuing_hall) = web_login(&app, "lihua").await;
+    let (_, unrelated_hall) = web_login(&app, "chen").await;
+    let licence_page = issue_through_form(&app, &issuer).await;
+    let res = issuer
+        .post(
+            &app,
+            &format!("{licence_page}/print"),
+            &[("hall", PIZHOU_PARTNER), ("copies", "original")],
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let job = text_between(&res.text().await.unwrap(), "id=\"job-id\">", "<").to_string();
+    lose_job(&app, &job, PIZHOU_PARTNER);
+    let prefix = crosscert::demo::demo_stock_prefix(PIZHOU_PARTNER);
+    let (first, second) = (format!("{prefix}000001"), format!("{prefix}000002"));
+
+    // The queue's 待核对 tab lists it; its page offers the form to the target hall only.
+    let listed = op
+        .get(&app, "/hall?state=needs_reconciliation")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(listed.contains(&job));
+    let page = op
+        .get(&app, &format!("/jobs/{job}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"resolve\""), "the operator's form");
+    let issuer_view = issuer
+        .get(&app, &format!("/jobs/{job}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!issuer_view.contains("id=\"resolve\""));
+    let path = format!("/jobs/{job}/resolve");
+
+    // Refusals come back next to their field, and change nothing.
+    let res = op.post(&app, &path, &[("reason", "x")]).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("data-field=\"outcome\""));
+    let res = op.post(&app, &path, &[("outcome", "not_printed")]).await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("data-field=\"voided_serials\""), "{html}");
+    assert!(html.contains("作废"));
+    let foreign = format!("{}000001", crosscert::demo::demo_stock_prefix(LANSHAN_HALL));
+    let res = op
+        .post(
+            &app,
+            &path,
+            &[("outcome", "not_printed"), ("voided_serials", &foreign)],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("不在本厅登记的库存中"));
+    assert!(
+        html.contains(&format!(">{foreign}</textarea>")),
+        "what was typed stays"
+    );
+    let res = op
+        .post(&app, &path, &[("outcome", "printed"), ("sheets", "")])
+        .await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("data-field=\"sheets\""));
+    // Without the form token, or from another hall: refused.
+    assert_eq!(
+        op.post_raw(
+            &app,
+            &path,
+            &[("outcome", "not_printed"), ("no_sheet_taken", "1")]
+        )
+        .await
+        .status(),
+        403
+    );
+    // The issuing hall's operator sees the job but does not settle another hall's paper;
+    // a hall with no part in it does not see the job at all.
+    let res = issuing_hall
+        .post(
+            &app,
+            &path,
+            &[("outcome", "not_printed"), ("no_sheet_taken", "1")],
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    let res = unrelated_hall
+        .post(
+            &app,
+            &path,
+            &[("outcome", "not_printed"), ("no_sheet_taken", "1")],
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(job_state(&op, &app, &job).await, "needs_reconciliation");
+
+    // The jammed sheet is voided and the job goes back to the queue.
+    let res = op
+        .post(
+            &app,
+            &path,
+            &[
+                ("outcome", "not_printed"),
+                ("voided_serials", &first.to_lowercase()),
+                ("reason", "卡纸"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("已退回打印队列"));
+    assert_eq!(job_state(&op, &app, &job).await, "queued");
+    let stock = op.get(&app, "/hall/stock").await.text().await.unwrap();
+    assert!(stock.contains("id=\"stock-left\">499<"), "one sheet voided");
+
+    // Lost again, but this time the paper came out: recorded printed on its sheet.
+    lose_job(&app, &job, PIZHOU_PARTNER);
+    let res = op
+        .post(
+            &app,
+            &path,
+            &[("outcome", "printed"), ("sheets", &format!(" {second}\n"))],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("已记录为已打印"));
+    assert_eq!(job_state(&op, &app, &job).await, "printed");
+    // Settled once: a second answer is a conflict, not a second record.
+    let res = op
+        .post(&app, &path, &[("outcome", "printed"), ("sheets", &second)])
+        .await;
+    assert_eq!(res.status(), 409);
+}

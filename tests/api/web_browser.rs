@@ -1,13 +1,13 @@
 //! The staff flow in a real browser: headless Chromium over WebDriver (chromedriver on a
 //! free port). Log in as window staff, issue a business licence, queue it to a partner
-//! county, print it (through the service layer until the agent protocol lands), pick it up
-//! as that hall's staff, open the QR's verification page (有效), revoke, and see 无效.
+//! county, let the real `crosscert agent` print it, pick it up as that hall's staff, open
+//! the QR's verification page (有效), revoke, and see 无效.
 //! Screenshots of the main pages at 375 and 1280 px go to a temp folder (printed).
 //!
 //! Chromium comes from `scripts/install-deps.sh` (Debian `chromium`, `chromium-driver`);
 //! without it the test says so and passes, since it cannot run here.
 
-use crate::helpers::{spawn_app, NowUtc, TestApp, LANSHAN_HALL, PASSWORD, PIZHOU_PARTNER};
+use crate::helpers::{spawn_app, TestApp, LANSHAN_HALL, PASSWORD, PIZHOU_PARTNER};
 use crate::licences::business_licence_code;
 use crosscert::domain::role::Role;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -147,6 +147,78 @@ async fn log_in(c: &Client, app: &TestApp, username: &str, home: &str) {
     click_then(c, "form[action='/login'] button[type=submit]", home).await;
 }
 
+/// Fill the login form the current page shows (after a redirect to it).
+async fn submit_login(c: &Client, username: &str, home: &str) {
+    fill(c, "#username", username).await;
+    fill(c, "#password", PASSWORD).await;
+    click_then(c, "form[action='/login'] button[type=submit]", home).await;
+}
+
+/// The partner hall's print agent: `crosscert agent` as a child process with the hall's
+/// token, its tray loaded with the hall's registered demo stock, "printing" by appending
+/// the PDF's path to a log.
+struct HallAgent {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl HallAgent {
+    fn start(app: &TestApp, token: &str) -> HallAgent {
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, token).unwrap();
+        let command = |args: &[&str]| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crosscert"));
+            cmd.arg("agent")
+                .arg("--state-dir")
+                .arg(dir.path().join("state"))
+                .args(args)
+                .env("RUST_LOG", "warn")
+                .stdin(std::process::Stdio::null());
+            cmd
+        };
+        let first = crosscert::demo::demo_first_serial(PIZHOU_PARTNER);
+        let out = command(&["stock", "load", "--from", &first, "--count", "10"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = dir.path().join("printed.log");
+        let print = format!(
+            "echo {{file}} >> {}",
+            crosscert::agent::print::shell_quote(&log.to_string_lossy())
+        );
+        let child = command(&["--wait-s", "2", "--print-command", &print])
+            .arg("--server")
+            .arg(app.url(""))
+            .arg("--token-file")
+            .arg(&token_file)
+            .arg("--spool")
+            .arg(dir.path().join("spool"))
+            .spawn()
+            .unwrap();
+        HallAgent { child, dir }
+    }
+
+    fn printed(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("printed.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for HallAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 async fn log_out(c: &Client) {
     click(c, "form.who button").await;
     el(c, "#username").await;
@@ -186,10 +258,32 @@ async fn browser_issue_queue_pickup_verify_and_revoke() {
     let c = browser(&driver).await;
     let shots = Shots::new();
 
-    c.goto(&app.url("/issue")).await.unwrap();
+    // The administrator issues the partner hall's agent token (shown once) on its page.
+    c.goto(&app.url("/admin/agent-tokens")).await.unwrap();
     assert_eq!(path(&c).await, "/login", "pages need a session");
     shots.take(&c, "01-login").await;
-    log_in(&c, &app, "wang", "#q").await;
+    submit_login(&c, "root", "#hall").await;
+    assert_eq!(
+        path(&c).await,
+        "/admin/agent-tokens",
+        "back where the login began"
+    );
+    fill(&c, "#hall", PIZHOU_PARTNER).await;
+    let token = click_then(
+        &c,
+        "form[action='/admin/agent-tokens'] button",
+        "#new-token",
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let agent = HallAgent::start(&app, token.trim());
+    log_out(&c).await;
+
+    c.goto(&app.url("/issue")).await.unwrap();
+    assert_eq!(path(&c).await, "/login");
+    submit_login(&c, "wang", "#q").await;
     assert_eq!(path(&c).await, "/issue");
 
     // Find the business licence by name with the search form, then use the example.
@@ -263,31 +357,26 @@ async fn browser_issue_queue_pickup_verify_and_revoke() {
     let job = el(&c, "#job-id").await.text().await.unwrap();
     shots.take(&c, "07-slip").await;
 
-    // The partner hall's agent prints it (service layer until the agent protocol lands).
-    {
-        use crosscert::distribution::jobs;
-        let mut conn = app.state.pool.get().unwrap();
-        let now = app.clock.now_utc();
-        let serial = crosscert::demo::demo_first_serial(PIZHOU_PARTNER);
-        jobs::lease_job(
-            &mut conn,
-            &job,
-            PIZHOU_PARTNER,
-            "h",
-            now + chrono::Duration::minutes(5),
-            now,
-        )
-        .unwrap();
-        crosscert::storage::write_tx(&mut conn, |cn| {
-            jobs::record_printed(cn, &job, std::slice::from_ref(&serial), "agent", now)
-        })
-        .unwrap();
-    }
-
-    // The partner hall's staff hand it over.
+    // The partner hall's agent (the real `crosscert agent`) claims, prints and reports it;
+    // the hall's staff see it arrive in their queue, which reloads itself.
     log_out(&c).await;
     log_in(&c, &app, "zhou", "#job_id").await;
     assert_eq!(path(&c).await, "/hall");
+    let mut waited = 0;
+    loop {
+        c.goto(&app.url("/hall?state=printed")).await.unwrap();
+        if c.source().await.unwrap().contains(&job) {
+            break;
+        }
+        waited += 1;
+        assert!(
+            waited < 120,
+            "the agent never printed {job}; its printer log: {:?}",
+            agent.printed()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(agent.printed().len(), 1, "printed once");
     shots.take(&c, "08-hall-queue").await;
     fill(&c, "#job_id", &job).await;
     fill(&c, "#pickup_code", &pickup_code).await;
