@@ -6,9 +6,15 @@
 //! charstrings, Technical Note #5177 §4.7: 107 below 1240 entries, 1131 below 33900, 32768
 //! above), which keeps every call pointing at the same subroutine.
 
-use allsorts::binary::read::ReadScope;
+use allsorts::binary::read::{ReadArrayCow, ReadScope};
 use allsorts::binary::write::{WriteBinary, WriteBuffer};
-use allsorts::cff::{CFFVariant, IndexU16, MaybeOwnedIndex, CFF};
+use allsorts::cff::charstring::{
+    ArgumentsStack, CharStringVisitor, CharStringVisitorContext, SubroutineIndex,
+};
+use allsorts::cff::{
+    CFFError, CFFFont, CFFVariant, Charset, CustomCharset, FDSelect, IndexU16, MaybeOwnedIndex,
+    CFF, MAX_OPERANDS,
+};
 
 /// Smallest entry count with the same subroutine bias as `count` entries.
 fn bias_class_floor(count: usize) -> usize {
@@ -116,6 +122,189 @@ pub(crate) fn trim_subroutines(cff: &[u8]) -> Option<Vec<u8>> {
     CFF::write(&mut buffer, &table).ok()?;
     let out = buffer.into_inner();
     (out.len() < cff.len()).then_some(out)
+}
+
+/// The subroutines one glyph calls, directly or through other subroutines (indexes into
+/// the global INDEX and into the local INDEX of the glyph's Font DICT), ascending.
+#[derive(Debug, Default)]
+struct Calls {
+    global: Vec<u16>,
+    local: Vec<u16>,
+}
+
+impl CharStringVisitor<f32, CFFError> for Calls {
+    fn enter_subr(&mut self, index: SubroutineIndex) -> Result<(), CFFError> {
+        let (list, i) = match index {
+            SubroutineIndex::Local(i) => (&mut self.local, i),
+            SubroutineIndex::Global(i) => (&mut self.global, i),
+        };
+        list.push(u16::try_from(i).map_err(|_| CFFError::InvalidSubroutineIndex)?);
+        Ok(())
+    }
+}
+
+/// A CID-keyed CFF font program from which each document cuts the glyphs it shows.
+///
+/// allsorts' subsetter (what printpdf calls on every save) first copies every glyph and
+/// every subroutine of the face into owned buffers, and walks each kept glyph's charstring
+/// to find the subroutines it calls: for the ~7,000-glyph print face that was most of a
+/// page's font work. Here the walk is done once per glyph at load time, and a document's
+/// program is assembled from borrowed slices: the kept charstrings, their CIDs (so the
+/// codes printpdf wrote, which are CIDs, still name the same glyphs), their Font DICTs, and
+/// the subroutine INDEXes with every entry no kept glyph calls emptied and the unused tail
+/// cut (keeping the bias class, as [`trim_subroutines`] does).
+pub(crate) struct CffCutter {
+    program: Vec<u8>,
+    /// Per glyph id of `program`.
+    calls: Vec<Calls>,
+}
+
+impl CffCutter {
+    /// `None` when `program` is not a single CID-keyed font or a charstring cannot be read
+    /// (the caller then lets printpdf subset as before).
+    pub(crate) fn new(program: Vec<u8>) -> Option<CffCutter> {
+        let table = ReadScope::new(&program).read::<CFF<'_>>().ok()?;
+        let [font] = table.fonts.as_slice() else {
+            return None;
+        };
+        if !matches!(font.data, CFFVariant::CID(_)) {
+            return None;
+        }
+        let mut calls = Vec::with_capacity(font.char_strings_index.len());
+        let mut data = [0.0f32; MAX_OPERANDS];
+        for gid in 0..font.char_strings_index.len() {
+            let mut found = Calls::default();
+            let mut ctx = CharStringVisitorContext::new(
+                u16::try_from(gid).ok()?,
+                &font.char_strings_index,
+                None,
+                &table.global_subr_index,
+                None,
+            );
+            let mut stack = ArgumentsStack {
+                data: &mut data,
+                len: 0,
+                max_len: MAX_OPERANDS,
+            };
+            ctx.visit(CFFFont::CFF(font), &mut stack, &mut found).ok()?;
+            for list in [&mut found.global, &mut found.local] {
+                list.sort_unstable();
+                list.dedup();
+            }
+            calls.push(found);
+        }
+        drop(table);
+        Some(CffCutter { program, calls })
+    }
+
+    /// The whole program, as printpdf embeds it when it does not subset.
+    pub(crate) fn program(&self) -> &[u8] {
+        &self.program
+    }
+
+    /// The program reduced to `gids` (plus .notdef), renumbered in ascending order with
+    /// their CIDs kept. `None` when a glyph id is out of range.
+    pub(crate) fn cut(&self, gids: &[u16]) -> Option<Vec<u8>> {
+        let mut keep: Vec<u16> = std::iter::once(0).chain(gids.iter().copied()).collect();
+        keep.sort_unstable();
+        keep.dedup();
+        // Everything new is built as raw bytes first, from a read of the program that ends
+        // before the table that borrows them is read.
+        let (strings, charset, fds, global, locals) = {
+            let table = ReadScope::new(&self.program).read::<CFF<'_>>().ok()?;
+            let font = table.fonts.first()?;
+            let CFFVariant::CID(cid) = &font.data else {
+                return None;
+            };
+            let mut items = Vec::with_capacity(keep.len());
+            let mut charset = Vec::with_capacity(keep.len());
+            let mut fds = Vec::with_capacity(keep.len());
+            let mut used_global = vec![false; table.global_subr_index.len()];
+            let mut used_local: Vec<Vec<bool>> = cid
+                .local_subr_indices
+                .iter()
+                .map(|i| vec![false; i.as_ref().map_or(0, MaybeOwnedIndex::len)])
+                .collect();
+            for &gid in &keep {
+                items.push(font.char_strings_index.read_object(usize::from(gid))?);
+                if gid != 0 {
+                    charset.push(font.charset.id_for_glyph(gid)?);
+                }
+                let fd = cid.fd_select.font_dict_index(gid)?;
+                fds.push(fd);
+                let calls = self.calls.get(usize::from(gid))?;
+                for &i in &calls.global {
+                    *used_global.get_mut(usize::from(i))? = true;
+                }
+                let local = used_local.get_mut(usize::from(fd))?;
+                for &i in &calls.local {
+                    *local.get_mut(usize::from(i))? = true;
+                }
+            }
+            let locals: Vec<Option<Vec<u8>>> = cid
+                .local_subr_indices
+                .iter()
+                .zip(&used_local)
+                .map(|(index, used)| index.as_ref().map(|i| sparse(i, used)))
+                .collect();
+            (
+                index_bytes(&items),
+                charset,
+                fds,
+                sparse(&table.global_subr_index, &used_global),
+                locals,
+            )
+        };
+        let strings_index = index(&strings)?;
+        let global_index = index(&global)?;
+        let local_indexes: Vec<Option<MaybeOwnedIndex<'_>>> = locals
+            .iter()
+            .map(|l| match l {
+                Some(bytes) => index(bytes).map(Some),
+                None => Some(None),
+            })
+            .collect::<Option<_>>()?;
+        let mut table = ReadScope::new(&self.program).read::<CFF<'_>>().ok()?;
+        table.global_subr_index = global_index;
+        let font = table.fonts.first_mut()?;
+        font.char_strings_index = strings_index;
+        font.charset = Charset::Custom(CustomCharset::Format0 {
+            glyphs: ReadArrayCow::Owned(charset),
+        });
+        let CFFVariant::CID(cid) = &mut font.data else {
+            return None;
+        };
+        cid.fd_select = FDSelect::Format0 {
+            glyph_font_dict_indices: ReadArrayCow::Owned(fds),
+        };
+        cid.local_subr_indices = local_indexes;
+        let mut buffer = WriteBuffer::new();
+        CFF::write(&mut buffer, &table).ok()?;
+        Some(buffer.into_inner())
+    }
+}
+
+fn index(bytes: &[u8]) -> Option<MaybeOwnedIndex<'_>> {
+    ReadScope::new(bytes)
+        .read::<IndexU16>()
+        .ok()
+        .map(MaybeOwnedIndex::Borrowed)
+}
+
+/// `index` with the entries not marked `used` emptied and its unused tail cut, keeping the
+/// subroutine bias of its original length.
+fn sparse(index: &MaybeOwnedIndex<'_>, used: &[bool]) -> Vec<u8> {
+    let count = index.len();
+    let last = used.iter().rposition(|u| *u).map_or(0, |p| p + 1);
+    let keep = last.max(bias_class_floor(count)).min(count);
+    // Only the entries in use are read: most of a large INDEX is never looked at.
+    let items: Vec<&[u8]> = (0..keep)
+        .map(|i| match used.get(i) {
+            Some(true) => index.read_object(i).unwrap_or_default(),
+            _ => &[][..],
+        })
+        .collect();
+    index_bytes(&items)
 }
 
 #[cfg(test)]

@@ -184,6 +184,9 @@ pub(crate) struct Face {
     small_gids: Vec<u16>,
     /// The same for `full`.
     full_gids: Vec<u16>,
+    /// `font`'s CFF program, for documents to cut their glyphs from (see
+    /// [`super::cff::CffCutter`]); `None` for a face that is not CID-keyed CFF.
+    pub(crate) cutter: Option<super::cff::CffCutter>,
     /// Advance in em of each code point below [`DENSE_END`] (1 em when absent).
     advances: Vec<f32>,
 }
@@ -215,9 +218,14 @@ impl Face {
             })
             .collect();
         // A face the subsetter cannot cut still prints: every document then uses it whole.
-        let (mut font, small_gids) = match subset_face(&bytes, candidate.index, &full_gids) {
-            Some(cut) => cut,
-            None => (full.clone(), full_gids.clone()),
+        let (mut font, small_gids, cutter) = match subset_face(&bytes, candidate.index, &full_gids)
+        {
+            Some((font, gids, cut)) => {
+                let cutter = printpdf::font::extract_cid_keyed_cff(&cut, 0)
+                    .and_then(super::cff::CffCutter::new);
+                (font, gids, cutter)
+            }
+            None => (full.clone(), full_gids.clone(), None),
         };
         // allsorts looks characters up by scanning the cmap's segments one by one (tens of
         // thousands of format-12 groups in Noto CJK), and printpdf looks up every character
@@ -230,6 +238,7 @@ impl Face {
             full,
             small_gids,
             full_gids,
+            cutter,
             advances,
         })
     }
@@ -250,17 +259,23 @@ impl Face {
     }
 
     /// The face a document embeds: the load-time subset when it has every character of
-    /// `texts`, else the whole face (slower to save, same look).
-    pub(crate) fn for_texts<'t>(&self, mut texts: impl Iterator<Item = &'t str>) -> &ParsedFont {
-        let covered = texts.all(|t| {
-            t.chars()
-                .all(|c| self.small_gids.get(c as usize).is_some_and(|g| *g != 0))
-        });
-        if covered {
-            &self.font
-        } else {
-            &self.full
+    /// `texts`, else the whole face (slower to save, same look). With the subset comes the
+    /// list of its glyphs the texts show, when the document can cut its font program
+    /// itself ([`super::cff::CffCutter`]).
+    pub(crate) fn for_texts<'t>(
+        &self,
+        texts: impl Iterator<Item = &'t str>,
+    ) -> (&ParsedFont, Option<Vec<u16>>) {
+        let mut gids = Vec::new();
+        for c in texts.flat_map(str::chars) {
+            match self.small_gids.get(c as usize) {
+                Some(g) if *g != 0 => gids.push(*g),
+                _ => return (&self.full, None),
+            }
         }
+        gids.sort_unstable();
+        gids.dedup();
+        (&self.font, self.cutter.as_ref().map(|_| gids))
     }
 }
 
@@ -328,7 +343,11 @@ pub(crate) fn print_charset() -> Vec<char> {
 
 /// Cut face `index` of `bytes` down to the glyphs of [`print_charset`]; `gids` is its dense
 /// cmap. Returns the cut face and its own dense cmap (the subset renumbers the glyphs).
-fn subset_face(bytes: &[u8], index: usize, gids: &[u16]) -> Option<(ParsedFont, Vec<u16>)> {
+fn subset_face(
+    bytes: &[u8],
+    index: usize,
+    gids: &[u16],
+) -> Option<(ParsedFont, Vec<u16>, Vec<u8>)> {
     use allsorts::binary::read::ReadScope;
     use allsorts::font_data::FontData;
     use allsorts::subset::{subset, CmapTarget, SubsetProfile};
@@ -357,7 +376,7 @@ fn subset_face(bytes: &[u8], index: usize, gids: &[u16]) -> Option<(ParsedFont, 
     if cut_gids[PROBE_CHAR as usize] == 0 {
         return None;
     }
-    Some((font, cut_gids))
+    Some((font, cut_gids, cut))
 }
 
 #[cfg(test)]

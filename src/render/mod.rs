@@ -58,6 +58,8 @@ pub enum RenderError {
     QrTooLong(String),
     #[error("the PDF writer produced an unexpected trailer")]
     Trailer,
+    #[error("a print face's font program could not be cut to the document's glyphs")]
+    FontProgram,
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
@@ -174,31 +176,44 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
         .collect();
     // Each face embeds from its small load-time subset unless this document shows a
     // character outside it.
-    let body_font = fonts.body.for_texts(texts_in(&pages, &body_id));
-    doc.resources
-        .fonts
-        .map
-        .insert(body_id.clone(), PdfFont::new(body_font.clone()));
+    // Each face's glyphs, when the document cuts the face's program itself.
+    let mut cuts: Vec<(&cff::CffCutter, Vec<u16>)> = Vec::new();
+    let mut all_cut = true;
+    let mut faces = vec![(&fonts.body, body_id.clone())];
     if title_id != body_id {
-        let face = fonts.title_face();
-        let title_font = face.for_texts(texts_in(&pages, &title_id));
+        faces.push((fonts.title_face(), title_id.clone()));
+    }
+    for (face, id) in faces {
+        let (font, gids) = face.for_texts(texts_in(&pages, &id));
         doc.resources
             .fonts
             .map
-            .insert(title_id.clone(), PdfFont::new(title_font.clone()));
+            .insert(id, PdfFont::new(font.clone()));
+        match (face.cutter.as_ref(), gids) {
+            // A face with nothing to show is not embedded at all.
+            (Some(_), Some(gids)) if gids.is_empty() => {}
+            (Some(cutter), Some(gids)) => cuts.push((cutter, gids)),
+            _ => all_cut = false,
+        }
     }
     doc.pages = pages;
 
     let opts = PdfSaveOptions {
         // Compressed below, at a level chosen for speed (printpdf would use zlib's best).
         optimize: false,
-        subset_fonts: true,
+        // When every face is cut here, printpdf embeds each whole and the programs are
+        // replaced below; otherwise (a rare character outside the print faces) it subsets.
+        subset_fonts: !all_cut,
         secure: true,
         image_optimization: None,
     };
     let mut warnings = Vec::new();
     let mut lo = doc.to_lopdf_document(&opts, &mut warnings);
-    shrink_font_programs(&mut lo);
+    if all_cut {
+        cut_font_programs(&mut lo, &cuts)?;
+    } else {
+        shrink_font_programs(&mut lo);
+    }
     compress_streams(&mut lo);
     let mut bytes = Vec::new();
     lo.save_to(&mut bytes).map_err(|_| RenderError::Trailer)?;
@@ -232,6 +247,90 @@ fn texts_in<'p>(pages: &'p [PdfPage], font: &'p FontId) -> impl Iterator<Item = 
 }
 
 /// Cut the unused subroutine tails out of the embedded CFF programs (see [`cff`]).
+/// Replace each whole embedded print face by the cut of the glyphs the document shows.
+fn cut_font_programs(
+    doc: &mut lopdf::Document,
+    cuts: &[(&cff::CffCutter, Vec<u16>)],
+) -> Result<(), RenderError> {
+    // (program stream, subset tag) of each face replaced.
+    let mut replaced: Vec<(lopdf::ObjectId, String)> = Vec::new();
+    for (id, object) in doc.objects.iter_mut() {
+        let lopdf::Object::Stream(stream) = object else {
+            continue;
+        };
+        let Some((cutter, gids)) = cuts
+            .iter()
+            .find(|(cutter, _)| same_program(&stream.content, cutter.program()))
+        else {
+            continue;
+        };
+        let program = cutter.cut(gids).ok_or(RenderError::FontProgram)?;
+        stream.set_content(program);
+        replaced.push((*id, subset_tag(gids)));
+    }
+    // Each face is embedded once; a face left whole would make a multi-megabyte PDF.
+    if replaced.len() != cuts.len() {
+        return Err(RenderError::FontProgram);
+    }
+    // A subset font's name starts with a tag and "+" (PDF 32000-1 §9.6.4): the font
+    // descriptor pointing at the program, and the fonts of the same name.
+    let mut renames: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for object in doc.objects.values() {
+        let Ok(dict) = object.as_dict() else { continue };
+        let Ok(program) = dict.get(b"FontFile3").and_then(lopdf::Object::as_reference) else {
+            continue;
+        };
+        let Some((_, tag)) = replaced.iter().find(|(id, _)| *id == program) else {
+            continue;
+        };
+        if let Ok(name) = dict.get(b"FontName").and_then(lopdf::Object::as_name) {
+            let mut tagged = format!("{tag}+").into_bytes();
+            tagged.extend_from_slice(name);
+            renames.push((name.to_vec(), tagged));
+        }
+    }
+    for object in doc.objects.values_mut() {
+        let Ok(dict) = object.as_dict_mut() else {
+            continue;
+        };
+        for key in [&b"FontName"[..], b"BaseFont"] {
+            let Ok(name) = dict.get(key).and_then(lopdf::Object::as_name) else {
+                continue;
+            };
+            if let Some((_, tagged)) = renames.iter().find(|(old, _)| old == name) {
+                dict.set(key, lopdf::Object::Name(tagged.clone()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether an embedded stream is this whole program. Comparing every byte of a few
+/// megabytes on each render is measurable; a font program of the same length, head and
+/// tail as a print face is that face.
+fn same_program(content: &[u8], program: &[u8]) -> bool {
+    const ENDS: usize = 4096;
+    content.len() == program.len()
+        && content.len() > 2 * ENDS
+        && content[..ENDS] == program[..ENDS]
+        && content[content.len() - ENDS..] == program[program.len() - ENDS..]
+}
+
+/// Six capital letters that depend only on the glyphs kept (deterministic output).
+fn subset_tag(gids: &[u16]) -> String {
+    // FNV-1a over the glyph ids.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for g in gids {
+        for b in g.to_be_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    (0..6)
+        .map(|i| char::from(b'A' + ((h >> (i * 8)) % 26) as u8))
+        .collect()
+}
+
 fn shrink_font_programs(doc: &mut lopdf::Document) {
     for object in doc.objects.values_mut() {
         let lopdf::Object::Stream(stream) = object else {
@@ -251,9 +350,22 @@ fn shrink_font_programs(doc: &mut lopdf::Document) {
     }
 }
 
-/// zlib level for the content and font streams: level 9 (printpdf's choice) took a fifth
-/// of the render time for a fraction of a percent in size on CFF outlines and operators.
+/// zlib level for page content and the other text streams: level 9 (printpdf's choice)
+/// took a fifth of the render time for a fraction of a percent in size.
 const ZLIB_LEVEL: u32 = 6;
+
+/// zlib level for font programs. CFF charstrings are dense: an A3 business licence's body
+/// face (129 KB) shrinks to 64.8 KB at level 1 and 64.3 KB at level 6, while level 6 costs
+/// several times as long, the largest single cost of a render.
+const FONT_ZLIB_LEVEL: u32 = 1;
+
+fn is_font_program(dict: &lopdf::Dictionary) -> bool {
+    dict.get(b"Length1").is_ok()
+        || dict
+            .get(b"Subtype")
+            .and_then(lopdf::Object::as_name)
+            .is_ok_and(|n| n == b"CIDFontType0C" || n == b"OpenType" || n == b"Type1C")
+}
 
 fn compress_streams(doc: &mut lopdf::Document) {
     use std::io::Write;
@@ -264,9 +376,14 @@ fn compress_streams(doc: &mut lopdf::Document) {
         if stream.dict.get(b"Filter").is_ok() || !stream.allows_compression {
             continue;
         }
+        let level = if is_font_program(&stream.dict) {
+            FONT_ZLIB_LEVEL
+        } else {
+            ZLIB_LEVEL
+        };
         let mut encoder = flate2::write::ZlibEncoder::new(
             Vec::with_capacity(stream.content.len() / 2),
-            flate2::Compression::new(ZLIB_LEVEL),
+            flate2::Compression::new(level),
         );
         let compressed = encoder
             .write_all(&stream.content)
