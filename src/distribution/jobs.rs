@@ -567,6 +567,16 @@ pub(crate) fn changes(now: DateTime<Utc>) -> JobChanges {
     }
 }
 
+/// A move to `to` that ends the job's lease (its token no longer opens anything).
+pub(crate) fn end_lease(to: JobState, now: DateTime<Utc>) -> JobChanges {
+    JobChanges {
+        state: Some(to.as_str().into()),
+        lease_token_hash: Some(None),
+        lease_expires_at: Some(None),
+        ..changes(now)
+    }
+}
+
 /// `POST /api/v1/print-jobs/{id}/cancel` `{reason}`.
 pub fn cancel_job(
     conn: &mut DbConnection,
@@ -723,12 +733,7 @@ pub(crate) fn cancel_withdrawn(
         conn,
         &job.id,
         &job.state,
-        &JobChanges {
-            state: Some(JobState::Cancelled.as_str().into()),
-            lease_token_hash: Some(None),
-            lease_expires_at: Some(None),
-            ..changes(now)
-        },
+        &end_lease(JobState::Cancelled, now),
     )?;
     audit::insert_event(
         conn,
@@ -832,11 +837,8 @@ pub fn record_printed_locked(
         conn,
         job,
         &JobChanges {
-            state: Some(to.as_str().into()),
-            lease_token_hash: Some(None),
-            lease_expires_at: Some(None),
             printed_at: Some(Some(storage::to_db_time(now))),
-            ..changes(now)
+            ..end_lease(to, now)
         },
     )?;
     audit::insert_event(

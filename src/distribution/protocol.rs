@@ -23,7 +23,8 @@
 
 use crate::accounts::{new_token, token_hash, Staff};
 use crate::distribution::jobs::{
-    changes, copies_of, licence_validity, not_found, reload, rfc3339, state_of, subject, JobError,
+    changes, copies_of, end_lease, licence_validity, not_found, reload, rfc3339, state_of, subject,
+    JobError,
 };
 use crate::distribution::stock::{self, StockError};
 use crate::distribution::wakeup;
@@ -665,11 +666,8 @@ fn record_failed(
         conn,
         job,
         &JobChanges {
-            state: Some(to.as_str().into()),
             attempts: Some(attempts),
-            lease_token_hash: Some(None),
-            lease_expires_at: Some(None),
-            ..changes(now)
+            ..end_lease(to, now)
         },
     )?;
     let action = match to {
@@ -733,17 +731,7 @@ pub fn sweep_expired_leases(
         for job in expired {
             let from = state_of(&job)?;
             let to = transition(from, JobEvent::LeaseExpired).map_err(JobError::from)?;
-            store::update_job(
-                conn,
-                &job.id,
-                from.as_str(),
-                &JobChanges {
-                    state: Some(to.as_str().into()),
-                    lease_token_hash: Some(None),
-                    lease_expires_at: Some(None),
-                    ..changes(now)
-                },
-            )?;
+            store::update_job(conn, &job.id, from.as_str(), &end_lease(to, now))?;
             audit::insert_event(
                 conn,
                 now,

@@ -218,35 +218,42 @@ pub struct ResolveForm {
     pub err_reason: Option<String>,
 }
 
+/// What a job page says above the job, after a form was posted.
+#[derive(Default)]
+struct Outcome {
+    notice: Option<String>,
+    error: Option<String>,
+    resolve: ResolveForm,
+}
+
+impl Outcome {
+    fn notice(text: impl Into<String>) -> Outcome {
+        Outcome {
+            notice: Some(text.into()),
+            ..Outcome::default()
+        }
+    }
+
+    fn error(text: impl Into<String>) -> Outcome {
+        Outcome {
+            error: Some(text.into()),
+            ..Outcome::default()
+        }
+    }
+}
+
 async fn render_job(
     state: &web::Data<AppState>,
     session: &Session,
     id: String,
     status: StatusCode,
-    notice: Option<String>,
-    error: Option<String>,
+    outcome: Outcome,
 ) -> Result<HttpResponse, PageError> {
-    render_job_with(
-        state,
-        session,
-        id,
-        status,
+    let Outcome {
         notice,
         error,
-        ResolveForm::default(),
-    )
-    .await
-}
-
-async fn render_job_with(
-    state: &web::Data<AppState>,
-    session: &Session,
-    id: String,
-    status: StatusCode,
-    notice: Option<String>,
-    error: Option<String>,
-    resolve: ResolveForm,
-) -> Result<HttpResponse, PageError> {
+        resolve,
+    } = outcome;
     let staff = session.staff.clone();
     let st = state.clone();
     let today = state.now().date_naive();
@@ -320,8 +327,7 @@ pub async fn job_page(
         &session,
         path.into_inner(),
         StatusCode::OK,
-        None,
-        None,
+        Outcome::default(),
     )
     .await
 }
@@ -350,8 +356,7 @@ pub async fn pick_up(
                 &post.session,
                 id,
                 StatusCode::OK,
-                Some("已核对领取码与证件号码，证照已交付（已领取）。".into()),
-                None,
+                Outcome::notice("已核对领取码与证件号码，证照已交付（已领取）。"),
             )
             .await
         }
@@ -395,7 +400,7 @@ pub async fn pick_up(
                     "job_id: 请填写任务编号",
                 )));
             }
-            render_job(&state, &post.session, id, status, None, Some(message)).await
+            render_job(&state, &post.session, id, status, Outcome::error(message)).await
         }
     }
 }
@@ -500,14 +505,17 @@ pub async fn resolve_job(
                         &post.session,
                         id,
                         StatusCode::CONFLICT,
-                        None,
-                        Some("该任务已不在“待核对”状态，请刷新后查看。".into()),
+                        Outcome::error("该任务已不在“待核对”状态，请刷新后查看。"),
                     )
                     .await
                 }
                 other => return Err(PageError::Api(other.into())),
             }
-            return render_job_with(&state, &post.session, id, status, None, None, form).await;
+            let outcome = Outcome {
+                resolve: form,
+                ..Outcome::default()
+            };
+            return render_job(&state, &post.session, id, status, outcome).await;
         }
     };
     let notice = if row.state == "printed" {
@@ -522,8 +530,7 @@ pub async fn resolve_job(
         &post.session,
         id,
         StatusCode::OK,
-        Some(notice),
-        None,
+        Outcome::notice(notice),
     )
     .await
 }

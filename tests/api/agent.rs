@@ -257,25 +257,18 @@ impl World {
     }
 
     fn load_stock(&self) {
-        let out = self
-            .agent_command()
-            .args(["stock", "load", "--from", FIRST_SERIAL, "--count", "10"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::helpers::run_ok(self.agent_command().args([
+            "stock",
+            "load",
+            "--from",
+            FIRST_SERIAL,
+            "--count",
+            "10",
+        ]));
     }
 
     fn status(&self) -> String {
-        let out = self.agent_command().arg("status").output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = crate::helpers::run_ok(self.agent_command().arg("status"));
         String::from_utf8(out.stdout).unwrap()
     }
 

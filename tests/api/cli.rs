@@ -283,12 +283,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 
 #[test]
 fn keys_check_accepts_the_example_set() {
-    let out = crosscert().args(["keys", "check"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = crate::helpers::run_ok(crosscert().args(["keys", "check"]));
     assert!(String::from_utf8_lossy(&out.stdout).contains("signer-2026"));
 }
 
@@ -339,15 +334,12 @@ fn serve_refuses_a_signer_from_a_foreign_root() {
         &ours,
     );
     let foreign = dir.path().join("foreign");
-    let out = crosscert()
-        .args(["keys", "gen-example", "--out", foreign.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::helpers::run_ok(crosscert().args([
+        "keys",
+        "gen-example",
+        "--out",
+        foreign.to_str().unwrap(),
+    ]));
     // A signer certificate and key from another root, under our root.
     std::fs::copy(
         foreign.join("signer-2026.pem"),

@@ -293,3 +293,14 @@ pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> se
     );
     body
 }
+
+/// Run a command to the end and insist that it succeeded (its stderr is the message).
+pub fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().expect("the command starts");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

@@ -464,18 +464,9 @@ async fn the_stylesheet_is_served_from_the_binary_with_caching() {
 /// agent will (the agent protocol is not in this branch).
 fn print_job(app: &TestApp, job_id: &str, hall: &str) {
     use crosscert::distribution::jobs;
-    let mut conn = app.state.pool.get().unwrap();
+    let mut conn = lease(app, job_id, hall);
     let now = app.clock.now_utc();
     let serial = format!("{}000001", crosscert::demo::demo_stock_prefix(hall));
-    jobs::lease_job(
-        &mut conn,
-        job_id,
-        hall,
-        "lease-hash",
-        now + chrono::Duration::minutes(5),
-        now,
-    )
-    .unwrap();
     crosscert::storage::write_tx(&mut conn, |c| {
         jobs::record_printed(
             c,
@@ -486,6 +477,22 @@ fn print_job(app: &TestApp, job_id: &str, hall: &str) {
         )
     })
     .unwrap();
+}
+
+/// Lease the job to its hall for five minutes, as the hall's agent's claim does.
+fn lease(app: &TestApp, job_id: &str, hall: &str) -> crosscert::storage::PooledConn {
+    let mut conn = app.state.pool.get().unwrap();
+    let now = app.clock.now_utc();
+    crosscert::distribution::jobs::lease_job(
+        &mut conn,
+        job_id,
+        hall,
+        "lease-hash",
+        now + chrono::Duration::minutes(5),
+        now,
+    )
+    .unwrap();
+    conn
 }
 
 fn text_between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
@@ -894,18 +901,8 @@ async fn the_dashboard_counts_jobs_and_the_partner_share() {
 /// Lease the job to its hall, let the lease run out and the sweeper move it to
 /// `needs_reconciliation`, as a crashed agent would leave it.
 fn lose_job(app: &TestApp, job_id: &str, hall: &str) {
-    use crosscert::distribution::{jobs, protocol};
-    let mut conn = app.state.pool.get().unwrap();
-    let now = app.clock.now_utc();
-    jobs::lease_job(
-        &mut conn,
-        job_id,
-        hall,
-        "lease-hash",
-        now + chrono::Duration::minutes(5),
-        now,
-    )
-    .unwrap();
+    use crosscert::distribution::protocol;
+    let mut conn = lease(app, job_id, hall);
     app.clock.advance(chrono::Duration::minutes(10));
     let moved = protocol::sweep_expired_leases(&mut conn, app.clock.now_utc()).unwrap();
     assert!(moved.iter().any(|m| m == job_id), "swept: {moved:?}");

@@ -178,14 +178,9 @@ impl HallAgent {
             cmd
         };
         let first = crosscert::demo::demo_first_serial(PIZHOU_PARTNER);
-        let out = command(&["stock", "load", "--from", &first, "--count", "10"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::helpers::run_ok(&mut command(&[
+            "stock", "load", "--from", &first, "--count", "10",
+        ]));
         let log = dir.path().join("printed.log");
         let print = format!(
             "echo {{file}} >> {}",
