@@ -157,6 +157,11 @@ pub(crate) struct CffCutter {
     program: Vec<u8>,
     /// Per glyph id of `program`.
     calls: Vec<Calls>,
+    /// `program` with every outline empty and no subroutines: the same glyph ids, CIDs
+    /// and Font DICTs in a few kilobytes. printpdf is handed a face built on this (see
+    /// `fonts::Face::stub`), so what it copies and parses on each save is small; the
+    /// program it embeds is then replaced by [`CffCutter::cut`].
+    stub: Vec<u8>,
 }
 
 impl CffCutter {
@@ -194,12 +199,17 @@ impl CffCutter {
             calls.push(found);
         }
         drop(table);
-        Some(CffCutter { program, calls })
+        let stub = stub_program(&program)?;
+        Some(CffCutter {
+            program,
+            calls,
+            stub,
+        })
     }
 
-    /// The whole program, as printpdf embeds it when it does not subset.
-    pub(crate) fn program(&self) -> &[u8] {
-        &self.program
+    /// The outline-free program printpdf embeds from the stub face.
+    pub(crate) fn stub(&self) -> &[u8] {
+        &self.stub
     }
 
     /// The program reduced to `gids` (plus .notdef), renumbered in ascending order with
@@ -282,6 +292,33 @@ impl CffCutter {
         CFF::write(&mut buffer, &table).ok()?;
         Some(buffer.into_inner())
     }
+}
+
+/// `program` with every charstring `endchar` and every subroutine INDEX empty.
+fn stub_program(program: &[u8]) -> Option<Vec<u8>> {
+    let count = ReadScope::new(program)
+        .read::<CFF<'_>>()
+        .ok()?
+        .fonts
+        .first()?
+        .char_strings_index
+        .len();
+    const ENDCHAR: &[u8] = &[14];
+    let strings = index_bytes(&vec![ENDCHAR; count]);
+    let empty = index_bytes(&[]);
+    let mut table = ReadScope::new(program).read::<CFF<'_>>().ok()?;
+    table.global_subr_index = index(&empty)?;
+    let font = table.fonts.first_mut()?;
+    font.char_strings_index = index(&strings)?;
+    let CFFVariant::CID(cid) = &mut font.data else {
+        return None;
+    };
+    for slot in cid.local_subr_indices.iter_mut().flatten() {
+        *slot = index(&empty)?;
+    }
+    let mut buffer = WriteBuffer::new();
+    CFF::write(&mut buffer, &table).ok()?;
+    Some(buffer.into_inner())
 }
 
 fn index(bytes: &[u8]) -> Option<MaybeOwnedIndex<'_>> {

@@ -187,6 +187,10 @@ pub(crate) struct Face {
     /// `font`'s CFF program, for documents to cut their glyphs from (see
     /// [`super::cff::CffCutter`]); `None` for a face that is not CID-keyed CFF.
     pub(crate) cutter: Option<super::cff::CffCutter>,
+    /// `font` with the cutter's outline-free program in place of its CFF table: what
+    /// printpdf is given when the document cuts its own program (same glyph ids, CIDs,
+    /// metrics and cmap; a few kilobytes for printpdf to copy and parse instead of 1.9 MB).
+    pub(crate) stub: Option<ParsedFont>,
     /// Advance in em of each code point below [`DENSE_END`] (1 em when absent).
     advances: Vec<f32>,
 }
@@ -218,20 +222,31 @@ impl Face {
             })
             .collect();
         // A face the subsetter cannot cut still prints: every document then uses it whole.
-        let (mut font, small_gids, cutter) = match subset_face(&bytes, candidate.index, &full_gids)
-        {
-            Some((font, gids, cut)) => {
-                let cutter = printpdf::font::extract_cid_keyed_cff(&cut, 0)
-                    .and_then(super::cff::CffCutter::new);
-                (font, gids, cutter)
-            }
-            None => (full.clone(), full_gids.clone(), None),
-        };
+        let (mut font, small_gids, cutter, mut stub) =
+            match subset_face(&bytes, candidate.index, &full_gids) {
+                Some((font, gids, cut)) => {
+                    let cutter = printpdf::font::extract_cid_keyed_cff(&cut, 0)
+                        .and_then(super::cff::CffCutter::new);
+                    let stub = cutter.as_ref().and_then(|c| {
+                        let otf = replace_table(&cut, *b"CFF ", c.stub())?;
+                        ParsedFont::from_bytes(&otf, 0, &mut Vec::new())
+                    });
+                    // Without its stub a face is not cut here (printpdf subsets it).
+                    let cutter = cutter.filter(|_| stub.is_some());
+                    (font, gids, cutter, stub)
+                }
+                None => (full.clone(), full_gids.clone(), None, None),
+            };
         // allsorts looks characters up by scanning the cmap's segments one by one (tens of
         // thousands of format-12 groups in Noto CJK), and printpdf looks up every character
         // it writes: a direct table makes each lookup one index.
         install_dense_cmap(&mut full, &full_gids);
         install_dense_cmap(&mut font, &small_gids);
+        if let Some(stub) = stub.as_mut() {
+            // The print charset is all in the BMP: a shorter table is cheaper to clone
+            // into each document.
+            install_dense_cmap(stub, &small_gids[..0x10000]);
+        }
         Some(Face {
             source: candidate.clone(),
             font,
@@ -239,6 +254,7 @@ impl Face {
             small_gids,
             full_gids,
             cutter,
+            stub,
             advances,
         })
     }
@@ -261,7 +277,7 @@ impl Face {
     /// The face a document embeds: the load-time subset when it has every character of
     /// `texts`, else the whole face (slower to save, same look). With the subset comes the
     /// list of its glyphs the texts show, when the document can cut its font program
-    /// itself ([`super::cff::CffCutter`]).
+    /// itself ([`super::cff::CffCutter`]; printpdf is then given [`Face::stub`]).
     pub(crate) fn for_texts<'t>(
         &self,
         texts: impl Iterator<Item = &'t str>,
@@ -299,6 +315,37 @@ fn dense_cmap(bytes: &[u8], index: usize) -> Option<Vec<u16>> {
     })
     .ok()?;
     Some(gids)
+}
+
+/// An sfnt (`OTTO`/TrueType, one face) with table `tag`'s data replaced by `data`. The
+/// result is only parsed in memory (never embedded), so table checksums are not updated.
+fn replace_table(sfnt: &[u8], tag: [u8; 4], data: &[u8]) -> Option<Vec<u8>> {
+    let be16 = |at: usize| Some(u16::from_be_bytes(sfnt.get(at..at + 2)?.try_into().ok()?));
+    let be32 = |at: usize| Some(u32::from_be_bytes(sfnt.get(at..at + 4)?.try_into().ok()?));
+    let count = usize::from(be16(4)?);
+    let header_len = 12 + 16 * count;
+    let mut out = sfnt.get(..header_len)?.to_vec();
+    let mut replaced = false;
+    for i in 0..count {
+        let record = 12 + 16 * i;
+        let offset = usize::try_from(be32(record + 8)?).ok()?;
+        let length = usize::try_from(be32(record + 12)?).ok()?;
+        let body = if sfnt.get(record..record + 4)? == tag {
+            replaced = true;
+            data
+        } else {
+            sfnt.get(offset..offset.checked_add(length)?)?
+        };
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        let new_offset = u32::try_from(out.len()).ok()?;
+        let new_length = u32::try_from(body.len()).ok()?;
+        out[record + 8..record + 12].copy_from_slice(&new_offset.to_be_bytes());
+        out[record + 12..record + 16].copy_from_slice(&new_length.to_be_bytes());
+        out.extend_from_slice(body);
+    }
+    replaced.then_some(out)
 }
 
 /// Replace the face's parsed cmap by a format-10 table (one entry per code point): same

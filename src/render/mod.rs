@@ -176,33 +176,47 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
         .collect();
     // Each face embeds from its small load-time subset unless this document shows a
     // character outside it.
-    // Each face's glyphs, when the document cuts the face's program itself.
-    let mut cuts: Vec<(&cff::CffCutter, Vec<u16>)> = Vec::new();
-    let mut all_cut = true;
+    // Each face's glyphs, when the document cuts the face's program itself: then printpdf
+    // embeds the face's outline-free stub and the program is cut below; otherwise (a rare
+    // character outside the print faces) printpdf subsets the real faces.
     let mut faces = vec![(&fonts.body, body_id.clone())];
     if title_id != body_id {
         faces.push((fonts.title_face(), title_id.clone()));
     }
-    for (face, id) in faces {
-        let (font, gids) = face.for_texts(texts_in(&pages, &id));
+    let chosen: Vec<_> = faces
+        .into_iter()
+        .map(|(face, id)| {
+            let (font, gids) = face.for_texts(texts_in(&pages, &id));
+            (face, id, font, gids)
+        })
+        .collect();
+    let all_cut = chosen
+        .iter()
+        .all(|(face, _, _, gids)| gids.is_some() && face.stub.is_some());
+    let mut cuts: Vec<(&cff::CffCutter, Vec<u16>)> = Vec::new();
+    for (face, id, font, gids) in chosen {
+        let font = match (all_cut, &face.cutter, &face.stub, gids) {
+            (true, Some(cutter), Some(stub), Some(gids)) => {
+                // A face with nothing to show is not embedded at all.
+                if !gids.is_empty() {
+                    cuts.push((cutter, gids));
+                }
+                stub
+            }
+            _ => font,
+        };
         doc.resources
             .fonts
             .map
             .insert(id, PdfFont::new(font.clone()));
-        match (face.cutter.as_ref(), gids) {
-            // A face with nothing to show is not embedded at all.
-            (Some(_), Some(gids)) if gids.is_empty() => {}
-            (Some(cutter), Some(gids)) => cuts.push((cutter, gids)),
-            _ => all_cut = false,
-        }
     }
     doc.pages = pages;
 
     let opts = PdfSaveOptions {
         // Compressed below, at a level chosen for speed (printpdf would use zlib's best).
         optimize: false,
-        // When every face is cut here, printpdf embeds each whole and the programs are
-        // replaced below; otherwise (a rare character outside the print faces) it subsets.
+        // When every face is cut here, printpdf embeds each stub whole and the programs
+        // are replaced below; otherwise it subsets.
         subset_fonts: !all_cut,
         secure: true,
         image_optimization: None,
@@ -260,7 +274,7 @@ fn cut_font_programs(
         };
         let Some((cutter, gids)) = cuts
             .iter()
-            .find(|(cutter, _)| same_program(&stream.content, cutter.program()))
+            .find(|(cutter, _)| stream.content == cutter.stub())
         else {
             continue;
         };
@@ -303,17 +317,6 @@ fn cut_font_programs(
         }
     }
     Ok(())
-}
-
-/// Whether an embedded stream is this whole program. Comparing every byte of a few
-/// megabytes on each render is measurable; a font program of the same length, head and
-/// tail as a print face is that face.
-fn same_program(content: &[u8], program: &[u8]) -> bool {
-    const ENDS: usize = 4096;
-    content.len() == program.len()
-        && content.len() > 2 * ENDS
-        && content[..ENDS] == program[..ENDS]
-        && content[content.len() - ENDS..] == program[program.len() - ENDS..]
 }
 
 /// Six capital letters that depend only on the glyphs kept (deterministic output).

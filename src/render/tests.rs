@@ -368,3 +368,52 @@ fn the_load_time_subset_covers_the_samples_and_keeps_the_advances() {
         assert_ne!(advance(&fonts.body.font), Some(0), "{c}");
     }
 }
+
+#[test]
+fn a_cut_program_keeps_each_glyphs_cid_and_the_stub_keeps_the_metrics() {
+    use allsorts::binary::read::ReadScope;
+    use allsorts::cff::CFF;
+    let Some(fonts) = fonts() else { return };
+    let face = &fonts.body;
+    let (Some(cutter), Some(stub)) = (face.cutter.as_ref(), face.stub.as_ref()) else {
+        panic!("the Noto print face is CID-keyed CFF and is cut per document");
+    };
+    let text = "营业执照经营范围ABC123（）";
+    let (_, gids) = face.for_texts([text].into_iter());
+    let gids = gids.expect("all in the print face");
+    let cut = cutter.cut(&gids).expect("a cut");
+    let cut = ReadScope::new(&cut)
+        .read::<CFF<'_>>()
+        .expect("the cut parses");
+    let whole = ReadScope::new(cutter.stub())
+        .read::<CFF<'_>>()
+        .expect("the stub parses");
+    let (cut, whole) = (&cut.fonts[0], &whole.fonts[0]);
+    // .notdef, then the glyphs in ascending order, each under its old CID: the codes
+    // printpdf wrote (CIDs) still name the same glyphs.
+    assert_eq!(cut.char_strings_index.len(), gids.len() + 1);
+    for (new, old) in gids.iter().enumerate() {
+        let new = u16::try_from(new + 1).unwrap();
+        assert_eq!(
+            cut.charset.id_for_glyph(new),
+            whole.charset.id_for_glyph(*old)
+        );
+        assert!(
+            cut.char_strings_index
+                .read_object(usize::from(new))
+                .unwrap()
+                .len()
+                > 1
+        );
+    }
+    // printpdf measures and maps characters on the stub exactly as on the real face.
+    for c in text.chars() {
+        let gid = |f: &printpdf::ParsedFont| f.lookup_glyph_index(u32::from(c));
+        assert_eq!(gid(stub), gid(&face.font), "{c}");
+        let g = gid(stub).unwrap();
+        assert_eq!(
+            stub.get_horizontal_advance(g),
+            face.font.get_horizontal_advance(g)
+        );
+    }
+}
