@@ -218,6 +218,19 @@ pub struct ResolveForm {
     pub err_reason: Option<String>,
 }
 
+impl ResolveForm {
+    /// Where the problem with a request field is shown (the reason's slot for any other).
+    fn error_slot(&mut self, field: &str) -> &mut Option<String> {
+        match field {
+            "outcome" => &mut self.err_outcome,
+            "sheets" => &mut self.err_sheets,
+            "voided_serials" => &mut self.err_voided,
+            "no_sheet_taken" => &mut self.err_no_sheet,
+            _ => &mut self.err_reason,
+        }
+    }
+}
+
 /// What a job page says above the job, after a form was posted.
 #[derive(Default)]
 struct Outcome {
@@ -431,9 +444,10 @@ pub async fn resolve_job(
         reason: f.text("reason").to_string(),
         ..ResolveForm::default()
     };
+    let printed_sheets = serial_list(&form.sheets);
     let mut body = serde_json::json!({
         "outcome": form.outcome,
-        "sheets": serial_list(&form.sheets),
+        "sheets": printed_sheets,
         "voided_serials": serial_list(&form.voided),
         "no_sheet_taken": form.no_sheet_taken,
     });
@@ -451,66 +465,55 @@ pub async fn resolve_job(
         })
         .await?;
     use crate::distribution::protocol::ProtocolError as P;
+    use stock::StockError as S;
     let row = match outcome {
         Ok(row) => row,
+        Err(P::Job(jobs::JobError::Transition(_))) => {
+            return render_job(
+                &state,
+                &post.session,
+                id,
+                StatusCode::CONFLICT,
+                Outcome::error("该任务已不在“待核对”状态，请刷新后查看。"),
+            )
+            .await
+        }
         Err(e) => {
-            let status = match &e {
-                P::Invalid { .. } => StatusCode::BAD_REQUEST,
-                P::Stock(stock::StockError::AlreadyUsed { .. }) => StatusCode::CONFLICT,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
-            let listed = |serial: &str| serial_list(&form.sheets).iter().any(|s| s == serial);
-            match e {
-                P::Invalid { field, message } => {
-                    let zh = match field {
+            // The refused field and what to say next to it; the status is the API's.
+            let (field, zh) = match &e {
+                P::Invalid { field, message } => (
+                    *field,
+                    match *field {
                         "outcome" => "请选择核对结果：已打印或未打印。".to_string(),
                         "sheets" => format!("已打印证纸编号有误：{message}"),
                         "voided_serials" => format!("作废证纸编号有误：{message}"),
-                        "no_sheet_taken" => "已填写作废证纸时不能同时勾选“未取用证纸”。".into(),
+                        "no_sheet_taken" => {
+                            "已填写作废证纸时不能同时勾选“未取用证纸”。".to_string()
+                        }
                         _ => format!("说明有误：{message}"),
-                    };
-                    match field {
-                        "outcome" => form.err_outcome = Some(zh),
-                        "sheets" => form.err_sheets = Some(zh),
-                        "voided_serials" => form.err_voided = Some(zh),
-                        "no_sheet_taken" => form.err_no_sheet = Some(zh),
-                        _ => form.err_reason = Some(zh),
-                    }
-                }
-                P::VoidedSheetsRequired(_) => {
-                    form.err_voided = Some(
-                        "重新打印前，须在此填写上次尝试取用的证纸并作废；确未取用证纸的，勾选“未取用证纸”。"
-                            .into(),
-                    )
-                }
-                P::Stock(stock::StockError::NotInStock { serial, .. }) => {
-                    let zh = format!("证纸 {serial} 不在本厅登记的库存中。");
-                    if listed(&serial) {
-                        form.err_sheets = Some(zh)
+                    },
+                ),
+                P::VoidedSheetsRequired(_) => (
+                    "voided_serials",
+                    "重新打印前，须在此填写上次尝试取用的证纸并作废；确未取用证纸的，勾选“未取用证纸”。"
+                        .to_string(),
+                ),
+                P::Stock(S::NotInStock { serial, .. } | S::AlreadyUsed { serial, .. }) => (
+                    if printed_sheets.contains(serial) {
+                        "sheets"
                     } else {
-                        form.err_voided = Some(zh)
-                    }
-                }
-                P::Stock(stock::StockError::AlreadyUsed { serial, .. }) => {
-                    let zh = format!("证纸 {serial} 已使用或已作废。");
-                    if listed(&serial) {
-                        form.err_sheets = Some(zh)
+                        "voided_serials"
+                    },
+                    if matches!(e, P::Stock(S::NotInStock { .. })) {
+                        format!("证纸 {serial} 不在本厅登记的库存中。")
                     } else {
-                        form.err_voided = Some(zh)
-                    }
-                }
-                P::Job(jobs::JobError::Transition(_)) => {
-                    return render_job(
-                        &state,
-                        &post.session,
-                        id,
-                        StatusCode::CONFLICT,
-                        Outcome::error("该任务已不在“待核对”状态，请刷新后查看。"),
-                    )
-                    .await
-                }
-                other => return Err(PageError::Api(other.into())),
-            }
+                        format!("证纸 {serial} 已使用或已作废。")
+                    },
+                ),
+                _ => return Err(PageError::Api(e.into())),
+            };
+            let status = actix_web::ResponseError::status_code(&ApiError::from(e));
+            *form.error_slot(field) = Some(zh);
             let outcome = Outcome {
                 resolve: form,
                 ..Outcome::default()
