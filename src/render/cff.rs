@@ -159,7 +159,7 @@ pub(crate) struct CffCutter {
     calls: Vec<Calls>,
     /// `program` with every outline empty and no subroutines: the same glyph ids, CIDs
     /// and Font DICTs in a few kilobytes. printpdf is handed a face built on this (see
-    /// `fonts::Face::stub`), so what it copies and parses on each save is small; the
+    /// `fonts::Cutting::stub`), so what it copies and parses on each save is small; the
     /// program it embeds is then replaced by [`CffCutter::cut`].
     stub: Vec<u8>,
 }
@@ -198,8 +198,9 @@ impl CffCutter {
             }
             calls.push(found);
         }
+        let glyphs = font.char_strings_index.len();
         drop(table);
-        let stub = stub_program(&program)?;
+        let stub = stub_program(&program, glyphs)?;
         Some(CffCutter {
             program,
             calls,
@@ -294,17 +295,11 @@ impl CffCutter {
     }
 }
 
-/// `program` with every charstring `endchar` and every subroutine INDEX empty.
-fn stub_program(program: &[u8]) -> Option<Vec<u8>> {
-    let count = ReadScope::new(program)
-        .read::<CFF<'_>>()
-        .ok()?
-        .fonts
-        .first()?
-        .char_strings_index
-        .len();
+/// `program` (of `glyphs` glyphs) with every charstring `endchar` and every subroutine
+/// INDEX empty.
+fn stub_program(program: &[u8], glyphs: usize) -> Option<Vec<u8>> {
     const ENDCHAR: &[u8] = &[14];
-    let strings = index_bytes(&vec![ENDCHAR; count]);
+    let strings = index_bytes(&vec![ENDCHAR; glyphs]);
     let empty = index_bytes(&[]);
     let mut table = ReadScope::new(program).read::<CFF<'_>>().ok()?;
     table.global_subr_index = index(&empty)?;

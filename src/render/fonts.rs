@@ -184,15 +184,21 @@ pub(crate) struct Face {
     small_gids: Vec<u16>,
     /// The same for `full`.
     full_gids: Vec<u16>,
-    /// `font`'s CFF program, for documents to cut their glyphs from (see
-    /// [`super::cff::CffCutter`]); `None` for a face that is not CID-keyed CFF.
-    pub(crate) cutter: Option<super::cff::CffCutter>,
-    /// `font` with the cutter's outline-free program in place of its CFF table: what
-    /// printpdf is given when the document cuts its own program (same glyph ids, CIDs,
-    /// metrics and cmap; a few kilobytes for printpdf to copy and parse instead of 1.9 MB).
-    pub(crate) stub: Option<ParsedFont>,
+    /// How documents cut their own font program from `font`; `None` for a face that is
+    /// not CID-keyed CFF (printpdf then subsets it).
+    pub(crate) cut: Option<Cutting>,
     /// Advance in em of each code point below [`DENSE_END`] (1 em when absent).
     advances: Vec<f32>,
+}
+
+/// A print face that documents cut their font program from.
+pub(crate) struct Cutting {
+    /// The face's CFF program and what each glyph needs of it ([`super::cff::CffCutter`]).
+    pub(crate) cutter: super::cff::CffCutter,
+    /// The face with the cutter's outline-free program in place of its CFF table: what
+    /// printpdf is given (same glyph ids, CIDs, metrics and cmap; a few kilobytes for it to
+    /// copy and parse on each save instead of 1.9 MB).
+    pub(crate) stub: ParsedFont,
 }
 
 /// Code points covered by the dense lookup tables: the BMP and the supplementary
@@ -222,30 +228,29 @@ impl Face {
             })
             .collect();
         // A face the subsetter cannot cut still prints: every document then uses it whole.
-        let (mut font, small_gids, cutter, mut stub) =
-            match subset_face(&bytes, candidate.index, &full_gids) {
-                Some((font, gids, cut)) => {
-                    let cutter = printpdf::font::extract_cid_keyed_cff(&cut, 0)
-                        .and_then(super::cff::CffCutter::new);
-                    let stub = cutter.as_ref().and_then(|c| {
-                        let otf = replace_table(&cut, *b"CFF ", c.stub())?;
-                        ParsedFont::from_bytes(&otf, 0, &mut Vec::new())
+        let (mut font, small_gids, mut cut) = match subset_face(&bytes, candidate.index, &full_gids)
+        {
+            Some((font, gids, otf)) => {
+                let cut = printpdf::font::extract_cid_keyed_cff(&otf, 0)
+                    .and_then(super::cff::CffCutter::new)
+                    .and_then(|cutter| {
+                        let stub_otf = replace_table(&otf, *b"CFF ", cutter.stub())?;
+                        let stub = ParsedFont::from_bytes(&stub_otf, 0, &mut Vec::new())?;
+                        Some(Cutting { cutter, stub })
                     });
-                    // Without its stub a face is not cut here (printpdf subsets it).
-                    let cutter = cutter.filter(|_| stub.is_some());
-                    (font, gids, cutter, stub)
-                }
-                None => (full.clone(), full_gids.clone(), None, None),
-            };
+                (font, gids, cut)
+            }
+            None => (full.clone(), full_gids.clone(), None),
+        };
         // allsorts looks characters up by scanning the cmap's segments one by one (tens of
         // thousands of format-12 groups in Noto CJK), and printpdf looks up every character
         // it writes: a direct table makes each lookup one index.
         install_dense_cmap(&mut full, &full_gids);
         install_dense_cmap(&mut font, &small_gids);
-        if let Some(stub) = stub.as_mut() {
+        if let Some(cut) = cut.as_mut() {
             // The print charset is all in the BMP: a shorter table is cheaper to clone
             // into each document.
-            install_dense_cmap(stub, &small_gids[..0x10000]);
+            install_dense_cmap(&mut cut.stub, &small_gids[..0x10000]);
         }
         Some(Face {
             source: candidate.clone(),
@@ -253,8 +258,7 @@ impl Face {
             full,
             small_gids,
             full_gids,
-            cutter,
-            stub,
+            cut,
             advances,
         })
     }
@@ -277,7 +281,7 @@ impl Face {
     /// The face a document embeds: the load-time subset when it has every character of
     /// `texts`, else the whole face (slower to save, same look). With the subset comes the
     /// list of its glyphs the texts show, when the document can cut its font program
-    /// itself ([`super::cff::CffCutter`]; printpdf is then given [`Face::stub`]).
+    /// itself ([`Face::cut`]).
     pub(crate) fn for_texts<'t>(
         &self,
         texts: impl Iterator<Item = &'t str>,
@@ -291,7 +295,7 @@ impl Face {
         }
         gids.sort_unstable();
         gids.dedup();
-        (&self.font, self.cutter.as_ref().map(|_| gids))
+        (&self.font, self.cut.as_ref().map(|_| gids))
     }
 }
 

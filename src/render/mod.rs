@@ -174,8 +174,6 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
             plan.page(fonts, &ids, view, *copy, serial, &qr)
         })
         .collect();
-    // Each face embeds from its small load-time subset unless this document shows a
-    // character outside it.
     // Each face's glyphs, when the document cuts the face's program itself: then printpdf
     // embeds the face's outline-free stub and the program is cut below; otherwise (a rare
     // character outside the print faces) printpdf subsets the real faces.
@@ -190,18 +188,17 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
             (face, id, font, gids)
         })
         .collect();
-    let all_cut = chosen
-        .iter()
-        .all(|(face, _, _, gids)| gids.is_some() && face.stub.is_some());
+    // `for_texts` lists the glyphs only for a face that is cut here.
+    let all_cut = chosen.iter().all(|(_, _, _, gids)| gids.is_some());
     let mut cuts: Vec<(&cff::CffCutter, Vec<u16>)> = Vec::new();
     for (face, id, font, gids) in chosen {
-        let font = match (all_cut, &face.cutter, &face.stub, gids) {
-            (true, Some(cutter), Some(stub), Some(gids)) => {
+        let font = match (all_cut, &face.cut, gids) {
+            (true, Some(cut), Some(gids)) => {
                 // A face with nothing to show is not embedded at all.
                 if !gids.is_empty() {
-                    cuts.push((cutter, gids));
+                    cuts.push((&cut.cutter, gids));
                 }
-                stub
+                &cut.stub
             }
             _ => font,
         };
@@ -260,8 +257,7 @@ fn texts_in<'p>(pages: &'p [PdfPage], font: &'p FontId) -> impl Iterator<Item = 
         })
 }
 
-/// Cut the unused subroutine tails out of the embedded CFF programs (see [`cff`]).
-/// Replace each whole embedded print face by the cut of the glyphs the document shows.
+/// Replace each embedded print-face stub by the cut of the glyphs the document shows.
 fn cut_font_programs(
     doc: &mut lopdf::Document,
     cuts: &[(&cff::CffCutter, Vec<u16>)],
@@ -334,6 +330,7 @@ fn subset_tag(gids: &[u16]) -> String {
         .collect()
 }
 
+/// Cut the unused subroutine tails out of the embedded CFF programs (see [`cff`]).
 fn shrink_font_programs(doc: &mut lopdf::Document) {
     for object in doc.objects.values_mut() {
         let lopdf::Object::Stream(stream) = object else {
