@@ -142,9 +142,7 @@ async fn click(c: &Client, css: &str) {
 /// Log in and wait for the role's home page (`home` is an element only it has).
 async fn log_in(c: &Client, app: &TestApp, username: &str, home: &str) {
     c.goto(&app.url("/login")).await.unwrap();
-    fill(c, "#username", username).await;
-    fill(c, "#password", PASSWORD).await;
-    click_then(c, "form[action='/login'] button[type=submit]", home).await;
+    submit_login(c, username, home).await;
 }
 
 /// Fill the login form the current page shows (after a redirect to it).
