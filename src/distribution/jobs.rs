@@ -126,6 +126,25 @@ pub(crate) fn copies_of(row: &JobRow) -> Vec<CopyKind> {
     serde_json::from_str(&row.copies).unwrap_or_default()
 }
 
+/// The job's pages with the serials reported for them: one serial per page, in order.
+pub(crate) fn pages_of<'s>(
+    job: &JobRow,
+    serials: &'s [String],
+) -> Result<Vec<(&'s str, CopyKind)>, JobError> {
+    let copies = copies_of(job);
+    if serials.len() != copies.len() {
+        return Err(JobError::Invalid {
+            field: "sheets",
+            message: format!(
+                "one serial per page: the job has {} pages, {} serials were given",
+                copies.len(),
+                serials.len()
+            ),
+        });
+    }
+    Ok(serials.iter().map(String::as_str).zip(copies).collect())
+}
+
 // ---- request parsing -------------------------------------------------------------------
 
 fn text<'b>(body: &'b Value, field: &'static str) -> Result<&'b str, JobError> {
@@ -819,20 +838,7 @@ pub fn record_printed_locked(
     let id = job.id.as_str();
     let from = state_of(job)?;
     let to = transition(from, JobEvent::ReportPrinted)?;
-    let copies = copies_of(job);
-    if serials.len() != copies.len() {
-        return Err(JobError::Invalid {
-            field: "sheets",
-            message: format!(
-                "one serial per page: the job has {} pages, {} serials were given",
-                copies.len(),
-                serials.len()
-            ),
-        });
-    }
-    for (serial, copy) in serials.iter().zip(&copies) {
-        stock::mark_printed(conn, &job.hall, serial, id, *copy, actor, now)?;
-    }
+    let mut events = stock::mark_printed(conn, &job.hall, &pages_of(job, serials)?, id, now)?;
     let row = store::update_locked_job(
         conn,
         job,
@@ -841,14 +847,12 @@ pub fn record_printed_locked(
             ..end_lease(to, now)
         },
     )?;
-    audit::insert_event(
-        conn,
-        now,
-        actor,
-        "PrintJobPrinted",
-        &subject(id),
-        json!({"sheets": serials}),
-    )?;
+    events.push(audit::Event {
+        action: "PrintJobPrinted",
+        subject: subject(id),
+        details: json!({"sheets": serials}),
+    });
+    audit::insert_events(conn, now, actor, &events)?;
     Ok(row)
 }
 

@@ -23,8 +23,8 @@
 
 use crate::accounts::{new_token, token_hash, Staff};
 use crate::distribution::jobs::{
-    changes, copies_of, end_lease, licence_validity, not_found, reload, rfc3339, state_of, subject,
-    JobError,
+    changes, copies_of, end_lease, licence_validity, not_found, pages_of, reload, rfc3339,
+    state_of, subject, JobError,
 };
 use crate::distribution::stock::{self, StockError};
 use crate::distribution::wakeup;
@@ -314,18 +314,9 @@ impl ReportRequest {
 // ---- leases ----------------------------------------------------------------------------
 
 /// The job of this hall, locked for a change; another hall's job is "not found".
-fn hall_job(
-    conn: &mut DbConnection,
-    hall: &str,
-    id: &str,
-    lock: bool,
-) -> Result<JobRow, ProtocolError> {
-    let row = if lock {
-        store::lock_job(conn, id)?
-    } else {
-        store::find_job(conn, id)?
-    };
-    row.filter(|j| j.hall == hall)
+fn hall_job(conn: &mut DbConnection, hall: &str, id: &str) -> Result<JobRow, ProtocolError> {
+    store::lock_job(conn, id)?
+        .filter(|j| j.hall == hall)
         .ok_or_else(|| ProtocolError::NotFound(format!("no print job with id {id}")))
 }
 
@@ -511,23 +502,24 @@ pub fn document(
         .filter(|t| !t.is_empty())
         .ok_or(ProtocolError::MissingLeaseToken)?;
     let hash = token_hash(token);
-    let job = hall_job(conn, hall, id, false)?;
+    let (job, licence, pdf) = store::find_job_to_print(conn, id)?
+        .filter(|(job, _, _)| job.hall == hall)
+        .ok_or_else(|| ProtocolError::NotFound(format!("no print job with id {id}")))?;
     check_lease(&job, &hash)?;
     if lease_expired(&job, now) {
         return Err(ProtocolError::LeaseExpired(id.to_string()));
     }
-    let licence = licences::get_licence(conn, &job.licence_id)?;
     if let Err(message) = licence_validity(&licence, now.date_naive()) {
         // Withdrawn (or run out) since the claim: never printed. Cancel under the lock,
         // checking the lease again (a report may have landed meanwhile).
         storage::write_tx(conn, |conn| {
-            let job = hall_job(conn, hall, id, true)?;
+            let job = hall_job(conn, hall, id)?;
             check_lease(&job, &hash)?;
             cancel_for_invalid_licence(conn, &job, &licence, &message, &agent_actor(hall), now)
         })?;
         return Err(ProtocolError::LicenceNotValid(message));
     }
-    Ok(store::get_document(conn, id)?)
+    Ok(pdf)
 }
 
 /// `POST /api/v1/agent/jobs/{id}/heartbeat` `{lease_token}`: extend an unexpired lease.
@@ -541,7 +533,7 @@ pub fn heartbeat(
     object(body)?;
     let hash = token_hash(&lease_token_of(body)?);
     storage::write_tx(conn, |conn| {
-        let job = hall_job(conn, hall, id, true)?;
+        let job = hall_job(conn, hall, id)?;
         check_lease(&job, &hash)?;
         if lease_expired(&job, now) {
             return Err(ProtocolError::LeaseExpired(id.to_string()));
@@ -586,7 +578,7 @@ pub fn report(
     let fingerprint = req.fingerprint();
     let actor = agent_actor(hall);
     storage::write_tx(conn, |conn| {
-        let job = hall_job(conn, hall, id, true)?;
+        let job = hall_job(conn, hall, id)?;
         if let Some(stored) = agent_reports::find_report(conn, id, req.seq)? {
             if stored.request_hash != fingerprint {
                 return Err(ProtocolError::SeqReused {
@@ -957,24 +949,13 @@ pub fn resolve_job(
                 now,
             )?;
         }
-        if printed {
-            // The state moves printed -> printed below via the job's own helper, which needs
-            // a leased job; record the sheets here instead, under the same rules.
-            let copies = copies_of(&job);
-            if sheets.len() != copies.len() {
-                return Err(invalid(
-                    "sheets",
-                    format!(
-                        "one serial per page: the job has {} pages, {} serials were given",
-                        copies.len(),
-                        sheets.len()
-                    ),
-                ));
-            }
-            for (serial, copy) in sheets.iter().zip(&copies) {
-                stock::mark_printed(conn, &job.hall, serial, id, *copy, &staff.username, now)?;
-            }
-        }
+        // The report's helper needs a leased job; record the sheets here, under the same
+        // rules.
+        let mut events = if printed {
+            stock::mark_printed(conn, &job.hall, &pages_of(&job, &sheets)?, id, now)?
+        } else {
+            Vec::new()
+        };
         store::update_job(
             conn,
             id,
@@ -988,19 +969,17 @@ pub fn resolve_job(
         if to == JobState::Queued {
             wakeup::notify_in_tx(conn, &job.hall)?;
         }
-        audit::insert_event(
-            conn,
-            now,
-            &staff.username,
-            if printed {
+        events.push(audit::Event {
+            action: if printed {
                 "PrintJobResolvedPrinted"
             } else {
                 "PrintJobResolvedNotPrinted"
             },
-            &subject(id),
-            json!({"from": from.as_str(), "to": to.as_str(), "sheets": sheets,
+            subject: subject(id),
+            details: json!({"from": from.as_str(), "to": to.as_str(), "sheets": sheets,
                 "voided_serials": voided, "no_sheet_taken": no_sheet_taken, "reason": reason}),
-        )?;
+        });
+        audit::insert_events(conn, now, &staff.username, &events)?;
         Ok(reload(conn, id)?)
     })?;
     Ok(job)

@@ -1,6 +1,6 @@
 //! Security stock (DESIGN §6): numbered batches of blank sheets registered per hall, every
 //! printed or voided sheet, and each hall's inventory. The agent protocol calls
-//! `check_usable`, `mark_printed` and `void_sheet` inside its own transactions.
+//! `mark_printed` and `void_sheet` inside its own transactions.
 
 use crate::accounts::Staff;
 use crate::domain::copy::CopyKind;
@@ -258,13 +258,19 @@ pub fn hall_inventory(conn: &mut DbConnection, hall: &str) -> Result<Inventory, 
     })
 }
 
-/// A reported serial must belong to the reporting hall's batches and be unused. Returns the
-/// parsed serial and its batch.
-pub fn check_usable(
+/// Take a sheet of the hall's registered stock for good (printed or voided). Refused when
+/// the serial is not in one of the hall's batches or was taken before; the sheet's primary
+/// key decides between two reports racing for one serial. Call inside a write transaction.
+fn take_sheet(
     conn: &mut DbConnection,
     hall: &str,
     serial: &str,
-) -> Result<(SheetSerial, i64), StockError> {
+    state: &str,
+    job_id: Option<&str>,
+    copy: Option<CopyKind>,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StockError> {
     let parsed = SheetSerial::parse(serial).map_err(|e| StockError::Invalid {
         field: "serial",
         message: format!("{serial:?} {e}"),
@@ -280,62 +286,55 @@ pub fn check_usable(
         serial: serial.to_string(),
         hall: hall.to_string(),
     })?;
-    if let Some(sheet) = store::find_sheet(conn, serial)? {
-        return Err(StockError::AlreadyUsed {
-            serial: serial.to_string(),
-            state: sheet.state,
-        });
+    let sheet = SheetRow {
+        serial: serial.to_string(),
+        hall: hall.to_string(),
+        batch_id: batch.id,
+        state: state.to_string(),
+        job_id: job_id.map(str::to_string),
+        copy: copy.map(|c| c.as_str().to_string()),
+        reason: reason.map(str::to_string),
+        at: storage::to_db_time(now),
+    };
+    if store::insert_sheet_if_new(conn, &sheet)? {
+        return Ok(());
     }
-    Ok((parsed, batch.id))
-}
-
-fn insert_used(conn: &mut DbConnection, sheet: &SheetRow) -> Result<(), StockError> {
-    store::insert_sheet(conn, sheet).map_err(|e| {
-        // Two reports racing for one serial: the primary key decides.
-        if e.is_unique_violation() {
-            StockError::AlreadyUsed {
-                serial: sheet.serial.clone(),
-                state: "used".into(),
-            }
-        } else {
-            e.into()
-        }
+    let state = store::find_sheet(conn, serial)?.map_or_else(|| "used".into(), |s| s.state);
+    Err(StockError::AlreadyUsed {
+        serial: serial.to_string(),
+        state,
     })
 }
 
-/// Record a sheet printed for a job page. Call inside the report's write transaction.
+/// Record the sheets printed for a job, one per page in order. Call inside the report's
+/// write transaction; returns their `SheetPrinted` events, for the caller to record with
+/// its own in one insert.
 pub fn mark_printed(
     conn: &mut DbConnection,
     hall: &str,
-    serial: &str,
+    pages: &[(&str, CopyKind)],
     job_id: &str,
-    copy: CopyKind,
-    actor: &str,
     now: DateTime<Utc>,
-) -> Result<(), StockError> {
-    let (_, batch_id) = check_usable(conn, hall, serial)?;
-    insert_used(
-        conn,
-        &SheetRow {
-            serial: serial.to_string(),
-            hall: hall.to_string(),
-            batch_id,
-            state: "printed".into(),
-            job_id: Some(job_id.to_string()),
-            copy: Some(copy.as_str().to_string()),
-            reason: None,
-            at: storage::to_db_time(now),
-        },
-    )?;
-    audit::insert_event(
-        conn,
-        now,
-        actor,
-        "SheetPrinted",
-        &format!("sheet:{serial}"),
-        json!({"hall": hall, "job_id": job_id, "copy": copy.as_str()}),
-    )?;
-    Ok(())
+) -> Result<Vec<audit::Event>, StockError> {
+    let mut events = Vec::with_capacity(pages.len());
+    for &(serial, copy) in pages {
+        take_sheet(
+            conn,
+            hall,
+            serial,
+            "printed",
+            Some(job_id),
+            Some(copy),
+            None,
+            now,
+        )?;
+        events.push(audit::Event {
+            action: "SheetPrinted",
+            subject: format!("sheet:{serial}"),
+            details: json!({"hall": hall, "job_id": job_id, "copy": copy.as_str()}),
+        });
+    }
+    Ok(events)
 }
 
 /// Void a spoiled (or unaccounted) sheet with its reason. Call inside a write transaction.
@@ -355,19 +354,15 @@ pub fn void_sheet(
             message: "is required (1-500 characters)".into(),
         });
     }
-    let (_, batch_id) = check_usable(conn, hall, serial)?;
-    insert_used(
+    take_sheet(
         conn,
-        &SheetRow {
-            serial: serial.to_string(),
-            hall: hall.to_string(),
-            batch_id,
-            state: "voided".into(),
-            job_id: job_id.map(str::to_string),
-            copy: None,
-            reason: Some(reason.to_string()),
-            at: storage::to_db_time(now),
-        },
+        hall,
+        serial,
+        "voided",
+        job_id,
+        None,
+        Some(reason),
+        now,
     )?;
     audit::insert_event(
         conn,

@@ -47,6 +47,45 @@ pub fn insert_event(
     Ok(())
 }
 
+/// An event for [`insert_events`].
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub action: &'static str,
+    pub subject: String,
+    pub details: serde_json::Value,
+}
+
+/// Record several events of one change by one actor, in one insert. Call it inside the
+/// transaction that makes the change.
+pub fn insert_events(
+    conn: &mut DbConnection,
+    at: DateTime<Utc>,
+    actor: &str,
+    events: &[Event],
+) -> StorageResult<()> {
+    let at = to_db_time(at);
+    let rows: Vec<NewAuditEvent> = events
+        .iter()
+        .map(|e| NewAuditEvent {
+            at,
+            actor,
+            action: e.action,
+            subject: &e.subject,
+            details: e.details.to_string(),
+        })
+        .collect();
+    // Per backend: a multi-row insert is not available through the multi-connection.
+    match conn {
+        DbConnection::Pg(c) => diesel::insert_into(audit_events::table)
+            .values(&rows)
+            .execute(c)?,
+        DbConnection::Sqlite(c) => diesel::insert_into(audit_events::table)
+            .values(&rows)
+            .execute(c)?,
+    };
+    Ok(())
+}
+
 pub fn list_events_for(conn: &mut DbConnection, subject: &str) -> StorageResult<Vec<AuditEvent>> {
     Ok(audit_events::table
         .filter(audit_events::subject.eq(subject))

@@ -1,7 +1,8 @@
-//! `print_jobs`. The document is loaded only by `get_document`: lists and state changes
+//! `print_jobs`. The document is loaded only by `get_document` and `find_job_to_print`: lists and state changes
 //! never drag the PDF through memory.
 
-use super::schema::print_jobs;
+use super::licences::LicenceRow;
+use super::schema::{licences, print_jobs};
 use super::{DbConnection, StorageError, StorageResult};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -105,6 +106,24 @@ pub fn get_document(conn: &mut DbConnection, id: &str) -> StorageResult<Vec<u8>>
         .first(conn)
         .optional()?
         .ok_or_else(|| StorageError::NotFound(format!("no print job with id {id}")))
+}
+
+/// A job with its licence and its document, in one query: what an agent's download needs
+/// (the document comes along even when the caller then refuses; refusals are rare).
+pub fn find_job_to_print(
+    conn: &mut DbConnection,
+    id: &str,
+) -> StorageResult<Option<(JobRow, LicenceRow, Vec<u8>)>> {
+    Ok(print_jobs::table
+        .inner_join(licences::table)
+        .filter(print_jobs::id.eq(id))
+        .select((
+            JobRow::as_select(),
+            LicenceRow::as_select(),
+            print_jobs::document,
+        ))
+        .first(conn)
+        .optional()?)
 }
 
 /// The licence's jobs in the given states, oldest first.

@@ -188,3 +188,6 @@ diesel::table! {
         at -> Timestamp,
     }
 }
+
+diesel::joinable!(print_jobs -> licences (licence_id));
+diesel::allow_tables_to_appear_in_same_query!(print_jobs, licences);

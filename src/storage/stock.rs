@@ -132,11 +132,21 @@ pub fn find_sheet(conn: &mut DbConnection, serial: &str) -> StorageResult<Option
         .optional()?)
 }
 
-pub fn insert_sheet(conn: &mut DbConnection, sheet: &SheetRow) -> StorageResult<()> {
-    diesel::insert_into(sheets::table)
-        .values(sheet)
-        .execute(conn)?;
-    Ok(())
+/// Insert the sheet unless its serial is taken already (false then). On PostgreSQL a
+/// concurrent insert of the same serial is waited for: the first to commit wins.
+pub fn insert_sheet_if_new(conn: &mut DbConnection, sheet: &SheetRow) -> StorageResult<bool> {
+    // Per backend: ON CONFLICT is not available through the multi-connection.
+    let n = match conn {
+        DbConnection::Pg(c) => diesel::insert_into(sheets::table)
+            .values(sheet)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConnection::Sqlite(c) => diesel::insert_into(sheets::table)
+            .values(sheet)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    Ok(n == 1)
 }
 
 pub fn count_sheets(conn: &mut DbConnection, hall: &str, state: &str) -> StorageResult<i64> {
