@@ -258,6 +258,18 @@ pub fn hall_inventory(conn: &mut DbConnection, hall: &str) -> Result<Inventory, 
     })
 }
 
+/// What a sheet was taken for.
+enum Taken<'a> {
+    Printed {
+        job_id: &'a str,
+        copy: CopyKind,
+    },
+    Voided {
+        job_id: Option<&'a str>,
+        reason: &'a str,
+    },
+}
+
 /// Take a sheet of the hall's registered stock for good (printed or voided). Refused when
 /// the serial is not in one of the hall's batches or was taken before; the sheet's primary
 /// key decides between two reports racing for one serial. Call inside a write transaction.
@@ -265,10 +277,7 @@ fn take_sheet(
     conn: &mut DbConnection,
     hall: &str,
     serial: &str,
-    state: &str,
-    job_id: Option<&str>,
-    copy: Option<CopyKind>,
-    reason: Option<&str>,
+    taken: Taken,
     now: DateTime<Utc>,
 ) -> Result<(), StockError> {
     let parsed = SheetSerial::parse(serial).map_err(|e| StockError::Invalid {
@@ -286,13 +295,17 @@ fn take_sheet(
         serial: serial.to_string(),
         hall: hall.to_string(),
     })?;
+    let (state, job_id, copy, reason) = match taken {
+        Taken::Printed { job_id, copy } => ("printed", Some(job_id), Some(copy.as_str()), None),
+        Taken::Voided { job_id, reason } => ("voided", job_id, None, Some(reason)),
+    };
     let sheet = SheetRow {
         serial: serial.to_string(),
         hall: hall.to_string(),
         batch_id: batch.id,
         state: state.to_string(),
         job_id: job_id.map(str::to_string),
-        copy: copy.map(|c| c.as_str().to_string()),
+        copy: copy.map(str::to_string),
         reason: reason.map(str::to_string),
         at: storage::to_db_time(now),
     };
@@ -318,16 +331,7 @@ pub fn mark_printed(
 ) -> Result<Vec<audit::Event>, StockError> {
     let mut events = Vec::with_capacity(pages.len());
     for &(serial, copy) in pages {
-        take_sheet(
-            conn,
-            hall,
-            serial,
-            "printed",
-            Some(job_id),
-            Some(copy),
-            None,
-            now,
-        )?;
+        take_sheet(conn, hall, serial, Taken::Printed { job_id, copy }, now)?;
         events.push(audit::Event {
             action: "SheetPrinted",
             subject: format!("sheet:{serial}"),
@@ -354,16 +358,7 @@ pub fn void_sheet(
             message: "is required (1-500 characters)".into(),
         });
     }
-    take_sheet(
-        conn,
-        hall,
-        serial,
-        "voided",
-        job_id,
-        None,
-        Some(reason),
-        now,
-    )?;
+    take_sheet(conn, hall, serial, Taken::Voided { job_id, reason }, now)?;
     audit::insert_event(
         conn,
         now,
