@@ -251,6 +251,9 @@ async fn main() -> Res<()> {
     // Let every idle agent connect and settle into its long-poll.
     tokio::time::sleep(Duration::from_secs(5)).await;
     if let Some(url) = &pg_url {
+        // PostgreSQL backends publish their counters at least every 10 s when idle: wait
+        // until the settling claims are counted, so they are not taken for the window's.
+        tokio::time::sleep(Duration::from_secs(11)).await;
         let url = url.clone();
         let before = tokio::task::spawn_blocking({
             let url = url.clone();
