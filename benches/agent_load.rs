@@ -4,10 +4,12 @@
 //!    spread over the other halls), and registers 100,000 sheets of stock for Pizhou;
 //! 2. issues and queues `JOBS` licences to Pizhou;
 //! 3. starts the idle agents long-polling (`wait_s` 30, claim again at once) and, when
-//!    `PG_URL` is set, counts the database's transactions over `IDLE_SECONDS`
-//!    (`pg_stat_database.xact_commit + xact_rollback`): the cost of idle agents;
+//!    counts the statements the server sends over `IDLE_SECONDS` (`db_statements_total` on
+//!    `/metrics`, BEGIN and COMMIT included) and, when `PG_URL` is set, the database's
+//!    transactions (`pg_stat_database.xact_commit + xact_rollback`): the cost of idle agents;
 //! 4. runs `WORKERS` busy agents doing claim -> document -> report printed until the queue is
-//!    empty, with the idle agents still connected, and prints cycles/s and claim latency.
+//!    empty, with the idle agents still connected, and prints cycles/s, claim latency and
+//!    statements per cycle.
 //!
 //! Configuration by environment (cargo passes `--bench` as an argument): BASE, ADMIN_PASSWORD,
 //! JOBS (2000), WORKERS (16), IDLE (200), IDLE_SECONDS (60), PG_URL (optional).
@@ -62,6 +64,22 @@ impl Api {
             .await?
             .json()
             .await?)
+    }
+
+    /// The server's `db_statements_total`: every statement it has sent to the database.
+    async fn statements(&self) -> Res<u64> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("db_statements_total "))
+            .ok_or("no db_statements_total on /metrics")?;
+        Ok(line["db_statements_total ".len()..].trim().parse::<f64>()? as u64)
     }
 
     async fn login(&self, username: &str, password: &str) -> Res<String> {
@@ -250,35 +268,40 @@ async fn main() -> Res<()> {
     }
     // Let every idle agent connect and settle into its long-poll.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    if let Some(url) = &pg_url {
-        // PostgreSQL backends publish their counters at least every 10 s when idle: wait
-        // until the settling claims are counted, so they are not taken for the window's.
-        tokio::time::sleep(Duration::from_secs(11)).await;
-        let url = url.clone();
-        let before = tokio::task::spawn_blocking({
+    // PostgreSQL backends publish their counters at least every 10 s when idle: wait until
+    // the settling claims are counted, so they are not taken for the window's.
+    let pg_before = match &pg_url {
+        Some(url) => {
+            tokio::time::sleep(Duration::from_secs(11)).await;
             let url = url.clone();
-            move || pg_transactions(&url)
-        })
-        .await??;
-        let t0 = Instant::now();
-        tokio::time::sleep(Duration::from_secs(idle_seconds)).await;
-        // PostgreSQL backends publish their counters at least every 10 s when idle.
+            Some(tokio::task::spawn_blocking(move || pg_transactions(&url)).await??)
+        }
+        None => None,
+    };
+    let statements_before = api.statements().await?;
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(idle_seconds)).await;
+    let statements = api.statements().await? - statements_before;
+    let window = t0.elapsed().as_secs_f64();
+    println!(
+        "idle: {idle} agents long-polling for {window:.0} s: {statements} database statements = {:.2}/s",
+        statements as f64 / window
+    );
+    if let (Some(url), Some(before)) = (pg_url, pg_before) {
         tokio::time::sleep(Duration::from_secs(11)).await;
         let after = tokio::task::spawn_blocking(move || pg_transactions(&url)).await??;
         let window = t0.elapsed().as_secs_f64();
         println!(
-            "idle: {idle} agents long-polling for {window:.0} s: {} database transactions = {:.2}/s (includes 2 of this measurement)",
+            "idle: PostgreSQL counted {} transactions in {window:.0} s = {:.2}/s (includes 2 of this measurement)",
             after - before,
             (after - before) as f64 / window
         );
-    } else {
-        tokio::time::sleep(Duration::from_secs(idle_seconds.min(10))).await;
-        println!("idle: {idle} agents connected (no PG_URL: database transactions not counted)");
     }
 
     // 4. busy agents
     let serial = Arc::new(AtomicU64::new(1));
     let cycles = Arc::new(AtomicU64::new(0));
+    let statements_before = api.statements().await?;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..workers {
@@ -336,6 +359,7 @@ async fn main() -> Res<()> {
         latencies.extend(t.await??);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let statements = api.statements().await? - statements_before;
     stop.store(true, Ordering::Relaxed);
     latencies.sort();
     let done = cycles.load(Ordering::Relaxed);
@@ -350,6 +374,10 @@ async fn main() -> Res<()> {
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
         latencies.len(),
         idle_claims.load(Ordering::Relaxed)
+    );
+    println!(
+        "database statements: {statements} while busy = {:.1} per cycle (idle agents' included)",
+        statements as f64 / done.max(1) as f64
     );
     if done != queued.load(Ordering::Relaxed) {
         return Err(format!("{done} cycles for {} jobs", queued.load(Ordering::Relaxed)).into());

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load test of the hall agent protocol (issue 10): claim -> document -> report cycles per
-# second and claim latency with 200 idle long-polling agents connected, and (PostgreSQL) the
-# database transactions per second those idle agents cost. Builds release, starts a
+# second, claim latency and database statements per cycle with 200 idle long-polling agents
+# connected, and the database statements per second those idle agents cost (the server's
+# db_statements_total; on PostgreSQL also pg_stat_database's transactions). Builds release, starts a
 # throw-away server with the demo data, then runs the load client benches/agent_load.rs.
 # Usage: scripts/load-agent.sh [sqlite|postgres] [JOBS] [WORKERS]
 #   postgres uses PG_BASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) and a

@@ -395,6 +395,11 @@ pub fn claim_once(
     max: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<ClaimedJob>, ProtocolError> {
+    // Most looks of idle halls find nothing: ask first, without a write transaction (a job
+    // queued just after this look wakes the caller, who registered before looking).
+    if !store::has_claimable(conn, hall)? {
+        return Ok(Vec::new());
+    }
     let actor = agent_actor(hall);
     let today = now.date_naive();
     storage::write_tx(conn, |conn| {

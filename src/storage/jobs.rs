@@ -262,6 +262,18 @@ pub fn lock_claimable(
     })
 }
 
+/// Whether the hall has a queued job, without locking or a transaction: one indexed
+/// look, so an idle agent's claim costs the database one statement.
+pub fn has_claimable(conn: &mut DbConnection, hall: &str) -> StorageResult<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        print_jobs::table
+            .select(print_jobs::id)
+            .filter(print_jobs::hall.eq(hall))
+            .filter(print_jobs::state.eq("queued")),
+    ))
+    .get_result(conn)?)
+}
+
 /// Leased jobs whose lease ran out before `now`, oldest expiry first, locked like
 /// `lock_claimable` (a job being reported right now is skipped, not waited for).
 pub fn lock_expired_leases(

@@ -12,7 +12,10 @@ pub mod schema;
 pub mod stock;
 pub mod users;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{
+    AnsiTransactionManager, Instrumentation, InstrumentationEvent, SimpleConnection,
+    TransactionManager,
+};
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -130,8 +133,20 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     }
 }
 
+/// Counts every statement the process's connections send, BEGIN and COMMIT included, as
+/// `db_statements_total` on `/metrics`: the database work a load test reads off.
+fn count_statements() -> Option<Box<dyn Instrumentation>> {
+    Some(Box::new(|event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { .. } = event {
+            metrics::counter!("db_statements_total").increment(1);
+        }
+    }))
+}
+
 /// Build the pool for a database URL. SQLite files (and their folder) are created on demand.
 pub fn connect(url: &str, pool_size: u32) -> StorageResult<DbPool> {
+    // Process-wide, for every connection established from now on (pool and listener).
+    diesel::connection::set_default_instrumentation(count_statements)?;
     let backend = Backend::from_url(url)?;
     let conn_url = match &backend {
         Backend::Sqlite(path) => {

@@ -20,6 +20,20 @@ async fn healthz_readyz_and_metrics_answer() {
         text.contains("http_request_duration_seconds_bucket"),
         "{text}"
     );
+    // Every statement sent to the database is counted (the figure load tests read); the
+    // counter is the process's, shared with the other tests' servers, so it only grows.
+    let before = statements(&text);
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(statements(&text) > before, "{text}");
+}
+
+fn statements(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("db_statements_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no db_statements_total in {metrics}"))
 }
 
 #[tokio::test]
