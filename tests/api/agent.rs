@@ -2,7 +2,7 @@
 //! as a child process printing through `echo {file} >> LOG`.
 
 use crate::helpers::{
-    test_settings, NowUtc, TestDb, CITY_HALL, LANSHAN_HALL, PASSWORD, PIZHOU_PARTNER,
+    free_port, test_settings, NowUtc, TestDb, CITY_HALL, LANSHAN_HALL, PASSWORD, PIZHOU_PARTNER,
 };
 use crosscert::accounts::{self, NewAccount};
 use crosscert::clock::ManualClock;
@@ -31,14 +31,6 @@ struct World {
     issuer: String,
     admin: String,
     operator: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl World {

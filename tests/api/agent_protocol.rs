@@ -3,7 +3,7 @@
 //! reconciliation and the operator's resolution. Every refusal is checked to change nothing.
 
 use crate::helpers::{
-    assert_error, spawn_app, spawn_app_on, NowUtc, TestApp, TestDb, CITY_HALL, LANSHAN_HALL,
+    assert_error, spawn_app, start_server, wait_until_up, NowUtc, TestApp, CITY_HALL, LANSHAN_HALL,
     PIZHOU_PARTNER,
 };
 use crate::licences::{business_licence_code, example_body, issue, issuer};
@@ -81,9 +81,18 @@ async fn queue_licence(ctx: &Ctx, body: &Value) -> (Value, Value) {
 }
 
 async fn claim_with(app: &TestApp, agent: &str, body: Value) -> Vec<Value> {
-    let res = app
-        .post_json("/api/v1/agent/claim", Some(agent), &body)
-        .await;
+    claim_at(&app.address, agent, body).await
+}
+
+/// A claim at a server by its address (in this process or a child process).
+async fn claim_at(base: &str, agent: &str, body: Value) -> Vec<Value> {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/agent/claim"))
+        .bearer_auth(agent)
+        .json(&body)
+        .send()
+        .await
+        .expect("claim request");
     assert_eq!(res.status(), 200);
     let answer: Value = res.json().await.unwrap();
     answer["jobs"].as_array().unwrap().clone()
@@ -320,17 +329,18 @@ async fn long_poll_answers_at_once_times_out_empty_and_wakes_when_a_job_arrives(
     assert!(jobs.is_empty());
 }
 
-/// Queue `n` jobs, then let 50 claimers (split over the given servers) race for them.
-async fn race_claimers(ctx: &Ctx, servers: &[&TestApp], n: usize) {
+/// Queue `n` jobs, then let 50 claimers (split over the servers at these addresses) race for
+/// them.
+async fn race_claimers(ctx: &Ctx, servers: &[&str], n: usize) {
     let mut queued = HashSet::new();
     for _ in 0..n {
         let (job, _) = queue_to_pizhou(ctx).await;
         queued.insert(job["id"].as_str().unwrap().to_string());
     }
     let claims = (0..50).map(|i| {
-        let app = servers[i % servers.len()];
+        let base = servers[i % servers.len()];
         let agent = ctx.agent.clone();
-        async move { claim_with(app, &agent, json!({"max": 1 + i % 3, "wait_s": 0})).await }
+        async move { claim_at(base, &agent, json!({"max": 1 + i % 3, "wait_s": 0})).await }
     });
     let results = futures_util::future::join_all(claims).await;
     let mut seen = HashSet::new();
@@ -357,20 +367,22 @@ async fn race_claimers(ctx: &Ctx, servers: &[&TestApp], n: usize) {
 #[tokio::test]
 async fn fifty_concurrent_claimers_never_get_the_same_job() {
     let ctx = setup().await;
-    race_claimers(&ctx, &[&ctx.app], 12).await;
+    race_claimers(&ctx, &[&ctx.app.address], 12).await;
 }
 
 #[tokio::test]
 async fn two_server_processes_on_one_database_never_hand_out_the_same_job() {
     let ctx = setup().await;
-    // A second server over the same database (on SQLite: the same file, one writer).
-    let second = spawn_app_on(TestDb::shared(&ctx.app.db.url), |_| {}).await;
-    race_claimers(&ctx, &[&ctx.app, &second], 12).await;
+    // A second server process, `crosscert serve`, over the same database (on SQLite: the
+    // same file, one writer at a time across processes).
+    let mut second = start_server(&ctx.app.db.url, false);
+    wait_until_up(&mut second).await;
+    race_claimers(&ctx, &[&ctx.app.address, &second.base], 12).await;
     if ctx.app.db.is_postgres() {
         // A job queued through one server wakes a waiter of the other (NOTIFY).
         let agent = ctx.agent.clone();
         let started = Instant::now();
-        let waiter = claim_with(&second, &agent, json!({"wait_s": 30}));
+        let waiter = claim_at(&second.base, &agent, json!({"wait_s": 30}));
         let queue_later = async {
             tokio::time::sleep(Duration::from_millis(700)).await;
             queue_to_pizhou(&ctx).await

@@ -1,81 +1,10 @@
 //! The `crosscert` binary as a process: `serve --demo`, two servers on one database, and the
 //! admin commands.
 
-use crate::helpers::{TestDb, PASSWORD};
+use crate::helpers::{crosscert, free_port, start_server, wait_until_up, Server, TestDb, PASSWORD};
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn crosscert() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosscert"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("CROSSCERT_DATABASE_URL")
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn");
-    cmd
-}
-
-fn start_server(db_url: &str, demo: bool) -> Server {
-    let port = free_port();
-    let mut cmd = crosscert();
-    cmd.args([
-        "serve",
-        "--database-url",
-        db_url,
-        "--bind",
-        &format!("127.0.0.1:{port}"),
-    ])
-    .env("CROSSCERT_DEMO_PASSWORD", PASSWORD)
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    if demo {
-        cmd.arg("--demo");
-    }
-    Server {
-        child: cmd.spawn().expect("start crosscert serve"),
-        base: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-async fn wait_until_up(server: &mut Server) {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("crosscert serve exited early with {status}");
-        }
-        if let Ok(res) = client.get(format!("{}/healthz", server.base)).send().await {
-            if res.status() == 200 {
-                return;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "crosscert serve did not answer within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test]
 async fn serve_demo_lets_admin_log_in_and_lists_197_halls() {

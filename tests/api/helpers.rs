@@ -8,7 +8,9 @@ use crosscert::config::{LoginThrottle, Overrides, PasswordHashCost, Settings};
 use crosscert::domain::role::Role;
 use crosscert::startup::{Application, BuildOptions};
 use diesel::prelude::*;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub const PASSWORD: &str = "correct horse battery";
 pub const CITY_HALL: &str = "371300000";
@@ -303,4 +305,83 @@ pub fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+// ---- the binary as a process ---------------------------------------------------------
+
+/// A free TCP port on 127.0.0.1, for a server that must be told its port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `crosscert serve` child process; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `crosscert` binary as a command, run from the package root, with no database
+/// settings inherited from the environment.
+pub fn crosscert() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosscert"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("CROSSCERT_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+/// `crosscert serve` over `db_url` on a free port (`--demo` loads the demo data).
+pub fn start_server(db_url: &str, demo: bool) -> Server {
+    let port = free_port();
+    let mut cmd = crosscert();
+    cmd.args([
+        "serve",
+        "--database-url",
+        db_url,
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .env("CROSSCERT_DEMO_PASSWORD", PASSWORD)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    if demo {
+        cmd.arg("--demo");
+    }
+    Server {
+        child: cmd.spawn().expect("start crosscert serve"),
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// Wait (up to 60 s) until the server answers `/healthz`.
+pub async fn wait_until_up(server: &mut Server) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("crosscert serve exited early with {status}");
+        }
+        if let Ok(res) = client.get(format!("{}/healthz", server.base)).send().await {
+            if res.status() == 200 {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "crosscert serve did not answer within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -7,7 +7,7 @@
 //! Chromium comes from `scripts/install-deps.sh` (Debian `chromium`, `chromium-driver`);
 //! without it the test says so and passes, since it cannot run here.
 
-use crate::helpers::{spawn_app, TestApp, LANSHAN_HALL, PASSWORD, PIZHOU_PARTNER};
+use crate::helpers::{free_port, spawn_app, TestApp, LANSHAN_HALL, PASSWORD, PIZHOU_PARTNER};
 use crate::licences::business_licence_code;
 use crosscert::domain::role::Role;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -28,14 +28,6 @@ impl Drop for Driver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn start_driver() -> Option<Driver> {
