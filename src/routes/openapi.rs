@@ -50,7 +50,7 @@ const OPERATIONS: &[Op] = &[
         "get",
         "/metrics",
         "operations",
-        "Prometheus metrics (text)",
+        "Prometheus metrics (text): http_requests_total, http_request_duration_seconds, db_statements_total (every statement sent to the database)",
         Auth::None,
         None,
         200,
