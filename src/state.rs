@@ -34,6 +34,16 @@ impl AppState {
         self.clock.now()
     }
 
+    /// What issuing or re-issuing a licence needs, at this moment.
+    pub fn issue_context(&self) -> crate::registration::IssueContext<'_> {
+        crate::registration::IssueContext {
+            catalog: &self.catalog,
+            sealer: &self.sealer,
+            public_url: &self.settings.public_url,
+            now: self.now(),
+        }
+    }
+
     /// Run blocking database work on the blocking pool, never on an actix worker; the pooled
     /// connection is taken inside the closure.
     pub async fn db<T, E, F>(&self, f: F) -> Result<T, ApiError>

@@ -3,7 +3,7 @@
 use crate::accounts::Staff;
 use crate::domain::licence::LicenceAction;
 use crate::error::ApiError;
-use crate::registration::{self, IssueContext};
+use crate::registration;
 use crate::state::AppState;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::Value;
@@ -36,12 +36,7 @@ pub async fn issue_licence(
     let st = state.clone();
     let (status, answer) = state
         .db(move |conn| {
-            let ctx = IssueContext {
-                catalog: &st.catalog,
-                sealer: &st.sealer,
-                public_url: &st.settings.public_url,
-                now: st.now(),
-            };
+            let ctx = st.issue_context();
             registration::issue_licence(conn, &ctx, &staff, &body, key.as_deref())
         })
         .await?;
@@ -97,12 +92,7 @@ pub async fn change_licence(
         let body = body.into_inner();
         let answer = state
             .db(move |conn| {
-                let ctx = IssueContext {
-                    catalog: &st.catalog,
-                    sealer: &st.sealer,
-                    public_url: &st.settings.public_url,
-                    now: st.now(),
-                };
+                let ctx = st.issue_context();
                 let actor = staff.username.clone();
                 let now = ctx.now;
                 // Jobs not yet printed stop with the superseded version (same transaction).

@@ -7,7 +7,7 @@ use super::page::{html, see_other, Chrome, PageError};
 use super::session::{Form, FormPost, Session};
 use crate::catalog::{CertType, Domain, FieldKind, HolderKind};
 use crate::error::ApiError;
-use crate::registration::{self, IssueContext, RegistrationError};
+use crate::registration::{self, RegistrationError};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
@@ -463,12 +463,7 @@ pub async fn submit_issue(
     let b = body.clone();
     let outcome = state
         .db(move |conn| {
-            let ctx = IssueContext {
-                catalog: &st.catalog,
-                sealer: &st.sealer,
-                public_url: &st.settings.public_url,
-                now: st.now(),
-            };
+            let ctx = st.issue_context();
             Ok::<_, ApiError>(registration::issue_licence(
                 conn,
                 &ctx,

@@ -11,7 +11,7 @@ use crate::domain::copy::CopyKind;
 use crate::domain::hall::{Hall, HallKind};
 use crate::domain::licence::{LicenceAction, LicenceStatus};
 use crate::error::ApiError;
-use crate::registration::{self, IssueContext, RegistrationError};
+use crate::registration::{self, RegistrationError};
 use crate::state::AppState;
 use crate::storage;
 use actix_web::http::StatusCode;
@@ -507,12 +507,7 @@ pub async fn submit_change(
     let (b, id) = (body.clone(), row.id.clone());
     let outcome = state
         .db(move |conn| {
-            let ctx = IssueContext {
-                catalog: &st.catalog,
-                sealer: &st.sealer,
-                public_url: &st.settings.public_url,
-                now: st.now(),
-            };
+            let ctx = st.issue_context();
             let actor = staff.username.clone();
             let now = ctx.now;
             Ok::<_, ApiError>(registration::new_version(
