@@ -8,20 +8,14 @@ cd "$(dirname "$0")/.."
 DURATION=${1:-15}
 CONNECTIONS=${2:-16}
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 2; }
-cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-target}/release/crosscert
-WORK=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. scripts/lib/server.sh
+build_release
 DB="sqlite://$WORK/load.db"
 export CROSSCERT_DEMO_PASSWORD=load-test-password
 export RUST_LOG=warn
 "$BIN" seed-demo --database-url "$DB" 2>/dev/null
 echo "load-test-password" | "$BIN" admin create-user --database-url "$DB" --username loader --role issuer --hall 371302000 --password-stdin 2>/dev/null
-"$BIN" serve --database-url "$DB" --bind "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-BASE="http://127.0.0.1:$PORT"
+serve_in_background --database-url "$DB"
 TOKEN=$(curl -sf "$BASE/api/v1/sessions" -H 'content-type: application/json' \
   -d '{"username":"loader","password":"load-test-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 CODE=$(curl -sf "$BASE/api/v1/cert-types" -H "authorization: Bearer $TOKEN" \

@@ -18,31 +18,12 @@ for tool in wrk curl jq; do
     command -v "$tool" >/dev/null || { echo "load-verify: $tool is needed" >&2; exit 2; }
 done
 
-WORK=$(mktemp -d)
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-cargo build --release --bin crosscert >&2
-# A private copy: a target folder shared with other checkouts may relink the binary meanwhile.
-cp "${CARGO_TARGET_DIR:-target}/release/crosscert" "$WORK/crosscert"
-BIN="$WORK/crosscert"
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BASE="http://127.0.0.1:$PORT"
+. scripts/lib/server.sh
+build_release >&2
 DB="sqlite://$WORK/crosscert.db"
 PASSWORD="load-verify-$RANDOM$RANDOM"
-
 CROSSCERT_VERIFY_RATE_LIMIT=0 CROSSCERT_DEMO_PASSWORD="$PASSWORD" \
-    "$BIN" serve --demo --database-url "$DB" --bind "127.0.0.1:$PORT" 2>"$WORK/server.log" &
-SERVER_PID=$!
-for _ in $(seq 1 300); do
-    curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
-    sleep 0.1
-done
+    serve_in_background --demo --database-url "$DB"
 
 # An issuer at 兰山区 (an issuing authority of the demo register).
 printf '%s\n' "$PASSWORD" | "$BIN" admin create-user --database-url "$DB" \

@@ -13,19 +13,14 @@ cd "$(dirname "$0")/.."
 PREVIEWS=${1:-50}
 RUNS=${2:-5}
 command -v chromium >/dev/null || { echo "chromium is needed (scripts/install-deps.sh)" >&2; exit 2; }
-cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-target}/release/crosscert
-WORK=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. scripts/lib/server.sh
+build_release
 DB="sqlite://$WORK/peer.db"
 export RUST_LOG=warn
 "$BIN" seed-demo --database-url "$DB" 2>/dev/null
 echo "peer-test-password" | "$BIN" admin create-user --database-url "$DB" --username peer --role issuer --hall 371302000 --password-stdin 2>/dev/null
-"$BIN" serve --database-url "$DB" --bind "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-python3 - "http://127.0.0.1:$PORT" "$SERVER" "$WORK" "$PREVIEWS" "$RUNS" <<'PY'
+serve_in_background --database-url "$DB"
+python3 - "$BASE" "$SERVER_PID" "$WORK" "$PREVIEWS" "$RUNS" <<'PY'
 import json, os, resource, statistics, subprocess, sys, time, urllib.request
 
 base, server_pid, work, previews, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])

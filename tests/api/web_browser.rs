@@ -11,6 +11,7 @@ use crate::helpers::{free_port, spawn_app, TestApp, LANSHAN_HALL, PASSWORD, PIZH
 use crate::licences::business_licence_code;
 use crosscert::domain::role::Role;
 use fantoccini::{Client, ClientBuilder, Locator};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,7 +25,14 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// Stops chromedriver and the browsers it started (its process group), also when the
+    /// test panics.
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(std::process::Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -38,7 +46,9 @@ async fn start_driver() -> Option<Driver> {
         return None;
     }
     let port = free_port();
+    // Its own process group, so that dropping the driver can stop the browsers too.
     let child = std::process::Command::new(CHROMEDRIVER)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
