@@ -75,11 +75,11 @@ impl Api {
             .await?
             .text()
             .await?;
-        let line = text
+        let value = text
             .lines()
-            .find(|l| l.starts_with("db_statements_total "))
+            .find_map(|l| l.strip_prefix("db_statements_total "))
             .ok_or("no db_statements_total on /metrics")?;
-        Ok(line["db_statements_total ".len()..].trim().parse::<f64>()? as u64)
+        Ok(value.trim().parse::<f64>()? as u64)
     }
 
     async fn login(&self, username: &str, password: &str) -> Res<String> {

@@ -317,7 +317,7 @@ impl ReportRequest {
 fn hall_job(conn: &mut DbConnection, hall: &str, id: &str) -> Result<JobRow, ProtocolError> {
     store::lock_job(conn, id)?
         .filter(|j| j.hall == hall)
-        .ok_or_else(|| ProtocolError::NotFound(format!("no print job with id {id}")))
+        .ok_or_else(|| not_found(id).into())
 }
 
 /// The token must be the job's current lease (and the job leased).
@@ -509,7 +509,7 @@ pub fn document(
     let hash = token_hash(token);
     let (job, licence, pdf) = store::find_job_to_print(conn, id)?
         .filter(|(job, _, _)| job.hall == hall)
-        .ok_or_else(|| ProtocolError::NotFound(format!("no print job with id {id}")))?;
+        .ok_or_else(|| ProtocolError::from(not_found(id)))?;
     check_lease(&job, &hash)?;
     if lease_expired(&job, now) {
         return Err(ProtocolError::LeaseExpired(id.to_string()));

@@ -328,7 +328,7 @@ pub fn mark_printed(
     pages: &[(&str, CopyKind)],
     job_id: &str,
     now: DateTime<Utc>,
-) -> Result<Vec<audit::Event>, StockError> {
+) -> Result<Vec<audit::Event<'static>>, StockError> {
     let mut events = Vec::with_capacity(pages.len());
     for &(serial, copy) in pages {
         take_sheet(conn, hall, serial, Taken::Printed { job_id, copy }, now)?;

@@ -35,22 +35,18 @@ pub fn insert_event(
     subject: &str,
     details: serde_json::Value,
 ) -> StorageResult<()> {
-    diesel::insert_into(audit_events::table)
-        .values(NewAuditEvent {
-            at: to_db_time(at),
-            actor,
-            action,
-            subject,
-            details: details.to_string(),
-        })
-        .execute(conn)?;
-    Ok(())
+    let event = Event {
+        action,
+        subject: subject.to_string(),
+        details,
+    };
+    insert_events(conn, at, actor, &[event])
 }
 
 /// An event for [`insert_events`].
 #[derive(Debug, Clone)]
-pub struct Event {
-    pub action: &'static str,
+pub struct Event<'a> {
+    pub action: &'a str,
     pub subject: String,
     pub details: serde_json::Value,
 }
@@ -61,7 +57,7 @@ pub fn insert_events(
     conn: &mut DbConnection,
     at: DateTime<Utc>,
     actor: &str,
-    events: &[Event],
+    events: &[Event<'_>],
 ) -> StorageResult<()> {
     let at = to_db_time(at);
     let rows: Vec<NewAuditEvent> = events

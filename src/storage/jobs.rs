@@ -1,5 +1,5 @@
-//! `print_jobs`. The document is loaded only by `get_document` and `find_job_to_print`: lists and state changes
-//! never drag the PDF through memory.
+//! `print_jobs`. The document is loaded only by `get_document` and `find_job_to_print`:
+//! lists and state changes never drag the PDF through memory.
 
 use super::licences::LicenceRow;
 use super::schema::{licences, print_jobs};
