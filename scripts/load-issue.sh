@@ -13,6 +13,8 @@ build_release
 DB="sqlite://$WORK/load.db"
 export CROSSCERT_DEMO_PASSWORD=load-test-password
 export RUST_LOG=warn
+# The example key set without --demo (the script loads its own data).
+export CROSSCERT_ALLOW_EXAMPLE_KEYS=1
 "$BIN" seed-demo --database-url "$DB" 2>/dev/null
 echo "load-test-password" | "$BIN" admin create-user --database-url "$DB" --username loader --role issuer --hall 371302000 --password-stdin 2>/dev/null
 serve_in_background --database-url "$DB"

@@ -17,6 +17,8 @@ command -v chromium >/dev/null || { echo "chromium is needed (scripts/install-de
 build_release
 DB="sqlite://$WORK/peer.db"
 export RUST_LOG=warn
+# The example key set without --demo (the script loads its own data).
+export CROSSCERT_ALLOW_EXAMPLE_KEYS=1
 "$BIN" seed-demo --database-url "$DB" 2>/dev/null
 echo "peer-test-password" | "$BIN" admin create-user --database-url "$DB" --username peer --role issuer --hall 371302000 --password-stdin 2>/dev/null
 serve_in_background --database-url "$DB"

@@ -24,6 +24,69 @@ pub struct Settings {
     pub password_hash: PasswordHashCost,
     pub login: LoginThrottle,
     pub tls: Option<TlsSettings>,
+    /// The PKCS#11 token that holds signer keys (`CROSSCERT_PKCS11_*`); `None` = file keys only.
+    pub pkcs11: Option<Pkcs11Settings>,
+    /// `CROSSCERT_ALLOW_EXAMPLE_KEYS=1`: serve on the example key set without `--demo` (tests).
+    pub allow_example_keys: bool,
+}
+
+/// Where the signer keys' token is: the module (a PKCS#11 shared library), the token's label
+/// and a file holding the user PIN. Only paths and names: the PIN is read by `issuance` when
+/// it opens the token, never kept here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pkcs11Settings {
+    pub module: PathBuf,
+    pub token_label: String,
+    pub pin_file: PathBuf,
+    /// Sessions kept open for sealing in parallel (`CROSSCERT_PKCS11_SESSIONS`, default 4).
+    pub sessions: usize,
+}
+
+impl Pkcs11Settings {
+    /// From `CROSSCERT_PKCS11_MODULE`, `_TOKEN`, `_PIN_FILE` (all or none) and `_SESSIONS`.
+    pub fn from_env() -> Result<Option<Pkcs11Settings>, ConfigError> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let module = env("CROSSCERT_PKCS11_MODULE");
+        let token = env("CROSSCERT_PKCS11_TOKEN");
+        let pin_file = env("CROSSCERT_PKCS11_PIN_FILE");
+        let (module, token_label, pin_file) = match (module, token, pin_file) {
+            (None, None, None) => return Ok(None),
+            (Some(m), Some(t), Some(p)) => (PathBuf::from(m), t, PathBuf::from(p)),
+            (m, t, _) => {
+                let name = if m.is_none() {
+                    "CROSSCERT_PKCS11_MODULE"
+                } else if t.is_none() {
+                    "CROSSCERT_PKCS11_TOKEN"
+                } else {
+                    "CROSSCERT_PKCS11_PIN_FILE"
+                };
+                return Err(ConfigError::Env {
+                    name,
+                    reason: "is missing: a PKCS#11 token needs CROSSCERT_PKCS11_MODULE, \
+                             CROSSCERT_PKCS11_TOKEN and CROSSCERT_PKCS11_PIN_FILE together"
+                        .into(),
+                });
+            }
+        };
+        let sessions = match env("CROSSCERT_PKCS11_SESSIONS") {
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if (1..=64).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "CROSSCERT_PKCS11_SESSIONS",
+                        reason: format!("{v:?} is not a number of sessions from 1 to 64"),
+                    })
+                }
+            },
+            None => 4,
+        };
+        Ok(Some(Pkcs11Settings {
+            module,
+            token_label,
+            pin_file,
+            sessions,
+        }))
+    }
 }
 
 /// argon2id parameters. Production defaults follow OWASP (19 MiB, 2 passes); tests lower them
@@ -193,6 +256,9 @@ impl Settings {
             password_hash: file.password_hash.unwrap_or_default(),
             login: file.login.unwrap_or_default(),
             tls: None,
+            pkcs11: Pkcs11Settings::from_env()?,
+            allow_example_keys: env("CROSSCERT_ALLOW_EXAMPLE_KEYS")
+                .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
         })
     }
 }

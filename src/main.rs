@@ -37,7 +37,8 @@ enum Command {
         /// Listen address (default 127.0.0.1:8080)
         #[arg(long)]
         bind: Option<String>,
-        /// Load the demo halls, stock and the administrator `admin` into an empty database
+        /// Demonstration: load the demo halls, stock and the administrator `admin` into an empty
+        /// database, and allow the example key set (refused without it)
         #[arg(long)]
         demo: bool,
         #[arg(long, requires = "tls_key")]
@@ -70,10 +71,11 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Signing keys: make an example set, or check the configured one
+    /// Signing keys: the example set, the check, and the key ceremony (init-root, new-signer,
+    /// sign-signer, install-signer, retire, list)
     Keys {
         #[command(subcommand)]
-        command: KeysCommand,
+        command: crosscert::issuance::cli::KeysCommand,
     },
     /// Staff accounts and hall agent tokens
     Admin {
@@ -108,23 +110,6 @@ struct VerifyArgs {
     /// The signer certificate (PEM) for --cose-hex
     #[arg(long, requires = "cose_hex")]
     cert: Option<PathBuf>,
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Write an example key set (root, signers, hall CA and clients, server TLS, manifest)
-    GenExample {
-        #[arg(long)]
-        out: PathBuf,
-    },
-    /// Check the configured key set (CROSSCERT_KEYS_DIR, default keys-example) without starting
-    Check {
-        /// Check this folder instead of the configured one
-        #[arg(long)]
-        keys_dir: Option<PathBuf>,
-        #[arg(long)]
-        config: Option<PathBuf>,
-    },
 }
 
 #[derive(Subcommand)]
@@ -271,32 +256,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("specimen written to {}", out.display());
             Ok(())
         }
-        Command::Keys { command } => match command {
-            KeysCommand::GenExample { out } => {
-                crosscert::issuance::generate_example_set(&out, chrono::Utc::now())?;
-                eprintln!(
-                    "example key set written to {} (never for production)",
-                    out.display()
-                );
-                Ok(())
-            }
-            KeysCommand::Check { keys_dir, config } => {
-                let settings = settings_for(
-                    &DbArgs {
-                        database_url: None,
-                        config,
-                    },
-                    None,
-                )?;
-                let dir = keys_dir.unwrap_or(settings.keys_dir);
-                let report = crosscert::issuance::check_key_dir(&dir)?;
-                print!("{report}");
-                if !report.can_seal {
-                    eprintln!("warning: no signer may seal now; the service would start but answer 503 to issuing");
-                }
-                Ok(())
-            }
-        },
+        Command::Keys { command } => crosscert::issuance::cli::run(command),
         Command::Verify(args) => {
             // The verdict is the exit code (0/1/2, API.md); nothing else is loaded first.
             let code = crosscert::verification::offline::run(&offline_args(args));

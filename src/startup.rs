@@ -15,7 +15,8 @@ use tracing_actix_web::TracingLogger;
 
 #[derive(Debug, Default, Clone)]
 pub struct BuildOptions {
-    /// Load the demo halls, stock and administrator into an empty database.
+    /// Load the demo halls, stock and administrator into an empty database, and allow the
+    /// example key set.
     pub demo: bool,
 }
 
@@ -28,6 +29,8 @@ pub enum StartupError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("the key set in {dir} is the EXAMPLE set, whose private keys are published: seals made with it prove nothing. Run `crosscert serve --demo` for a demonstration (or set CROSSCERT_ALLOW_EXAMPLE_KEYS=1 in tests), or point CROSSCERT_KEYS_DIR at your own key set (`crosscert keys init-root`, see the README)")]
+    ExampleKeys { dir: String },
     #[error("{0}")]
     Other(String),
 }
@@ -51,13 +54,24 @@ impl Application {
                 settings.templates_dir.display()
             ))
         })?;
-        let keys = crate::issuance::KeySet::load(&settings.keys_dir).map_err(|e| {
+        let keys = crate::issuance::KeySet::load_with(
+            &settings.keys_dir,
+            crate::issuance::KeyAccess::Open {
+                pkcs11: settings.pkcs11.as_ref(),
+            },
+        )
+        .map_err(|e| {
             StartupError::Other(format!(
                 "the key set in {} is refused: {e}",
                 settings.keys_dir.display()
             ))
         })?;
         if keys.is_example() {
+            if !(options.demo || settings.allow_example_keys) {
+                return Err(StartupError::ExampleKeys {
+                    dir: settings.keys_dir.display().to_string(),
+                });
+            }
             tracing::warn!(dir = %settings.keys_dir.display(), "running on the EXAMPLE key set: never use it in production");
         }
         if let Err(e) = keys.active_signer(clock.now()) {

@@ -216,7 +216,8 @@ const README: &str = r#"# Example key set: NEVER FOR PRODUCTION
 
 Made by `crosscert keys gen-example --out DIR`. Every private key in this folder is public
 (it is committed to the repository): seals made with it prove nothing. The manifest says
-`example = true` and `crosscert serve` logs a warning when it runs on this set.
+`example = true`: `crosscert serve` refuses this set unless `--demo` is given (or
+`CROSSCERT_ALLOW_EXAMPLE_KEYS=1`, for tests), and logs a warning when it runs on it.
 
 | file | what it is |
 |---|---|
@@ -235,6 +236,7 @@ Regenerate (the active signer's period starts on 1 January of the current year):
     crosscert keys gen-example --out keys-example
     crosscert keys check
 
-A production set has the same manifest shape without `example = true`; its root key stays
-offline and a new signer is added by appending a `[[signer]]` entry.
+A production set is made by the key ceremony (`crosscert keys init-root`, `new-signer`,
+`sign-signer`, `install-signer`; see the repository README): the same manifest shape without
+`example = true`, its root key offline and encrypted, its signer keys in a PKCS#11 token.
 "#;

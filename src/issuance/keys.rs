@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use ring::rand::SystemRandom;
@@ -13,7 +14,9 @@ use serde::Deserialize;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 
+use super::pkcs11::{Token, TokenError};
 use super::seal::SealError;
+use crate::config::Pkcs11Settings;
 use crate::verification::cert::{ec_curve, kid_of, Curve, Kid, SignerKey};
 
 pub const MANIFEST: &str = "keys.toml";
@@ -38,6 +41,10 @@ pub enum KeyError {
     Write { path: String, reason: String },
     #[error("cannot generate the example key set: {0}")]
     Generate(String),
+    #[error("{owner}: the key lives in a PKCS#11 token, but no token is configured: set CROSSCERT_PKCS11_MODULE, CROSSCERT_PKCS11_TOKEN and CROSSCERT_PKCS11_PIN_FILE")]
+    NoToken { owner: String },
+    #[error("{owner}: {source}")]
+    Token { owner: String, source: TokenError },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -81,6 +88,8 @@ struct SignerEntry {
     name: String,
     certificate: PathBuf,
     private_key: Option<PathBuf>,
+    /// The label of the private key in the configured PKCS#11 token (instead of a file).
+    pkcs11_label: Option<String>,
     sign_from: DateTime<Utc>,
     sign_until: DateTime<Utc>,
     status: SignerStatus,
@@ -122,7 +131,211 @@ pub struct Signer {
     pub sign_from: DateTime<Utc>,
     pub sign_until: DateTime<Utc>,
     pub status: SignerStatus,
-    key_pair: Option<EcdsaKeyPair>,
+    /// Where the private key is kept, as the manifest says (`None`: verify only).
+    pub key_ref: Option<KeyRef>,
+    key: Option<SigningKey>,
+}
+
+/// Where a private key is kept, as a manifest entry names it: `private_key = "file.pem"` or
+/// `pkcs11_label = "label"`. Any key kind of the set (signers today, others beside them)
+/// names its key this way and opens it with [`open_signing_key`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRef {
+    File(PathBuf),
+    Pkcs11 { label: String },
+}
+
+impl KeyRef {
+    fn from_entry(
+        owner: &str,
+        private_key: Option<PathBuf>,
+        pkcs11_label: Option<String>,
+    ) -> Result<Option<KeyRef>, KeyError> {
+        match (private_key, pkcs11_label) {
+            (None, None) => Ok(None),
+            (Some(f), None) => Ok(Some(KeyRef::File(f))),
+            (None, Some(label)) if !label.trim().is_empty() => Ok(Some(KeyRef::Pkcs11 { label })),
+            (None, Some(_)) => Err(KeyError::Signer {
+                name: owner.to_string(),
+                reason: "pkcs11_label is empty".into(),
+            }),
+            (Some(_), Some(_)) => Err(KeyError::Signer {
+                name: owner.to_string(),
+                reason: "names both a private_key file and a pkcs11_label: one key, one place"
+                    .into(),
+            }),
+        }
+    }
+
+    pub fn custody(&self) -> Custody {
+        match self {
+            KeyRef::File(_) => Custody::File,
+            KeyRef::Pkcs11 { .. } => Custody::Pkcs11,
+        }
+    }
+}
+
+impl fmt::Display for KeyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyRef::File(p) => write!(f, "file {}", p.display()),
+            KeyRef::Pkcs11 { label } => write!(f, "PKCS#11 token, label {label}"),
+        }
+    }
+}
+
+/// Who holds a private key: a PEM file crosscert reads, or a PKCS#11 token that signs for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Custody {
+    File,
+    Pkcs11,
+}
+
+impl fmt::Display for Custody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Custody::File => "file",
+            Custody::Pkcs11 => "pkcs11",
+        })
+    }
+}
+
+/// An opened P-256 private key: in memory (ring), or a handle on a key in a token.
+pub enum SigningKey {
+    File(EcdsaKeyPair),
+    Pkcs11 { token: Arc<Token>, label: String },
+}
+
+impl SigningKey {
+    pub fn custody(&self) -> Custody {
+        match self {
+            SigningKey::File(_) => Custody::File,
+            SigningKey::Pkcs11 { .. } => Custody::Pkcs11,
+        }
+    }
+
+    /// ES256 over `message`: SHA-256, then ECDSA P-256, r||s (64 bytes).
+    pub(crate) fn sign_es256(&self, rng: &SystemRandom, message: &[u8]) -> Result<Vec<u8>, SealError> {
+        match self {
+            SigningKey::File(kp) => kp
+                .sign(rng, message)
+                .map(|sig| sig.as_ref().to_vec())
+                .map_err(|_| SealError::Crypto),
+            SigningKey::Pkcs11 { token, label } => {
+                let digest = ring::digest::digest(&ring::digest::SHA256, message);
+                let mut d = [0u8; 32];
+                d.copy_from_slice(digest.as_ref());
+                token
+                    .sign_digest(label, &d)
+                    .map_err(|e| SealError::Token(e.to_string()))
+            }
+        }
+    }
+}
+
+/// How [`KeySet::load_with`] treats private keys.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyAccess<'a> {
+    /// Open every private key: files from the folder, token keys through these settings.
+    Open { pkcs11: Option<&'a Pkcs11Settings> },
+    /// Certificates, periods and where keys are kept, without opening any private key
+    /// (listing, ceremony commands on a machine without the token).
+    PublicOnly,
+}
+
+/// The token of one load, opened on first need and shared by every key in it.
+struct Tokens<'a> {
+    settings: Option<&'a Pkcs11Settings>,
+    token: Option<Arc<Token>>,
+}
+
+impl Tokens<'_> {
+    fn get(&mut self, owner: &str) -> Result<Arc<Token>, KeyError> {
+        if let Some(t) = &self.token {
+            return Ok(t.clone());
+        }
+        let settings = self.settings.ok_or_else(|| KeyError::NoToken {
+            owner: owner.to_string(),
+        })?;
+        let token = Token::open(settings).map_err(|source| KeyError::Token {
+            owner: owner.to_string(),
+            source,
+        })?;
+        self.token = Some(token.clone());
+        Ok(token)
+    }
+}
+
+/// Opens the private key `key_ref` names for the certificate whose public key is
+/// `public_key` (65-byte P-256 point), refusing a key that does not match it. A token key
+/// must also be sensitive and not extractable, and is proved by a test signature.
+fn open_signing_key(
+    dir: &Path,
+    owner: &str,
+    key_ref: &KeyRef,
+    certificate: &CertFile,
+    public_key: &[u8],
+    tokens: &mut Tokens<'_>,
+) -> Result<SigningKey, KeyError> {
+    match key_ref {
+        KeyRef::File(file) => {
+            let key_path = dir.join(file);
+            let pkcs8 = private_key_pkcs8(&key_path)?;
+            let kp = EcdsaKeyPair::from_pkcs8(
+                &ECDSA_P256_SHA256_FIXED_SIGNING,
+                &pkcs8,
+                &SystemRandom::new(),
+            )
+            .map_err(|e| KeyError::PrivateKey {
+                path: show(&key_path),
+                reason: format!("not a P-256 PKCS#8 key ({e})"),
+            })?;
+            if kp.public_key().as_ref() != public_key {
+                return Err(KeyError::KeyMismatch {
+                    path: show(&key_path),
+                    certificate: show(&certificate.path),
+                });
+            }
+            Ok(SigningKey::File(kp))
+        }
+        KeyRef::Pkcs11 { label } => {
+            let token = tokens.get(owner)?;
+            let token_err = |source: TokenError| KeyError::Token {
+                owner: owner.to_string(),
+                source,
+            };
+            let attrs = token.key_attributes(label).map_err(token_err)?;
+            if !attrs.sensitive || attrs.extractable {
+                return Err(token_err(TokenError::Key {
+                    token: token.label().to_string(),
+                    label: label.clone(),
+                    reason: "may leave the token (CKA_SENSITIVE false or CKA_EXTRACTABLE true): make the key again with `crosscert keys new-signer`".into(),
+                }));
+            }
+            let probe = b"crosscert: does this token key match its certificate?";
+            let key = SigningKey::Pkcs11 {
+                token: token.clone(),
+                label: label.clone(),
+            };
+            let signature = key
+                .sign_es256(&SystemRandom::new(), probe)
+                .map_err(|e| KeyError::Signer {
+                    name: owner.to_string(),
+                    reason: format!("the token key {label} cannot sign: {e}"),
+                })?;
+            ring::signature::UnparsedPublicKey::new(
+                &ring::signature::ECDSA_P256_SHA256_FIXED,
+                public_key,
+            )
+            .verify(probe, &signature)
+            .map_err(|_| KeyError::KeyMismatch {
+                path: format!("PKCS#11 token {} key {label}", token.label()),
+                certificate: show(&certificate.path),
+            })?;
+            Ok(key)
+        }
+    }
 }
 
 impl fmt::Debug for Signer {
@@ -133,14 +346,20 @@ impl fmt::Debug for Signer {
             .field("status", &self.status)
             .field("sign_from", &self.sign_from)
             .field("sign_until", &self.sign_until)
-            .field("has_private_key", &self.key_pair.is_some())
+            .field("key_ref", &self.key_ref)
+            .field("has_private_key", &self.key.is_some())
             .finish()
     }
 }
 
 impl Signer {
     pub fn has_private_key(&self) -> bool {
-        self.key_pair.is_some()
+        self.key.is_some()
+    }
+
+    /// Who holds the private key, if this set may seal with it.
+    pub fn custody(&self) -> Option<Custody> {
+        self.key.as_ref().map(SigningKey::custody)
     }
 
     pub fn curve(&self) -> Curve {
@@ -152,8 +371,8 @@ impl Signer {
         self.sign_from <= now && now <= self.sign_until
     }
 
-    pub(crate) fn key_pair(&self) -> Option<&EcdsaKeyPair> {
-        self.key_pair.as_ref()
+    pub(crate) fn signing_key(&self) -> Option<&SigningKey> {
+        self.key.as_ref()
     }
 }
 
@@ -354,6 +573,19 @@ impl KeySet {
     /// CA; the server certificate chains to the hall CA or the root; every private key
     /// matches its certificate.
     pub fn load(dir: &Path) -> Result<KeySet, KeyError> {
+        KeySet::load_with(dir, KeyAccess::Open { pkcs11: None })
+    }
+
+    /// [`KeySet::load`], with token keys opened through `access` (or no key opened at all).
+    pub fn load_with(dir: &Path, access: KeyAccess<'_>) -> Result<KeySet, KeyError> {
+        let mut tokens = Tokens {
+            settings: match access {
+                KeyAccess::Open { pkcs11 } => pkcs11,
+                KeyAccess::PublicOnly => None,
+            },
+            token: None,
+        };
+        let open_keys = matches!(access, KeyAccess::Open { .. });
         let manifest_path = dir.join(MANIFEST);
         let text = read_text(&manifest_path)?;
         let manifest: Manifest = toml::from_str(&text).map_err(|e| KeyError::Manifest {
@@ -367,7 +599,7 @@ impl KeySet {
 
         let mut signers: Vec<Signer> = Vec::with_capacity(manifest.signers.len());
         for entry in manifest.signers {
-            let signer = load_signer(dir, entry, &root)?;
+            let signer = load_signer(dir, entry, &root, open_keys, &mut tokens)?;
             if let Some(other) = signers
                 .iter()
                 .find(|s| s.name == signer.name || s.certificate.der == signer.certificate.der)
@@ -505,7 +737,7 @@ impl KeySet {
             .iter()
             .filter(|s| {
                 s.status == SignerStatus::Active
-                    && s.key_pair.is_some()
+                    && s.key.is_some()
                     && s.in_period(now)
                     && s.certificate.not_before <= now
                     && now <= s.certificate.not_after
@@ -528,7 +760,7 @@ impl KeySet {
                     "{} ({}{}, signs {} .. {})",
                     s.name,
                     s.status,
-                    if s.key_pair.is_some() {
+                    if s.key.is_some() {
                         ""
                     } else {
                         ", no private key"
@@ -546,7 +778,13 @@ impl KeySet {
     }
 }
 
-fn load_signer(dir: &Path, entry: SignerEntry, root: &CertFile) -> Result<Signer, KeyError> {
+fn load_signer(
+    dir: &Path,
+    entry: SignerEntry,
+    root: &CertFile,
+    open_keys: bool,
+    tokens: &mut Tokens<'_>,
+) -> Result<Signer, KeyError> {
     let cert_path = dir.join(&entry.certificate);
     let certificate = load_cert(&cert_path)?;
     let cert_err = |reason: String| KeyError::Certificate {
@@ -584,34 +822,23 @@ fn load_signer(dir: &Path, entry: SignerEntry, root: &CertFile) -> Result<Signer
         )));
     }
 
-    let key_pair = match &entry.private_key {
-        None => None,
-        Some(key) => {
-            let key_path = dir.join(key);
-            if curve != Curve::P256 {
-                // ES256 sealing is P-256 only; P-384 signers exist to verify older seals.
-                return Err(cert_err(
-                    "a signer with a private key must be P-256 (P-384 is verify-only)".into(),
-                ));
-            }
-            let pkcs8 = private_key_pkcs8(&key_path)?;
-            let kp = EcdsaKeyPair::from_pkcs8(
-                &ECDSA_P256_SHA256_FIXED_SIGNING,
-                &pkcs8,
-                &SystemRandom::new(),
-            )
-            .map_err(|e| KeyError::PrivateKey {
-                path: show(&key_path),
-                reason: format!("not a P-256 PKCS#8 key ({e})"),
-            })?;
-            if kp.public_key().as_ref() != spki_key.as_slice() {
-                return Err(KeyError::KeyMismatch {
-                    path: show(&key_path),
-                    certificate: show(&cert_path),
-                });
-            }
-            Some(kp)
-        }
+    let key_ref = KeyRef::from_entry(&entry.name, entry.private_key, entry.pkcs11_label)?;
+    if key_ref.is_some() && curve != Curve::P256 {
+        // ES256 sealing is P-256 only; P-384 signers exist to verify older seals.
+        return Err(cert_err(
+            "a signer with a private key must be P-256 (P-384 is verify-only)".into(),
+        ));
+    }
+    let key = match &key_ref {
+        Some(r) if open_keys => Some(open_signing_key(
+            dir,
+            &format!("signer {}", entry.name),
+            r,
+            &certificate,
+            &spki_key,
+            tokens,
+        )?),
+        _ => None,
     };
 
     let kid = kid_of(&certificate.der);
@@ -623,7 +850,8 @@ fn load_signer(dir: &Path, entry: SignerEntry, root: &CertFile) -> Result<Signer
         sign_from: entry.sign_from,
         sign_until: entry.sign_until,
         status: entry.status,
-        key_pair,
+        key_ref,
+        key,
     })
 }
 
@@ -651,7 +879,16 @@ pub fn check_key_dir(dir: &Path) -> Result<KeyReport, KeyError> {
 
 /// Loads the set (any inconsistency is the error) and describes it as of `now`.
 pub fn check_key_dir_at(dir: &Path, now: DateTime<Utc>) -> Result<KeyReport, KeyError> {
-    let keys = KeySet::load(dir)?;
+    check_key_dir_with(dir, KeyAccess::Open { pkcs11: None }, now)
+}
+
+/// [`check_key_dir_at`] with token keys opened through `access`.
+pub fn check_key_dir_with(
+    dir: &Path,
+    access: KeyAccess<'_>,
+    now: DateTime<Utc>,
+) -> Result<KeyReport, KeyError> {
+    let keys = KeySet::load_with(dir, access)?;
     let mut lines = Vec::new();
     lines.push(format!("key set {} is consistent", show(dir)));
     if keys.is_example() {
@@ -669,15 +906,15 @@ pub fn check_key_dir_at(dir: &Path, now: DateTime<Utc>) -> Result<KeyReport, Key
     lines.push(cert_line("root", &keys.root));
     for s in &keys.signers {
         lines.push(format!(
-            "signer {}: kid {} {} {}{}, signs {} .. {}, certificate valid until {}",
+            "signer {}: kid {} {} {} ({}), signs {} .. {}, certificate valid until {}",
             s.name,
             hex::encode(s.kid),
             s.curve(),
             s.status,
-            if s.has_private_key() {
-                ""
-            } else {
-                " (verify only)"
+            match (&s.key_ref, s.has_private_key()) {
+                (Some(r), true) => format!("key: {r}"),
+                (Some(r), false) => format!("key not opened: {r}"),
+                (None, _) => "verify only".to_string(),
             },
             s.sign_from.to_rfc3339(),
             s.sign_until.to_rfc3339(),

@@ -1,14 +1,19 @@
-//! The signing keys (ring), signer certificates (x509-parser) and COSE sealing. The only module
-//! that holds a private key; it does no I/O besides loading keys (and writing the example set).
+//! The signing keys (ring, or a PKCS#11 token), signer certificates (x509-parser), COSE
+//! sealing and the key ceremony. The only module that holds or asks for a private key; it does
+//! no I/O besides loading keys, talking to the token and writing ceremony files.
 
+pub mod ceremony;
+pub mod cli;
 pub mod example;
 pub mod keys;
+pub mod pkcs11;
 pub mod seal;
 pub mod trust_list;
 
 pub use example::generate_example_set;
 pub use keys::{
-    check_key_dir, check_key_dir_at, KeyError, KeyReport, KeySet, Signer, SignerStatus,
+    check_key_dir, check_key_dir_at, Custody, KeyAccess, KeyError, KeyRef, KeyReport, KeySet,
+    Signer, SignerStatus,
 };
 pub use seal::{SealError, Sealer};
 

@@ -25,6 +25,8 @@ pub enum SealError {
     IatOutsidePeriod { iat: i64, signer: String },
     #[error("the signing operation failed")]
     Crypto,
+    #[error("the PKCS#11 token did not sign: {0}")]
+    Token(String),
     #[error("the COSE structure could not be encoded")]
     Encoding,
     #[error("the new seal did not verify with its signer's public key")]
@@ -65,8 +67,8 @@ impl Sealer {
                 signer: signer.name.clone(),
             });
         }
-        let key_pair = signer
-            .key_pair()
+        let key = signer
+            .signing_key()
             .ok_or_else(|| SealError::NoSignerInPeriod {
                 reason: format!("signer {} has no private key", signer.name),
             })?;
@@ -78,12 +80,7 @@ impl Sealer {
         let sign1 = CoseSign1Builder::new()
             .protected(protected)
             .payload(claims.to_cbor())
-            .try_create_signature(&[], |to_be_signed| {
-                key_pair
-                    .sign(&self.rng, to_be_signed)
-                    .map(|sig| sig.as_ref().to_vec())
-                    .map_err(|_| SealError::Crypto)
-            })?
+            .try_create_signature(&[], |to_be_signed| key.sign_es256(&self.rng, to_be_signed))?
             .build();
         let bytes = sign1.to_tagged_vec().map_err(|_| SealError::Encoding)?;
 

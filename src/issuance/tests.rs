@@ -289,7 +289,7 @@ fn verifier_accepts_kid_placement_and_tag_variants() {
     let keys = load(dir.path());
     let store = TrustStore::from_keyset(&keys, now()).unwrap();
     let signer = keys.active_signer(now()).unwrap();
-    let kp = signer.key_pair().unwrap();
+    let kp = signer.signing_key().unwrap();
     let rng = SystemRandom::new();
     let payload = claims_at(now()).to_cbor();
 
@@ -298,7 +298,7 @@ fn verifier_accepts_kid_placement_and_tag_variants() {
             .protected(protected)
             .unprotected(unprotected)
             .payload(payload.clone())
-            .create_signature(&[], |tbs| kp.sign(&rng, tbs).unwrap().as_ref().to_vec())
+            .create_signature(&[], |tbs| kp.sign_es256(&rng, tbs).unwrap())
             .build()
     };
     let alg_only = || {

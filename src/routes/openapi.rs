@@ -40,7 +40,7 @@ const OPERATIONS: &[Op] = &[
         "get",
         "/readyz",
         "operations",
-        "Readiness: database reachable and a signer in its signing period",
+        "Readiness: database reachable and a signer in its signing period; `signer` says which (kid) and who holds its key (custody pkcs11 or file, example set or not)",
         Auth::None,
         None,
         200,
@@ -528,7 +528,8 @@ fn components() -> Value {
         "schemas": {
             "Error": obj(json!({"error": {"type": "string"}, "message": {"type": "string"},
                 "fields": {"type": "array", "items": obj(json!({"field": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}}), &["field", "code", "message"])}}), &["error", "message"]),
-            "Status": obj(json!({"status": {"type": "string"}, "checks": {"type": "object"}}), &[]),
+            "Status": obj(json!({"status": {"type": "string"}, "checks": {"type": "object"},
+                "signer": {"type": ["object", "null"], "properties": {"kid": {"type": "string"}, "custody": {"enum": ["pkcs11", "file"]}, "example": {"type": "boolean"}}}}), &[]),
             "Object": {"type": "object"},
             "Login": obj(json!({"username": {"type": "string"}, "password": {"type": "string"}}), &["username", "password"]),
             "Session": obj(json!({"token": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}, "user": {"type": "object"}}), &["token", "expires_at"]),

@@ -135,6 +135,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
         lock_minutes: 15,
     };
     settings.verify_rate_limit = 0;
+    // The in-process servers run on the example key set (never --demo: no demo data).
+    settings.allow_example_keys = true;
     settings
 }
 
@@ -331,13 +333,18 @@ impl Drop for Server {
     }
 }
 
-/// The `crosscert` binary as a command, run from the package root, with no database
-/// settings inherited from the environment.
+/// The `crosscert` binary as a command, run from the package root, with no database or
+/// token settings inherited from the environment, allowed to serve on the example key set
+/// (a test that checks the refusal removes `CROSSCERT_ALLOW_EXAMPLE_KEYS`).
 pub fn crosscert() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_crosscert"));
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("CROSSCERT_DATABASE_URL")
         .env_remove("DATABASE_URL")
+        .env_remove("CROSSCERT_PKCS11_MODULE")
+        .env_remove("CROSSCERT_PKCS11_TOKEN")
+        .env_remove("CROSSCERT_PKCS11_PIN_FILE")
+        .env("CROSSCERT_ALLOW_EXAMPLE_KEYS", "1")
         .env("RUST_LOG", "warn");
     cmd
 }

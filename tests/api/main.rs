@@ -8,6 +8,7 @@ mod cli;
 mod documents;
 mod halls;
 mod helpers;
+mod keys;
 mod licences;
 mod openapi;
 mod ops;
