@@ -193,6 +193,7 @@ fn install_signer_refuses_a_certificate_from_another_root() {
     let _login = logged_in();
     let dir = tempfile::tempdir().unwrap();
     let label = unique_label("foreign");
+    std::fs::create_dir_all(dir.path().join("a")).unwrap();
     let (_, _) = ceremony(&dir.path().join("a"), &label);
     let other = dir.path().join("b");
     std::fs::create_dir_all(&other).unwrap();

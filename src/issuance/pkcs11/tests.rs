@@ -3,7 +3,7 @@
 //! `scripts/install-deps.sh` installs SoftHSM2) and uses its own key labels.
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 
@@ -58,12 +58,13 @@ pub(crate) fn softhsm() -> &'static SoftHsm {
     })
 }
 
-/// Logging out is per process: the test that logs out holds this for writing, every other
-/// test of the shared token for reading.
-static LOGIN: RwLock<()> = RwLock::new(());
+/// The shared token's login state is per process (one test logs out) and concurrent key
+/// generation in one process made SoftHSM2 fail now and then (GetTokenInfo: GeneralError):
+/// the tests of the shared token take turns; each may still sign from several threads.
+static TURN: Mutex<()> = Mutex::new(());
 
-pub(crate) fn logged_in() -> RwLockReadGuard<'static, ()> {
-    LOGIN.read().unwrap_or_else(|p| p.into_inner())
+pub(crate) fn logged_in() -> MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub(crate) fn unique_label(prefix: &str) -> String {
@@ -149,7 +150,7 @@ fn sessions_sign_in_parallel_and_every_signature_verifies() {
 
 #[test]
 fn a_token_that_logged_out_is_logged_in_again_on_a_new_session() {
-    let _alone = LOGIN.write().unwrap_or_else(|p| p.into_inner());
+    let _alone = logged_in();
     let token = open(1);
     let label = unique_label("relogin");
     let point = token.generate_p256(&label).unwrap();
