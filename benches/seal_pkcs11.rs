@@ -76,7 +76,14 @@ fn main() {
     // Read by SoftHSM2 at C_Initialize, before which nothing here touches PKCS#11.
     std::env::set_var("SOFTHSM2_CONF", &conf);
     let status = std::process::Command::new("softhsm2-util")
-        .args(["--init-token", "--free", "--label", "bench", "--pin", "1234"])
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "bench",
+            "--pin",
+            "1234",
+        ])
         .args(["--so-pin", "12345678"])
         .stdout(std::process::Stdio::null())
         .status()
@@ -112,16 +119,33 @@ fn main() {
     generate_example_set(&example, now).expect("example set");
     let file_sealer = Sealer::new(Arc::new(KeySet::load(&example).expect("file keys")));
 
-    println!("Sealer::seal per second ({seconds} s each, {} CPUs)", std::thread::available_parallelism().map_or(0, |n| n.get()));
-    println!("{:<24} {:>10} {:>10} {:>10}", "key", "1 thread", "2 threads", "4 threads");
+    println!(
+        "Sealer::seal per second ({seconds} s each, {} CPUs)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "{:<24} {:>10} {:>10} {:>10}",
+        "key", "1 thread", "2 threads", "4 threads"
+    );
     let row = |name: &str, sealer: &Sealer| {
-        let r: Vec<f64> = [1, 2, 4].iter().map(|t| rate(sealer, *t, seconds)).collect();
+        let r: Vec<f64> = [1, 2, 4]
+            .iter()
+            .map(|t| rate(sealer, *t, seconds))
+            .collect();
         println!("{name:<24} {:>10.0} {:>10.0} {:>10.0}", r[0], r[1], r[2]);
     };
     row("file (ring)", &file_sealer);
     for sessions in [1, 2, 4] {
-        let set = KeySet::load_with(&keys, KeyAccess::Open { pkcs11: Some(&token(sessions)) })
-            .expect("token key set");
-        row(&format!("SoftHSM2, {sessions} session(s)"), &Sealer::new(Arc::new(set)));
+        let set = KeySet::load_with(
+            &keys,
+            KeyAccess::Open {
+                pkcs11: Some(&token(sessions)),
+            },
+        )
+        .expect("token key set");
+        row(
+            &format!("SoftHSM2, {sessions} session(s)"),
+            &Sealer::new(Arc::new(set)),
+        );
     }
 }

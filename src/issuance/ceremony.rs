@@ -233,7 +233,11 @@ pub fn encrypt_key(pkcs8: &[u8], passphrase: &str) -> Result<String, CeremonyErr
 
 /// The inverse of [`encrypt_key`]; a wrong passphrase is told apart from a damaged file only
 /// as far as AES-GCM can: both fail authentication.
-pub fn decrypt_key(pem_text: &str, passphrase: &str, path: &Path) -> Result<Vec<u8>, CeremonyError> {
+pub fn decrypt_key(
+    pem_text: &str,
+    passphrase: &str,
+    path: &Path,
+) -> Result<Vec<u8>, CeremonyError> {
     let bad = |reason: &str| CeremonyError::File {
         path: path.display().to_string(),
         reason: reason.to_string(),
@@ -247,7 +251,8 @@ pub fn decrypt_key(pem_text: &str, passphrase: &str, path: &Path) -> Result<Vec<
     if bytes.len() < HEADER + 16 || bytes[0] != 1 {
         return Err(bad("unknown or truncated encrypted key format"));
     }
-    let u32_at = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let u32_at =
+        |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     let (m, t, p) = (u32_at(1), u32_at(5), u32_at(9));
     let salt = &bytes[13..29];
     let mut nonce = [0u8; 12];
@@ -263,7 +268,12 @@ pub fn decrypt_key(pem_text: &str, passphrase: &str, path: &Path) -> Result<Vec<
             aead::Aad::from(&bytes[..HEADER]),
             &mut data,
         )
-        .map_err(|_| input("--passphrase-file", format!("the passphrase does not open {}", path.display())))?;
+        .map_err(|_| {
+            input(
+                "--passphrase-file",
+                format!("the passphrase does not open {}", path.display()),
+            )
+        })?;
     Ok(plain.to_vec())
 }
 
@@ -414,8 +424,17 @@ pub fn init_root(
         vec![
             ("certificate", out.join(ROOT_CERT).display().to_string()),
             ("certificate_sha256", sha256_hex(cert.der())),
-            ("key", format!("{} (argon2id + AES-256-GCM under the passphrase)", out.join(ROOT_KEY).display())),
-            ("valid_until", format!("{}", chrono::Datelike::year(&start) + ROOT_YEARS)),
+            (
+                "key",
+                format!(
+                    "{} (argon2id + AES-256-GCM under the passphrase)",
+                    out.join(ROOT_KEY).display()
+                ),
+            ),
+            (
+                "valid_until",
+                format!("{}", chrono::Datelike::year(&start) + ROOT_YEARS),
+            ),
         ],
     )
 }
@@ -504,7 +523,10 @@ pub fn new_signer(
         )
     })?;
     if csr_out.exists() {
-        return Err(input("--csr-out", format!("{} exists already", csr_out.display())));
+        return Err(input(
+            "--csr-out",
+            format!("{} exists already", csr_out.display()),
+        ));
     }
     if period.until <= now {
         return Err(input("--not-after", "the signing period is already over"));
@@ -547,7 +569,14 @@ pub fn new_signer(
                 ),
             ),
             ("public_key_sha256", sha256_hex(&key.point)),
-            ("signing_period", format!("{} .. {}", period.from.to_rfc3339(), period.until.to_rfc3339())),
+            (
+                "signing_period",
+                format!(
+                    "{} .. {}",
+                    period.from.to_rfc3339(),
+                    period.until.to_rfc3339()
+                ),
+            ),
             ("csr", csr_out.display().to_string()),
         ],
     )
@@ -579,7 +608,10 @@ pub fn sign_signer(
     let (_, root_cert) = x509_parser::certificate::X509Certificate::from_der(&root_der)
         .map_err(|e| input("--root-dir", format!("root.pem is not a certificate: {e}")))?;
     if root_key.public_key_raw() != root_cert.public_key().subject_public_key.data.as_ref() {
-        return Err(input("--root-dir", "root.key.pem does not belong to root.pem"));
+        return Err(input(
+            "--root-dir",
+            "root.key.pem does not belong to root.pem",
+        ));
     }
     let root_not_after = Utc
         .timestamp_opt(root_cert.validity().not_after.timestamp(), 0)
@@ -597,8 +629,12 @@ pub fn sign_signer(
         .into_contents();
     let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(&csr_der)
         .map_err(|e| input("--csr", format!("not a certificate request: {e}")))?;
-    csr.verify_signature()
-        .map_err(|_| input("--csr", "its signature does not verify (no proof of possession)"))?;
+    csr.verify_signature().map_err(|_| {
+        input(
+            "--csr",
+            "its signature does not verify (no proof of possession)",
+        )
+    })?;
     let info = &csr.certification_request_info;
     let spki = info.subject_pki.raw;
     let point = info.subject_pki.subject_public_key.data.as_ref();
@@ -618,8 +654,18 @@ pub fn sign_signer(
         .next()
         .and_then(|cn| cn.as_str().ok())
         .map(str::to_string)
-        .ok_or_else(|| input("--csr", "the subject has no common name (the signer's label)"))?;
-    check_label(&label).map_err(|_| input("--csr", format!("the subject CN {label:?} is not a signer label")))?;
+        .ok_or_else(|| {
+            input(
+                "--csr",
+                "the subject has no common name (the signer's label)",
+            )
+        })?;
+    check_label(&label).map_err(|_| {
+        input(
+            "--csr",
+            format!("the subject CN {label:?} is not a signer label"),
+        )
+    })?;
     let mut period = None;
     for attr in info.iter_attributes() {
         if let x509_parser::cri_attributes::ParsedCriAttribute::ExtensionRequest(req) =
@@ -633,7 +679,10 @@ pub fn sign_signer(
         }
     }
     let period = period.ok_or_else(|| {
-        input("--csr", "it carries no signing period (make it with `crosscert keys new-signer`)")
+        input(
+            "--csr",
+            "it carries no signing period (make it with `crosscert keys new-signer`)",
+        )
     })?;
     if period.until > root_not_after {
         return Err(input(
@@ -678,7 +727,14 @@ pub fn sign_signer(
             ("csr_sha256", sha256_hex(&csr_der)),
             ("certificate", out.display().to_string()),
             ("certificate_sha256", sha256_hex(cert.der())),
-            ("signing_period", format!("{} .. {}", period.from.to_rfc3339(), period.until.to_rfc3339())),
+            (
+                "signing_period",
+                format!(
+                    "{} .. {}",
+                    period.from.to_rfc3339(),
+                    period.until.to_rfc3339()
+                ),
+            ),
         ],
     )
 }
@@ -688,10 +744,12 @@ pub fn sign_signer(
 fn manifest_table(dir: &Path) -> Result<(PathBuf, toml::Table), CeremonyError> {
     let path = dir.join(MANIFEST);
     let text = read(&path, "--keys-dir")?;
-    let table = text.parse::<toml::Table>().map_err(|e| CeremonyError::File {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let table = text
+        .parse::<toml::Table>()
+        .map_err(|e| CeremonyError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
     Ok((path, table))
 }
 
@@ -725,24 +783,49 @@ pub fn install_signer(
         .map_err(|e| input("--cert", format!("not a certificate: {e}")))?;
     let (_, root) = x509_parser::certificate::X509Certificate::from_der(&keys.root().der)
         .map_err(|e| input("--keys-dir", format!("the root does not parse: {e}")))?;
-    cert.verify_signature(Some(root.public_key())).map_err(|_| {
+    cert.verify_signature(Some(root.public_key()))
+        .map_err(|_| {
+            input(
+                "--cert",
+                format!(
+                    "not issued by this key set's root {}",
+                    keys.root().path.display()
+                ),
+            )
+        })?;
+    let period = period_of_certificate(&der).ok_or_else(|| {
         input(
             "--cert",
-            format!("not issued by this key set's root {}", keys.root().path.display()),
+            "it carries no signing period (issue it with `crosscert keys sign-signer`)",
         )
     })?;
-    let period = period_of_certificate(&der)
-        .ok_or_else(|| input("--cert", "it carries no signing period (issue it with `crosscert keys sign-signer`)"))?;
     let label = cert
         .subject()
         .iter_common_name()
         .next()
         .and_then(|cn| cn.as_str().ok())
         .map(str::to_string)
-        .ok_or_else(|| input("--cert", "the subject has no common name (the signer's label)"))?;
-    check_label(&label).map_err(|_| input("--cert", format!("the subject CN {label:?} is not a signer label")))?;
-    if keys.signers().iter().any(|s| s.name == label || s.certificate.der == der) {
-        return Err(input("--cert", format!("signer {label} is installed already")));
+        .ok_or_else(|| {
+            input(
+                "--cert",
+                "the subject has no common name (the signer's label)",
+            )
+        })?;
+    check_label(&label).map_err(|_| {
+        input(
+            "--cert",
+            format!("the subject CN {label:?} is not a signer label"),
+        )
+    })?;
+    if keys
+        .signers()
+        .iter()
+        .any(|s| s.name == label || s.certificate.der == der)
+    {
+        return Err(input(
+            "--cert",
+            format!("signer {label} is installed already"),
+        ));
     }
     let file = format!("{label}.pem");
     write_new(&keys_dir.join(&file), &pem, false)?;
@@ -772,7 +855,14 @@ pub fn install_signer(
             ("kid", hex::encode(kid_of(&der))),
             ("certificate", keys_dir.join(&file).display().to_string()),
             ("key", format!("PKCS#11 token key {label}")),
-            ("signing_period", format!("{} .. {}", period.from.to_rfc3339(), period.until.to_rfc3339())),
+            (
+                "signing_period",
+                format!(
+                    "{} .. {}",
+                    period.from.to_rfc3339(),
+                    period.until.to_rfc3339()
+                ),
+            ),
         ],
     )
 }
@@ -784,7 +874,12 @@ pub fn parse_instant(s: &str, option: &'static str) -> Result<DateTime<Utc>, Cer
     }
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .map(|d| Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN)))
-        .map_err(|_| input(option, format!("{s:?} is neither a date YYYY-MM-DD nor an RFC 3339 time")))
+        .map_err(|_| {
+            input(
+                option,
+                format!("{s:?} is neither a date YYYY-MM-DD nor an RFC 3339 time"),
+            )
+        })
 }
 
 /// `keys retire`: the signer's signing period ends at `at` (it never seals after it); once
@@ -802,14 +897,30 @@ pub fn retire(
         .iter()
         .find(|s| hex::encode(s.kid) == kid)
         .ok_or_else(|| {
-            let known: Vec<String> = keys.signers().iter().map(|s| format!("{} ({})", hex::encode(s.kid), s.name)).collect();
-            input("--kid", format!("no signer with kid {kid:?} (signers: {})", known.join(", ")))
+            let known: Vec<String> = keys
+                .signers()
+                .iter()
+                .map(|s| format!("{} ({})", hex::encode(s.kid), s.name))
+                .collect();
+            input(
+                "--kid",
+                format!("no signer with kid {kid:?} (signers: {})", known.join(", ")),
+            )
         })?;
     if signer.status != SignerStatus::Active {
-        return Err(input("--kid", format!("signer {} is {} already", signer.name, signer.status)));
+        return Err(input(
+            "--kid",
+            format!("signer {} is {} already", signer.name, signer.status),
+        ));
     }
     if at < signer.sign_from {
-        return Err(input("--at", format!("before the signer's period starts ({})", signer.sign_from.to_rfc3339())));
+        return Err(input(
+            "--at",
+            format!(
+                "before the signer's period starts ({})",
+                signer.sign_from.to_rfc3339()
+            ),
+        ));
     }
     let until = at.min(signer.sign_until);
     let retired_now = until <= now;
@@ -822,7 +933,12 @@ pub fn retire(
                 .filter_map(toml::Value::as_table_mut)
                 .find(|t| t.get("name").and_then(toml::Value::as_str) == Some(signer.name.as_str()))
         })
-        .ok_or_else(|| input("--kid", format!("signer {} is not in {}", signer.name, path.display())))?;
+        .ok_or_else(|| {
+            input(
+                "--kid",
+                format!("signer {} is not in {}", signer.name, path.display()),
+            )
+        })?;
     entry.insert(
         "sign_until".into(),
         toml::Value::String(until.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
@@ -847,7 +963,14 @@ pub fn retire(
         vec![
             ("kid", kid.clone()),
             ("signs_until", until.to_rfc3339()),
-            ("status", if retired_now { "retired".into() } else { "active until then".to_string() }),
+            (
+                "status",
+                if retired_now {
+                    "retired".into()
+                } else {
+                    "active until then".to_string()
+                },
+            ),
         ],
     )
 }

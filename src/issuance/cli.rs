@@ -139,9 +139,15 @@ pub fn run(command: KeysCommand) -> anyhow::Result<()> {
             );
             eprintln!("[2/3] encrypting the root key under the passphrase (argon2id, AES-256-GCM)");
             let rec = ceremony::init_root(&out, &passphrase_file, &name, now)?;
-            eprintln!("[3/3] manifest written: {}", out.join(super::keys::MANIFEST).display());
+            eprintln!(
+                "[3/3] manifest written: {}",
+                out.join(super::keys::MANIFEST).display()
+            );
             done(&rec, &out);
-            eprintln!("keep {} offline; it is needed only by `keys sign-signer`", out.join(ceremony::ROOT_KEY).display());
+            eprintln!(
+                "keep {} offline; it is needed only by `keys sign-signer`",
+                out.join(ceremony::ROOT_KEY).display()
+            );
         }
         KeysCommand::NewSigner {
             label,
@@ -154,9 +160,13 @@ pub fn run(command: KeysCommand) -> anyhow::Result<()> {
             eprintln!(
                 "[1/2] generating signer key {label} inside the PKCS#11 token (sensitive, not extractable)"
             );
-            let rec = ceremony::new_signer(settings.pkcs11.as_ref(), &label, period, &csr_out, now)?;
+            let rec =
+                ceremony::new_signer(settings.pkcs11.as_ref(), &label, period, &csr_out, now)?;
             eprintln!("[2/2] CSR written: {}", csr_out.display());
-            let dir = csr_out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = csr_out
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             done(&rec, dir);
         }
         KeysCommand::SignSigner {
@@ -165,16 +175,27 @@ pub fn run(command: KeysCommand) -> anyhow::Result<()> {
             csr,
             out,
         } => {
-            eprintln!("[1/2] opening the root key in {} and checking {}", root_dir.display(), csr.display());
+            eprintln!(
+                "[1/2] opening the root key in {} and checking {}",
+                root_dir.display(),
+                csr.display()
+            );
             let rec = ceremony::sign_signer(&root_dir, &passphrase_file, &csr, &out, now)?;
             eprintln!("[2/2] signer certificate written: {}", out.display());
             done(&rec, &root_dir);
         }
         KeysCommand::InstallSigner { cert, keys_dir } => {
-            eprintln!("[1/1] adding {} to {}", cert.display(), keys_dir.join(super::keys::MANIFEST).display());
+            eprintln!(
+                "[1/1] adding {} to {}",
+                cert.display(),
+                keys_dir.join(super::keys::MANIFEST).display()
+            );
             let rec = ceremony::install_signer(&cert, &keys_dir, now)?;
             done(&rec, &keys_dir);
-            eprintln!("restart `crosscert serve` with CROSSCERT_KEYS_DIR={} to seal with it", keys_dir.display());
+            eprintln!(
+                "restart `crosscert serve` with CROSSCERT_KEYS_DIR={} to seal with it",
+                keys_dir.display()
+            );
         }
         KeysCommand::Retire { kid, at, keys_dir } => {
             let dir = match keys_dir {
@@ -192,7 +213,10 @@ pub fn run(command: KeysCommand) -> anyhow::Result<()> {
                 None => settings(None)?.keys_dir,
             };
             let signers = ceremony::list(&dir, now)?;
-            println!("{:<16}  {:<20}  {:<8}  {:<41}  key", "kid", "label", "state", "signing period");
+            println!(
+                "{:<16}  {:<20}  {:<8}  {:<41}  key",
+                "kid", "label", "state", "signing period"
+            );
             for s in &signers {
                 println!(
                     "{:<16}  {:<20}  {:<8}  {} .. {}  {}",

@@ -216,7 +216,11 @@ impl SigningKey {
     }
 
     /// ES256 over `message`: SHA-256, then ECDSA P-256, r||s (64 bytes).
-    pub(crate) fn sign_es256(&self, rng: &SystemRandom, message: &[u8]) -> Result<Vec<u8>, SealError> {
+    pub(crate) fn sign_es256(
+        &self,
+        rng: &SystemRandom,
+        message: &[u8],
+    ) -> Result<Vec<u8>, SealError> {
         match self {
             SigningKey::File(kp) => kp
                 .sign(rng, message)
@@ -318,12 +322,12 @@ fn open_signing_key(
                 token: token.clone(),
                 label: label.clone(),
             };
-            let signature = key
-                .sign_es256(&SystemRandom::new(), probe)
-                .map_err(|e| KeyError::Signer {
-                    name: owner.to_string(),
-                    reason: format!("the token key {label} cannot sign: {e}"),
-                })?;
+            let signature =
+                key.sign_es256(&SystemRandom::new(), probe)
+                    .map_err(|e| KeyError::Signer {
+                        name: owner.to_string(),
+                        reason: format!("the token key {label} cannot sign: {e}"),
+                    })?;
             ring::signature::UnparsedPublicKey::new(
                 &ring::signature::ECDSA_P256_SHA256_FIXED,
                 public_key,

@@ -18,9 +18,7 @@ use cryptoki::types::AuthPin;
 use crate::config::Pkcs11Settings;
 
 /// DER of the named curve prime256v1 (CKA_EC_PARAMS).
-const P256_PARAMS: &[u8] = &[
-    0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
-];
+const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
 /// What can go wrong with the token. Messages name the setting at fault; none carries the PIN.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -400,7 +398,11 @@ impl Token {
             Attribute::Id(id),
         ];
         let (public, _private) = session
-            .generate_key_pair(&Mechanism::EccKeyPairGen, &public_template, &private_template)
+            .generate_key_pair(
+                &Mechanism::EccKeyPairGen,
+                &public_template,
+                &private_template,
+            )
             .map_err(self.op_err("generating a key pair"))?;
         let attrs = session
             .get_attributes(public, &[AttributeType::EcPoint])

@@ -4,8 +4,7 @@
 //! the servers are child processes with their own `SOFTHSM2_CONF`.
 
 use crate::helpers::{
-    crosscert, free_port, run_ok, spawn_app, wait_until_up, Server, TestDb, LANSHAN_HALL,
-    PASSWORD,
+    crosscert, free_port, run_ok, spawn_app, wait_until_up, Server, TestDb, LANSHAN_HALL, PASSWORD,
 };
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -21,7 +20,12 @@ fn serve_refuses_the_example_keys_without_demo_and_names_the_remedy() {
         .unwrap();
     assert!(!out.status.success(), "serve must refuse the example keys");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for remedy in ["EXAMPLE", "--demo", "CROSSCERT_ALLOW_EXAMPLE_KEYS", "CROSSCERT_KEYS_DIR"] {
+    for remedy in [
+        "EXAMPLE",
+        "--demo",
+        "CROSSCERT_ALLOW_EXAMPLE_KEYS",
+        "CROSSCERT_KEYS_DIR",
+    ] {
         assert!(stderr.contains(remedy), "{remedy} missing from: {stderr}");
     }
     // `CROSSCERT_ALLOW_EXAMPLE_KEYS=0` is not a yes.
@@ -270,8 +274,12 @@ fn verify_offline(trust_list: &Path, qr_text: &str) -> Option<String> {
         .output()
         .unwrap();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code() == Some(0) && report["authentic"] == true)
-        .then(|| report["signer_kid"].as_str().unwrap_or_default().to_string())
+    (out.status.code() == Some(0) && report["authentic"] == true).then(|| {
+        report["signer_kid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    })
 }
 
 async fn save_trust_list(client: &Client, to: &Path) -> Value {
@@ -308,7 +316,10 @@ async fn the_key_ceremony_seals_through_the_token_and_rotates_signers() {
     assert_eq!((label.as_str(), state.as_str()), ("signer-a", "active"));
     let log = std::fs::read_to_string(keys.join("ceremony.log")).unwrap();
     for step in ["RootCreated", "SignerCertificateIssued", "SignerInstalled"] {
-        assert!(log.contains(step), "{step} missing from ceremony.log:\n{log}");
+        assert!(
+            log.contains(step),
+            "{step} missing from ceremony.log:\n{log}"
+        );
     }
 
     // The token says the key can never leave it.
@@ -327,7 +338,14 @@ async fn the_key_ceremony_seals_through_the_token_and_rotates_signers() {
     run_ok(crosscert().args(["seed-demo", "--database-url", &db.url]));
     let mut create = crosscert()
         .args(["admin", "create-user", "--database-url", &db.url])
-        .args(["--username", "wang", "--role", "issuer", "--hall", LANSHAN_HALL])
+        .args([
+            "--username",
+            "wang",
+            "--role",
+            "issuer",
+            "--hall",
+            LANSHAN_HALL,
+        ])
         .arg("--password-stdin")
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
@@ -359,7 +377,10 @@ async fn the_key_ceremony_seals_through_the_token_and_rotates_signers() {
     let trust_a = work.join("trust-a.json");
     save_trust_list(&client, &trust_a).await;
     for qr in &old {
-        assert_eq!(verify_offline(&trust_a, qr).as_deref(), Some(kid_a.as_str()));
+        assert_eq!(
+            verify_offline(&trust_a, qr).as_deref(),
+            Some(kid_a.as_str())
+        );
     }
     drop(server);
 
@@ -393,7 +414,11 @@ async fn the_key_ceremony_seals_through_the_token_and_rotates_signers() {
     let res = client.issue().await;
     assert_eq!(res.status(), 201);
     let new: Value = res.json().await.unwrap();
-    assert_eq!(new["signer_kid"], kid_b.as_str(), "the retired signer sealed");
+    assert_eq!(
+        new["signer_kid"],
+        kid_b.as_str(),
+        "the retired signer sealed"
+    );
     let trust_ab = work.join("trust-ab.json");
     let list_ab = save_trust_list(&client, &trust_ab).await;
     // The trust list shows both signers with their periods; only B is active.
@@ -401,14 +426,27 @@ async fn the_key_ceremony_seals_through_the_token_and_rotates_signers() {
     assert_eq!(signers.len(), 2);
     let a = signers.iter().find(|s| s["kid"] == kid_a.as_str()).unwrap();
     let b = signers.iter().find(|s| s["kid"] == kid_b.as_str()).unwrap();
-    assert_eq!((a["active"].clone(), b["active"].clone()), (json!(false), json!(true)));
-    assert_eq!(a["sign_until"].as_str().map(|s| s.starts_with(&now[..19])), Some(true), "{a}");
+    assert_eq!(
+        (a["active"].clone(), b["active"].clone()),
+        (json!(false), json!(true))
+    );
+    assert_eq!(
+        a["sign_until"].as_str().map(|s| s.starts_with(&now[..19])),
+        Some(true),
+        "{a}"
+    );
     // Old licences (sealed inside A's period) and the new one all verify.
     for qr in &old {
-        assert_eq!(verify_offline(&trust_ab, qr).as_deref(), Some(kid_a.as_str()));
+        assert_eq!(
+            verify_offline(&trust_ab, qr).as_deref(),
+            Some(kid_a.as_str())
+        );
     }
     let new_qr = new["qr_text"].as_str().unwrap();
-    assert_eq!(verify_offline(&trust_ab, new_qr).as_deref(), Some(kid_b.as_str()));
+    assert_eq!(
+        verify_offline(&trust_ab, new_qr).as_deref(),
+        Some(kid_b.as_str())
+    );
     // The server's own verification agrees.
     let verdict: Value = client
         .http
@@ -455,14 +493,24 @@ fn a_wrong_pin_or_a_missing_token_setting_is_refused_with_its_name() {
     let out = hsm
         .crosscert()
         .env("CROSSCERT_PKCS11_PIN_FILE", &bad_pin)
-        .args(["keys", "new-signer", "--label", "x", "--not-before", "2026-01-01"])
+        .args([
+            "keys",
+            "new-signer",
+            "--label",
+            "x",
+            "--not-before",
+            "2026-01-01",
+        ])
         .args(["--not-after", "2099-01-01", "--csr-out"])
         .arg(dir.path().join("x.csr"))
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("PIN") && stderr.contains("refused"), "{stderr}");
+    assert!(
+        stderr.contains("PIN") && stderr.contains("refused"),
+        "{stderr}"
+    );
     assert!(!dir.path().join("x.csr").exists());
 
     let out = hsm

@@ -19,8 +19,9 @@ pub(crate) struct SoftHsm {
 pub(crate) fn softhsm() -> &'static SoftHsm {
     static TOKEN: OnceLock<SoftHsm> = OnceLock::new();
     TOKEN.get_or_init(|| {
-        let module = find_softhsm_module()
-            .expect("SoftHSM2 is not installed: run scripts/install-deps.sh (Debian package softhsm2)");
+        let module = find_softhsm_module().expect(
+            "SoftHSM2 is not installed: run scripts/install-deps.sh (Debian package softhsm2)",
+        );
         let dir = tempfile::tempdir().unwrap();
         let tokens = dir.path().join("tokens");
         std::fs::create_dir_all(&tokens).unwrap();
@@ -37,13 +38,23 @@ pub(crate) fn softhsm() -> &'static SoftHsm {
         std::env::set_var("SOFTHSM2_CONF", &conf);
         let out = std::process::Command::new("softhsm2-util")
             .args([
-                "--init-token", "--free", "--label", "crosscert-lib-tests", "--pin", "1234",
-                "--so-pin", "12345678",
+                "--init-token",
+                "--free",
+                "--label",
+                "crosscert-lib-tests",
+                "--pin",
+                "1234",
+                "--so-pin",
+                "12345678",
             ])
             .env("SOFTHSM2_CONF", &conf)
             .output()
             .expect("softhsm2-util runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let pin_file = dir.path().join("pin");
         std::fs::write(&pin_file, "1234\n").unwrap();
         SoftHsm {
@@ -68,7 +79,10 @@ pub(crate) fn logged_in() -> MutexGuard<'static, ()> {
 }
 
 pub(crate) fn unique_label(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 fn open(sessions: usize) -> Arc<Token> {
@@ -174,13 +188,19 @@ fn an_unknown_token_label_or_a_missing_pin_file_is_named() {
     })
     .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("CROSSCERT_PKCS11_TOKEN") && text.contains("crosscert-lib-tests"), "{text}");
+    assert!(
+        text.contains("CROSSCERT_PKCS11_TOKEN") && text.contains("crosscert-lib-tests"),
+        "{text}"
+    );
     let err = Token::open(&Pkcs11Settings {
         pin_file: PathBuf::from("/nonexistent/pin"),
         ..settings.clone()
     })
     .unwrap_err();
-    assert!(err.to_string().contains("CROSSCERT_PKCS11_PIN_FILE"), "{err}");
+    assert!(
+        err.to_string().contains("CROSSCERT_PKCS11_PIN_FILE"),
+        "{err}"
+    );
     let err = Token::open(&Pkcs11Settings {
         module: PathBuf::from("/nonexistent/libpkcs11.so"),
         ..settings.clone()
