@@ -203,7 +203,7 @@ impl fmt::Display for Custody {
 
 /// An opened P-256 private key: in memory (ring), or a handle on a key in a token.
 pub enum SigningKey {
-    File(EcdsaKeyPair),
+    File(Box<EcdsaKeyPair>),
     Pkcs11 { token: Arc<Token>, label: String },
 }
 
@@ -301,7 +301,7 @@ fn open_signing_key(
                     certificate: show(&certificate.path),
                 });
             }
-            Ok(SigningKey::File(kp))
+            Ok(SigningKey::File(Box::new(kp)))
         }
         KeyRef::Pkcs11 { label } => {
             let token = tokens.get(owner)?;
