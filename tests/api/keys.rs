@@ -4,7 +4,7 @@
 //! the servers are child processes with their own `SOFTHSM2_CONF`.
 
 use crate::helpers::{
-    crosscert, free_port, run_ok, spawn_app, wait_until_up, Server, TestDb, LANSHAN_HALL, PASSWORD,
+    crosscert, run_ok, spawn_app, wait_until_up, Server, TestDb, LANSHAN_HALL, PASSWORD,
 };
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -181,17 +181,44 @@ fn list(keys: &Path) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// `crosscert serve` on a port of its own choosing (`--bind 127.0.0.1:0`), read back from its
+/// "listening" log line: a port picked beforehand could be taken meanwhile by another test's
+/// server, which would then answer in this one's place.
 fn serve(hsm: &Hsm, db_url: &str, keys: &Path) -> Server {
-    let port = free_port();
-    let child = hsm
+    let mut child = hsm
         .crosscert()
-        .args(["serve", "--database-url", db_url])
-        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--database-url", db_url, "--bind", "127.0.0.1:0"])
         .env("CROSSCERT_KEYS_DIR", keys)
+        .env("CROSSCERT_JSON_LOGS", "1")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads the log to its end, so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if v["fields"]["message"] == "crosscert is listening" {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(v["fields"]["port"].as_u64());
+                }
+            }
+        }
+    });
+    let port = rx
+        .recv_timeout(std::time::Duration::from_secs(90))
+        .expect("crosscert serve did not say it was listening (it exited or hung)")
+        .expect("a port in the listening line");
     Server {
         child,
         base: format!("http://127.0.0.1:{port}"),
