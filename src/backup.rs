@@ -310,7 +310,10 @@ pub fn restore(
         if !force {
             return Err(BackupError::NotEmpty(held.join(", ")));
         }
-        progress.step(&format!("--force: replacing a database that held {}", held.join(", ")));
+        progress.step(&format!(
+            "--force: replacing a database that held {}",
+            held.join(", ")
+        ));
     }
     progress.step("restoring");
     let restored = snap::put_back(url, &payload.0)?;

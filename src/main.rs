@@ -274,8 +274,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let mut stderr = std::io::stderr();
             let mut progress = crosscert::backup::Progress::new(&mut stderr);
-            let restored =
-                crosscert::backup::restore(&from, &database_url, force, &mut progress)?;
+            let restored = crosscert::backup::restore(&from, &database_url, force, &mut progress)?;
             let rows: i64 = restored.row_counts.values().sum();
             eprintln!(
                 "restore complete: {rows} rows in {} tables from the backup of {}; {} migration(s) applied",

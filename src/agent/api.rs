@@ -145,7 +145,8 @@ pub fn read_token_file(path: &PathBuf) -> Result<String, ClientSetupError> {
 impl AgentClient {
     pub fn new(opts: &ClientOptions) -> Result<AgentClient, ClientSetupError> {
         let base = opts.server.trim_end_matches('/').to_string();
-        let url = reqwest::Url::parse(&base).map_err(|_| ClientSetupError::Url(opts.server.clone()))?;
+        let url =
+            reqwest::Url::parse(&base).map_err(|_| ClientSetupError::Url(opts.server.clone()))?;
         match url.scheme() {
             "https" => {}
             // Tokens, seals and documents in clear text are only acceptable on this machine.
@@ -441,7 +442,10 @@ mod tests {
             client("ftp://127.0.0.1"),
             Err(ClientSetupError::Url(_))
         ));
-        assert!(matches!(client("127.0.0.1:8080"), Err(ClientSetupError::Url(_))));
+        assert!(matches!(
+            client("127.0.0.1:8080"),
+            Err(ClientSetupError::Url(_))
+        ));
     }
 
     #[test]

@@ -153,7 +153,10 @@ fn decode_grid(n: usize, dark: &[bool]) -> Result<String, String> {
 }
 
 /// The filled rectangle paths of one page's content that look like a QR symbol.
-fn candidate_grids(content: &Content, page: usize) -> Result<Vec<(usize, Vec<bool>)>, DocumentQrError> {
+fn candidate_grids(
+    content: &Content,
+    page: usize,
+) -> Result<Vec<(usize, Vec<bool>)>, DocumentQrError> {
     let mut path = Path::default();
     let mut found = Vec::new();
     for op in &content.operations {
@@ -304,8 +307,14 @@ mod tests {
         let small = "HTTPS://VERIFY.EXAMPLE.CN/V/ABCDEFGHIJKLMNOPQRSTUVWXYZ234567ABCDEFGHIJ";
         assert_eq!(qr_texts(&pdf_with_qr(small, "f", "")).unwrap(), vec![small]);
         // A real seal's length: a version 12-15 symbol.
-        let large = format!("HTTPS://VERIFY.EXAMPLE.CN/V/{}", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".repeat(11));
-        assert_eq!(qr_texts(&pdf_with_qr(&large, "f", "")).unwrap(), vec![large]);
+        let large = format!(
+            "HTTPS://VERIFY.EXAMPLE.CN/V/{}",
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".repeat(11)
+        );
+        assert_eq!(
+            qr_texts(&pdf_with_qr(&large, "f", "")).unwrap(),
+            vec![large]
+        );
     }
 
     #[test]

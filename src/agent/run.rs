@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::api::{AgentClient, ApiCallError, ClientOptions, ClientSetupError, ReconcileEntry};
-use super::journal::{JobRecord, Journal, JournalError, Recovery, Step};
 use super::document_qr;
+use super::journal::{JobRecord, Journal, JournalError, Recovery, Step};
 use super::print::{print, spool_name};
 use super::trust::{self, SealRefusal, TrustUpdateError};
 use crate::domain::seal::SealClaims;

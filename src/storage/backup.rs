@@ -87,7 +87,9 @@ fn facts_sqlite(conn: &mut SqliteConnection) -> Result<SnapshotFacts, SnapshotEr
     )
     .load(conn)?;
     let (row_counts, migrated) = count_rows(tables, |sql| {
-        diesel::sql_query(sql).get_result::<Count>(conn).map(|c| c.n)
+        diesel::sql_query(sql)
+            .get_result::<Count>(conn)
+            .map(|c| c.n)
     })?;
     let schema_version = if migrated {
         diesel::sql_query(VERSION_SQL)
@@ -108,7 +110,9 @@ fn facts_pg(conn: &mut PgConnection) -> Result<SnapshotFacts, SnapshotError> {
     )
     .load(conn)?;
     let (row_counts, migrated) = count_rows(tables, |sql| {
-        diesel::sql_query(sql).get_result::<Count>(conn).map(|c| c.n)
+        diesel::sql_query(sql)
+            .get_result::<Count>(conn)
+            .map(|c| c.n)
     })?;
     let schema_version = if migrated {
         diesel::sql_query(VERSION_SQL)
@@ -210,8 +214,8 @@ pub fn snapshot(url: &str, payload: &Path) -> Result<SnapshotFacts, SnapshotErro
             let mut conn = pg_open(&url)?;
             // pg_dump reads the very snapshot the counts come from.
             conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
-            let snap: Name = diesel::sql_query("SELECT pg_export_snapshot() AS name")
-                .get_result(&mut conn)?;
+            let snap: Name =
+                diesel::sql_query("SELECT pg_export_snapshot() AS name").get_result(&mut conn)?;
             let facts = facts_pg(&mut conn)?;
             let dumped = run_tool(
                 "pg_dump",
@@ -327,7 +331,10 @@ pub fn put_back(url: &str, payload: &Path) -> Result<SnapshotFacts, SnapshotErro
 }
 
 fn sibling(path: &Path, tag: &str) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".{tag}-{}", std::process::id()));
     path.with_file_name(name)
 }

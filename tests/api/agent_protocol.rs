@@ -880,9 +880,15 @@ async fn a_failed_job_is_requeued_for_a_fresh_round_or_cancelled_to_make_way_for
     let (job, licence) = queue_to_pizhou(&ctx).await;
     let id = &job["id"];
     // Only a failed job is requeued.
-    assert_error(requeue(&ctx, &ctx.operator, id).await, 409, "invalid_transition").await;
+    assert_error(
+        requeue(&ctx, &ctx.operator, id).await,
+        409,
+        "invalid_transition",
+    )
+    .await;
     fail_three_times(&ctx, id).await;
-    let queue_again = json!({"licence_id": licence["id"], "hall": PIZHOU_PARTNER, "copies": ["original"]});
+    let queue_again =
+        json!({"licence_id": licence["id"], "hall": PIZHOU_PARTNER, "copies": ["original"]});
     // While failed, the job still holds the licence's one open job.
     let res = ctx
         .app
@@ -892,7 +898,8 @@ async fn a_failed_job_is_requeued_for_a_fresh_round_or_cancelled_to_make_way_for
 
     // Another hall's operator does not see the job; an agent token is not staff.
     let admin = ctx.app.login("root").await;
-    ctx.app.create_user("xuming", Role::HallOperator, XINYI_PARTNER);
+    ctx.app
+        .create_user("xuming", Role::HallOperator, XINYI_PARTNER);
     let stranger = ctx.app.login("xuming").await;
     assert_error(requeue(&ctx, &stranger, id).await, 404, "not_found").await;
     assert_eq!(requeue(&ctx, &ctx.agent, id).await.status(), 401);
@@ -950,7 +957,12 @@ async fn a_failed_job_is_requeued_for_a_fresh_round_or_cancelled_to_make_way_for
         .await;
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     // A cancelled job is never requeued.
-    assert_error(requeue(&ctx, &ctx.operator, id).await, 409, "invalid_transition").await;
+    assert_error(
+        requeue(&ctx, &ctx.operator, id).await,
+        409,
+        "invalid_transition",
+    )
+    .await;
 }
 
 /// A job claimed and then lost: its lease expired and the sweeper moved it.

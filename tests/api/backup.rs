@@ -72,7 +72,10 @@ async fn a_backup_taken_under_write_load_restores_with_the_same_verdicts_states_
     }
     let res = app
         .post_json(
-            &format!("/api/v1/licences/{}/suspend", licences[0]["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/licences/{}/suspend",
+                licences[0]["id"].as_str().unwrap()
+            ),
             Some(&token),
             &json!({"reason": "核查中"}),
         )
@@ -169,7 +172,12 @@ async fn a_backup_taken_under_write_load_restores_with_the_same_verdicts_states_
         let path = format!("/api/v1/licences/{id}");
         // The session was backed up too: the same bearer token works on the restored copy.
         let original: Value = app.get(&path, Some(&token)).await.json().await.unwrap();
-        let copy: Value = restored.get(&path, Some(&token)).await.json().await.unwrap();
+        let copy: Value = restored
+            .get(&path, Some(&token))
+            .await
+            .json()
+            .await
+            .unwrap();
         assert_eq!(copy, original, "licence {id}");
         let qr = original["qr_text"].as_str().unwrap();
         let want = verdict(&app, qr).await;
@@ -194,7 +202,12 @@ async fn a_backup_taken_under_write_load_restores_with_the_same_verdicts_states_
     for id in &job_ids {
         let path = format!("/api/v1/print-jobs/{id}");
         let original: Value = app.get(&path, Some(&token)).await.json().await.unwrap();
-        let copy: Value = restored.get(&path, Some(&token)).await.json().await.unwrap();
+        let copy: Value = restored
+            .get(&path, Some(&token))
+            .await
+            .json()
+            .await
+            .unwrap();
         assert_eq!(copy["state"], original["state"], "job {id}");
         assert_eq!(copy["document_sha256"], original["document_sha256"]);
     }
