@@ -24,6 +24,32 @@ pub struct Settings {
     pub password_hash: PasswordHashCost,
     pub login: LoginThrottle,
     pub tls: Option<TlsSettings>,
+    pub lists: ListSettings,
+}
+
+/// The signed trust list and status lists (`published.rs`).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListSettings {
+    /// How often each server process asks the database whether a list changed.
+    pub refresh_ms: u64,
+    /// A status list's `ttl`: how long a verifier may use it before fetching it again.
+    pub status_ttl_s: i64,
+    /// A status list's lifetime (`exp - iat`).
+    pub status_exp_s: i64,
+    /// The signed trust list's lifetime (`expires_at - issued_at`).
+    pub trust_exp_s: i64,
+}
+
+impl Default for ListSettings {
+    fn default() -> Self {
+        ListSettings {
+            refresh_ms: 2_000,
+            status_ttl_s: 3_600,
+            status_exp_s: 48 * 3_600,
+            trust_exp_s: 7 * 86_400,
+        }
+    }
 }
 
 /// argon2id parameters. Production defaults follow OWASP (19 MiB, 2 passes); tests lower them
@@ -89,6 +115,7 @@ struct FileSettings {
     session_ttl_minutes: Option<i64>,
     password_hash: Option<PasswordHashCost>,
     login: Option<LoginThrottle>,
+    lists: Option<ListSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +220,7 @@ impl Settings {
             password_hash: file.password_hash.unwrap_or_default(),
             login: file.login.unwrap_or_default(),
             tls: None,
+            lists: file.lists.unwrap_or_default(),
         })
     }
 }

@@ -10,7 +10,7 @@ use crate::catalog::{Catalog, CertType};
 use crate::domain::codes::Identifier;
 use crate::domain::licence::{LicenceAction, LicenceStatus, TransitionError};
 use crate::domain::role::Role;
-use crate::domain::seal::SealClaims;
+use crate::domain::seal::{SealClaims, StatusRef};
 use crate::issuance::{SealError, Sealer};
 use crate::storage::licences::{self as store, LicenceRow};
 use crate::storage::{self, audit, halls, DbConnection, StorageError};
@@ -159,6 +159,15 @@ fn licence_number(
         .ok_or_else(|| RegistrationError::NumbersExhausted(t.code.clone()))
 }
 
+/// The public URL of status list `list_id` (the `uri` of the seal's status claim and the
+/// `sub` of the list).
+pub fn status_list_uri(public_url: &str, list_id: i64) -> String {
+    format!(
+        "{}/api/v1/status-lists/{list_id}",
+        public_url.trim_end_matches('/')
+    )
+}
+
 fn unix_end_of_day(d: chrono::NaiveDate) -> i64 {
     d.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default())
         .and_utc()
@@ -189,6 +198,8 @@ fn seal_and_store(
         d.serial as u64,
         d.version as u32,
     );
+    let id = uuid::Uuid::new_v4().to_string();
+    let slot = storage::status_lists::allocate(conn, &id, false, ctx.now)?;
     let claims = SealClaims {
         iss: d.issuer_code.clone(),
         iat: ctx.now.timestamp(),
@@ -197,8 +208,11 @@ fn seal_and_store(
         licence_no: d.licence_no.clone(),
         holder_name: d.record.holder_name.clone(),
         holder_code_masked: d.record.holder_code.public_form(),
+        status: Some(StatusRef {
+            idx: slot.idx,
+            uri: status_list_uri(ctx.public_url, slot.list_id),
+        }),
     };
-    let id = uuid::Uuid::new_v4().to_string();
     audit::insert_event(
         conn,
         ctx.now,

@@ -3,6 +3,7 @@
 
 pub mod example;
 pub mod keys;
+pub mod list_signer;
 pub mod seal;
 pub mod trust_list;
 
@@ -10,6 +11,7 @@ pub use example::generate_example_set;
 pub use keys::{
     check_key_dir, check_key_dir_at, KeyError, KeyReport, KeySet, Signer, SignerStatus,
 };
+pub use list_signer::{ListSignError, ListSigner};
 pub use seal::{SealError, Sealer};
 
 #[cfg(test)]
