@@ -146,11 +146,12 @@ pub fn note_change(
     now: DateTime<Utc>,
 ) -> StorageResult<()> {
     diesel::sql_query(
-        "UPDATE status_lists SET revision = revision + 1, changed_at = $2 \
-         WHERE id IN (SELECT list_id FROM status_list_entries WHERE licence_id = $1)",
+        // Placeholders in order of appearance: SQLite numbers `$n` by first use.
+        "UPDATE status_lists SET revision = revision + 1, changed_at = $1 \
+         WHERE id IN (SELECT list_id FROM status_list_entries WHERE licence_id = $2)",
     )
-    .bind::<Text, _>(licence_id)
     .bind::<Timestamp, _>(to_db_time(now))
+    .bind::<Text, _>(licence_id)
     .execute(conn)?;
     Ok(())
 }

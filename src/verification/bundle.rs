@@ -283,7 +283,10 @@ pub async fn sync(
     // 3. Every status list.
     let total = index.lists.len();
     for (n, id) in index.lists.iter().enumerate() {
-        let url = format!("{}{id}", index.base_uri);
+        // Fetched from the server named on the command line; the list must name itself by
+        // the public URL the seals carry.
+        let url = format!("{base}/api/v1/status-lists/{id}");
+        let uri = format!("{}{id}", index.base_uri);
         let path = list_path(dir, *id);
         let held = std::fs::read(&path)
             .ok()
@@ -301,11 +304,11 @@ pub async fn sync(
             }
             Some((bytes, new_etag)) => {
                 let list = StatusList::verify(&bytes, &root_der).map_err(refused(&url))?;
-                if list.claims.sub != url {
+                if list.claims.sub != uri {
                     return Err(BundleError::Refused {
                         what: url.clone(),
                         source: ListError::Content(format!(
-                            "the list says it is {}, not {url}",
+                            "the list says it is {}, not {uri}",
                             list.claims.sub
                         )),
                     });

@@ -355,6 +355,9 @@ async fn a_status_list_answers_304_for_its_etag_and_follows_a_change_within_seco
         .unwrap()
         .idx;
 
+    // The first issue opened list 1; publish it now rather than wait for the next tick.
+    app.state.refresh_published().await.unwrap();
+
     let (status, headers, first) = bytes(&app, "/api/v1/status-lists/1").await;
     assert_eq!(status, 200);
     assert_eq!(headers["content-type"], "application/statuslist+cwt");
