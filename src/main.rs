@@ -338,7 +338,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
             })?;
             eprintln!(
-                "bundle synced in {:.1} s: trust list sequence {}, {} status lists fetched, {} unchanged, {} older licences indexed, {} bytes",
+                "bundle synced in {:.1} s: trust list sequence {}, {} status lists fetched, {} unchanged, {} licences through the status index, {} bytes",
                 started.elapsed().as_secs_f64(),
                 summary.trust_list_sequence,
                 summary.lists_fetched,

@@ -98,6 +98,9 @@ pub struct Refreshed {
 #[derive(Debug, Default)]
 pub struct Published {
     snapshot: RwLock<Snapshot>,
+    /// Wakes this process's refresher at once after a change made here (other processes
+    /// notice on their next tick).
+    wake: tokio::sync::Notify,
 }
 
 fn window_start(window: i64) -> DateTime<Utc> {
@@ -143,6 +146,11 @@ pub fn build_status_list(
 }
 
 impl Published {
+    /// A licence was issued or changed here: refresh now rather than at the next tick.
+    pub fn nudge(&self) {
+        self.wake.notify_one();
+    }
+
     pub fn status_list(&self, id: i64) -> Option<Arc<Document>> {
         self.read().lists.get(&id).cloned()
     }
@@ -207,7 +215,8 @@ impl Published {
         } else {
             None
         };
-        let status_index = if new_window || new_list {
+        // Any change may have added a licence published through the index.
+        let status_index = if new_window || new_list || !done.lists_rebuilt.is_empty() {
             Some(Arc::new(build_status_index(
                 &mut conn, keys, public_url, start, settings,
             )?))
@@ -325,12 +334,16 @@ pub fn spawn_refresher(state: &actix_web::web::Data<crate::state::AppState>) {
         return;
     }
     let weak = std::sync::Arc::downgrade(&state.clone().into_inner());
+    let published = state.published.clone();
     let every = std::time::Duration::from_millis(state.settings.lists.refresh_ms.max(50));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = published.wake.notified() => {}
+            }
             let Some(state) = weak.upgrade() else { return };
             if let Err(e) = state.refresh_published().await {
                 tracing::warn!(error = %e, "refreshing the signed lists failed");

@@ -376,8 +376,25 @@ impl Agent {
     }
 
     /// Asks the current status list about a licence whose seal verified: anything but valid
-    /// (or a list that cannot be had or checked) refuses the job.
+    /// (or a list that cannot be had or checked) refuses the job. A licence issued a moment
+    /// ago may not be published yet (servers refresh every few seconds): an unknown status is
+    /// asked again twice, a second apart, before the job is refused.
     async fn check_status(&mut self, claims: &SealClaims) -> Result<(), SealRefusal> {
+        let mut attempt = 0;
+        loop {
+            match self.check_status_once(claims).await {
+                Err(SealRefusal::StatusUnknown(why)) if attempt < 2 => {
+                    tracing::info!(reason = %why, "status not published yet; asking again");
+                    attempt += 1;
+                    self.status_index = None;
+                    self.stop.sleep(Duration::from_secs(1)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn check_status_once(&mut self, claims: &SealClaims) -> Result<(), SealRefusal> {
         let root = self
             .trust
             .as_ref()

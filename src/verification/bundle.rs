@@ -275,7 +275,7 @@ pub async fn sync(
     summary.bytes += bytes.len();
     summary.legacy_entries = index.entries.len();
     progress(&format!(
-        "status index: {} lists, {} licences sealed before status lists",
+        "status index: {} lists, {} licences whose seal carries no status claim",
         index.lists.len(),
         index.entries.len()
     ));

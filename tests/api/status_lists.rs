@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{crosscert, spawn_app_on, spawn_app_with, TestApp, TestDb};
+use crate::helpers::{crosscert, spawn_app_on, spawn_app_with, NowUtc, TestApp, TestDb};
 use crate::licences::{business_licence_code, example_body, issue, issuer};
 use crosscert::domain::seal::SealClaims;
 use crosscert::verification::envelope::Envelope;
@@ -28,6 +28,25 @@ fn root_der() -> Vec<u8> {
 fn claims_of(qr: &str) -> SealClaims {
     let cose = decode_qr_text(qr).unwrap();
     SealClaims::from_cbor(&Envelope::decode(&cose).unwrap().payload).unwrap()
+}
+
+/// A licence's index in status list 1: from its seal's claim when it carries one (checked
+/// against the database), else from the database (the status index publishes it).
+fn idx_of(app: &TestApp, licence: &Value) -> u64 {
+    let mut conn = app.state.pool.get().unwrap();
+    let slot =
+        crosscert::storage::status_lists::find_slot(&mut conn, licence["id"].as_str().unwrap())
+            .unwrap()
+            .expect("every licence has a slot");
+    assert_eq!(slot.list_id, 1);
+    if let Some(claim) = claims_of(licence["qr_text"].as_str().unwrap()).status {
+        assert_eq!(claim.idx, slot.idx);
+        assert_eq!(
+            claim.uri,
+            format!("{}/api/v1/status-lists/1", app.settings.public_url)
+        );
+    }
+    slot.idx
 }
 
 async fn bytes(app: &TestApp, path: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
@@ -82,21 +101,52 @@ fn verify_bundle(dir: &Path, qr: &str) -> (i32, Value, String) {
 }
 
 #[tokio::test]
-async fn new_seals_carry_a_random_status_list_index_and_uri() {
+async fn new_seals_carry_a_random_status_list_index_and_uri_where_the_qr_allows() {
     let app = spawn_app_with(|_| {}).await;
-    let licences = three_licences(&app).await;
-    let refs: Vec<_> = licences
-        .iter()
-        .map(|l| claims_of(l["qr_text"].as_str().unwrap()).status.unwrap())
-        .collect();
-    for r in &refs {
-        assert_eq!(
-            r.uri,
-            format!("{}/api/v1/status-lists/1", app.settings.public_url)
-        );
-        assert!(r.idx < crosscert::domain::status_list::CAPACITY);
+    let token = issuer(&app).await;
+    let types: Vec<Value> = app
+        .get("/api/v1/cert-types", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (mut with_claim, mut index_only, mut seen) = (0, 0, std::collections::HashSet::new());
+    for t in types.iter().take(24) {
+        let body = example_body(&app, &token, t["code"].as_str().unwrap()).await;
+        let licence = issue(&app, &token, &body).await;
+        // Consistent with the database whichever way (idx_of checks the claim against it).
+        assert!(seen.insert(idx_of(&app, &licence)), "indexes are unique");
+        let qr = licence["qr_text"].as_str().unwrap();
+        let version =
+            match qrcode::QrCode::with_error_correction_level(qr.as_bytes(), qrcode::EcLevel::M)
+                .unwrap()
+                .version()
+            {
+                qrcode::Version::Normal(v) => v,
+                other => panic!("{other:?}"),
+            };
+        if claims_of(qr).status.is_some() {
+            with_claim += 1;
+            assert!(
+                version <= crosscert::registration::STATUS_CLAIM_MAX_QR_VERSION,
+                "{qr}"
+            );
+        } else {
+            index_only += 1;
+        }
     }
-    assert!(refs[0].idx != refs[1].idx && refs[1].idx != refs[2].idx);
+    eprintln!("{with_claim} seals with the status claim, {index_only} through the index");
+    assert!(
+        with_claim > 0,
+        "no example seal had room for the status claim"
+    );
+    // The slots of index-only seals are published in the signed status index.
+    app.state.refresh_published().await.unwrap();
+    let (_, _, index) = bytes(&app, "/api/v1/status-index.cose").await;
+    let index =
+        crosscert::verification::signed_list::StatusIndex::verify(&index, &root_der()).unwrap();
+    assert_eq!(index.entries.len(), index_only);
+    assert_eq!(index.lists, vec![1]);
 }
 
 #[tokio::test]
@@ -350,10 +400,7 @@ async fn a_status_list_answers_304_for_its_etag_and_follows_a_change_within_seco
     let token = issuer(&app).await;
     let body = example_body(&app, &token, &business_licence_code(&app)).await;
     let licence = issue(&app, &token, &body).await;
-    let idx = claims_of(licence["qr_text"].as_str().unwrap())
-        .status
-        .unwrap()
-        .idx;
+    let idx = idx_of(&app, &licence);
 
     // The first issue opened list 1; publish it now rather than wait for the next tick.
     app.state.refresh_published().await.unwrap();
@@ -436,15 +483,7 @@ async fn an_independent_decoder_finds_the_bits_set_as_expected() {
         String::from_utf8_lossy(&out.stderr)
     );
     let decoded: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let idx: Vec<u64> = licences
-        .iter()
-        .map(|l| {
-            claims_of(l["qr_text"].as_str().unwrap())
-                .status
-                .unwrap()
-                .idx
-        })
-        .collect();
+    let idx: Vec<u64> = licences.iter().map(|l| idx_of(&app, &l)).collect();
     assert_eq!(decoded["bits"], 2);
     assert_eq!(decoded["entries"], crosscert::domain::status_list::CAPACITY);
     assert_eq!(
@@ -470,10 +509,7 @@ async fn a_second_server_over_the_same_database_publishes_the_same_list() {
     let licence = issue(&a, &token, &body).await;
     let b = spawn_app_on(TestDb::shared(&a.db.url), |s| s.lists.refresh_ms = 200).await;
     b.clock.set(crosscert::clock::Clock::now(&a.clock));
-    let idx = claims_of(licence["qr_text"].as_str().unwrap())
-        .status
-        .unwrap()
-        .idx;
+    let idx = idx_of(&a, &licence);
     change(&a, &token, licence["id"].as_str().unwrap(), "revoke").await;
     // B learns of A's change through the database alone.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -510,4 +546,52 @@ async fn a_second_server_over_the_same_database_publishes_the_same_list() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn a_licence_sealed_before_status_lists_is_indexed_and_its_revocation_seen_offline() {
+    let app = spawn_app_with(|_| {}).await;
+    let token = issuer(&app).await;
+    let body = example_body(&app, &token, &business_licence_code(&app)).await;
+    let issued = issue(&app, &token, &body).await;
+    // An older licence: its seal has no status claim and the database gives it no slot (as
+    // a row from before this change would be).
+    let mut conn = app.state.pool.get().unwrap();
+    let mut row =
+        crosscert::storage::licences::get_licence(&mut conn, issued["id"].as_str().unwrap())
+            .unwrap();
+    let mut claims = claims_of(issued["qr_text"].as_str().unwrap());
+    claims.status = None;
+    row.serial = 999_999;
+    row.id = "older-licence".into();
+    row.identifier =
+        crosscert::domain::codes::Identifier::new(&row.type_code, &row.issuer_code, 999_999, 1)
+            .to_string();
+    claims.identifier = row.identifier.clone();
+    row.cose = app.state.sealer.seal(&claims, app.clock.now_utc()).unwrap();
+    crosscert::storage::licences::insert_licence(&mut conn, &row).unwrap();
+    drop(conn);
+    let qr = crosscert::verification::qr_text(&app.settings.public_url, &row.cose);
+
+    // The next hour's refresh indexes it; its revocation reaches its list.
+    app.clock.advance(chrono::Duration::hours(1));
+    let done = app.state.refresh_published().await.unwrap();
+    assert_eq!(done.backfilled, 1);
+    change(&app, &token, "older-licence", "revoke").await;
+    app.state.refresh_published().await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = sync(&app, dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("licences whose seal carries no status claim"),
+        "{stderr}"
+    );
+    let (exit, v, _) = verify_bundle(dir.path(), &qr);
+    assert_eq!(exit, 1, "{v}");
+    assert_eq!(v["status"], "invalid", "{v}");
+    // The newer licence, by its own claim, is still valid.
+    let (exit, v, _) = verify_bundle(dir.path(), issued["qr_text"].as_str().unwrap());
+    assert_eq!((exit, &v["status"]), (0, &json!("valid")), "{v}");
 }
