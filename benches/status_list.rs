@@ -55,8 +55,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bind::<diesel::sql_types::BigInt, _>(CAPACITY as i64)
         .bind::<diesel::sql_types::Timestamp, _>(now.naive_utc())
         .execute(conn)?;
-        let mut rows = Vec::with_capacity(500);
-        let mut entries = Vec::with_capacity(500);
+        let mut rows = Vec::with_capacity(1);
+        let mut entries = Vec::with_capacity(1);
         for (i, idx) in idx.iter().enumerate() {
             let status = if i < revoked {
                 "revoked"
@@ -96,15 +96,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 status_list_entries::licence_id.eq(id),
                 status_list_entries::legacy.eq(false),
             ));
-            if rows.len() == 500 || i + 1 == n {
+            // One row at a time: batch inserts do not compile through the MultiConnection.
+            for row in rows.drain(..) {
                 diesel::insert_into(licences::table)
-                    .values(&rows)
+                    .values(&row)
                     .execute(conn)?;
+            }
+            for entry in entries.drain(..) {
                 diesel::insert_into(status_list_entries::table)
-                    .values(&entries)
+                    .values(entry)
                     .execute(conn)?;
-                rows.clear();
-                entries.clear();
             }
         }
         Ok(())

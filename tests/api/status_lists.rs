@@ -483,7 +483,7 @@ async fn an_independent_decoder_finds_the_bits_set_as_expected() {
         String::from_utf8_lossy(&out.stderr)
     );
     let decoded: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let idx: Vec<u64> = licences.iter().map(|l| idx_of(&app, &l)).collect();
+    let idx: Vec<u64> = licences.iter().map(|l| idx_of(&app, l)).collect();
     assert_eq!(decoded["bits"], 2);
     assert_eq!(decoded["entries"], crosscert::domain::status_list::CAPACITY);
     assert_eq!(
