@@ -1,13 +1,14 @@
 #!/bin/sh
 # Debian packages the renderer and its tests need: CJK fonts (fonts-noto-cjk), pdftotext and
 # pdftoppm (poppler-utils), zbarimg (zbar-tools); the web pages' browser tests need headless
-# Chromium and its WebDriver (chromium, chromium-driver); the independent status-list decoder
-# test reads CBOR with python3-cbor2. Installs only what is missing; safe
-# to rerun.
+# Chromium and its WebDriver (chromium, chromium-driver); backup and restore on PostgreSQL need
+# pg_dump and pg_restore (postgresql-client); the fault-injection suite runs on python3; the
+# independent status-list decoder test reads CBOR with python3-cbor2.
+# Installs only what is missing; safe to rerun.
 set -eu
 
 missing=""
-for pkg in fonts-noto-cjk poppler-utils zbar-tools chromium chromium-driver python3-cbor2; do
+for pkg in fonts-noto-cjk poppler-utils zbar-tools chromium chromium-driver postgresql-client python3 python3-cbor2; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         missing="$missing $pkg"
     fi
