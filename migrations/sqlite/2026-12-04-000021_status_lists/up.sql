@@ -25,3 +25,7 @@ CREATE TABLE trust_list_state (
     content_sha256 TEXT NOT NULL,
     changed_at TIMESTAMP NOT NULL
 );
+
+-- The first list exists before the first issue, so concurrent first issues do not race to
+-- open it.
+INSERT INTO status_lists (id, capacity, revision, changed_at) VALUES (1, 1048576, 0, CURRENT_TIMESTAMP);
