@@ -28,6 +28,7 @@ pub struct Settings {
     pub pkcs11: Option<Pkcs11Settings>,
     /// `CROSSCERT_ALLOW_EXAMPLE_KEYS=1`: serve on the example key set without `--demo` (tests).
     pub allow_example_keys: bool,
+    pub lists: ListSettings,
 }
 
 /// Where the signer keys' token is: the module (a PKCS#11 shared library), the token's label
@@ -86,6 +87,31 @@ impl Pkcs11Settings {
             pin_file,
             sessions,
         }))
+    }
+}
+
+/// The signed trust list and status lists (`published.rs`).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListSettings {
+    /// How often each server process asks the database whether a list changed.
+    pub refresh_ms: u64,
+    /// A status list's `ttl`: how long a verifier may use it before fetching it again.
+    pub status_ttl_s: i64,
+    /// A status list's lifetime (`exp - iat`).
+    pub status_exp_s: i64,
+    /// The signed trust list's lifetime (`expires_at - issued_at`).
+    pub trust_exp_s: i64,
+}
+
+impl Default for ListSettings {
+    fn default() -> Self {
+        ListSettings {
+            refresh_ms: 2_000,
+            status_ttl_s: 3_600,
+            status_exp_s: 48 * 3_600,
+            trust_exp_s: 7 * 86_400,
+        }
     }
 }
 
@@ -152,6 +178,7 @@ struct FileSettings {
     session_ttl_minutes: Option<i64>,
     password_hash: Option<PasswordHashCost>,
     login: Option<LoginThrottle>,
+    lists: Option<ListSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -259,6 +286,7 @@ impl Settings {
             pkcs11: Pkcs11Settings::from_env()?,
             allow_example_keys: env("CROSSCERT_ALLOW_EXAMPLE_KEYS")
                 .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
+            lists: file.lists.unwrap_or_default(),
         })
     }
 }

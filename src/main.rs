@@ -107,6 +107,11 @@ enum Command {
     /// Verify a licence's QR code offline against a trust list. Exit 0: authentic (and valid
     /// as far as known offline); 1: does not verify; 2: unusable arguments
     Verify(VerifyArgs),
+    /// The offline verifier's bundle of signed lists
+    Verifier {
+        #[command(subcommand)]
+        command: VerifierCommand,
+    },
     /// The hall print agent; `stock ...` and `status` manage its tray and journal
     Agent(crosscert::agent::cli::AgentArgs),
 }
@@ -117,12 +122,17 @@ struct VerifyArgs {
     /// The QR text (e.g. HTTPS://VERIFY.EXAMPLE.CN/V/...), or its Base32 payload alone
     code: Option<String>,
     /// The trust-list JSON (saved from GET /api/v1/trust-list); required unless --cose-hex
+    /// or --bundle
     #[arg(
         long,
-        required_unless_present = "cose_hex",
-        conflicts_with = "cose_hex"
+        required_unless_present_any = ["cose_hex", "bundle"],
+        conflicts_with_all = ["cose_hex", "bundle"]
     )]
     trust_list: Option<PathBuf>,
+    /// A bundle folder made by `crosscert verifier sync`: the signed trust list and the
+    /// status lists, so revoked and suspended licences are told apart offline
+    #[arg(long, conflicts_with = "cose_hex")]
+    bundle: Option<PathBuf>,
     /// Read the QR code from this image (PNG), e.g. a photo or a rendered page
     #[arg(long)]
     image: Option<PathBuf>,
@@ -132,6 +142,24 @@ struct VerifyArgs {
     /// The signer certificate (PEM) for --cose-hex
     #[arg(long, requires = "cose_hex")]
     cert: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum VerifierCommand {
+    /// Fetch the signed trust list, the status index and every status list into DIR,
+    /// checking signatures (to the pinned root), sequence and expiry
+    Sync {
+        /// The server's base URL, e.g. https://verify.example.cn
+        #[arg(long)]
+        server: String,
+        /// The bundle folder (created; its root.pem is the pinned root)
+        #[arg(long)]
+        out: PathBuf,
+        /// The root certificate (PEM) to pin on the first sync; without it the server's root
+        /// is pinned on first use, with a warning
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -191,6 +219,7 @@ fn offline_args(a: VerifyArgs) -> crosscert::verification::offline::OfflineArgs 
         trust_list: a.trust_list,
         cose_hex: a.cose_hex,
         cert: a.cert,
+        bundle: a.bundle,
     }
 }
 
@@ -316,6 +345,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => crosscert::issuance::cli::run(command),
+        Command::Verifier {
+            command: VerifierCommand::Sync { server, out, root },
+        } => {
+            let args = crosscert::verification::bundle::SyncArgs { server, out, root };
+            let started = std::time::Instant::now();
+            let summary = actix_web::rt::System::new().block_on(async move {
+                crosscert::verification::bundle::sync(&args, chrono::Utc::now(), |line| {
+                    eprintln!("{line}")
+                })
+                .await
+            })?;
+            eprintln!(
+                "bundle synced in {:.1} s: trust list sequence {}, {} status lists fetched, {} unchanged, {} licences through the status index, {} bytes",
+                started.elapsed().as_secs_f64(),
+                summary.trust_list_sequence,
+                summary.lists_fetched,
+                summary.lists_unchanged,
+                summary.legacy_entries,
+                summary.bytes
+            );
+            Ok(())
+        }
         Command::Verify(args) => {
             // The verdict is the exit code (0/1/2, API.md); nothing else is loaded first.
             let code = crosscert::verification::offline::run(&offline_args(args));

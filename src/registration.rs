@@ -10,9 +10,10 @@ use crate::catalog::{Catalog, CertType};
 use crate::domain::codes::Identifier;
 use crate::domain::licence::{LicenceAction, LicenceStatus, TransitionError};
 use crate::domain::role::Role;
-use crate::domain::seal::SealClaims;
+use crate::domain::seal::{SealClaims, StatusRef};
 use crate::issuance::{SealError, Sealer};
 use crate::storage::licences::{self as store, LicenceRow};
+use crate::storage::status_lists as store_lists;
 use crate::storage::{self, audit, halls, DbConnection, StorageError};
 use chrono::{DateTime, NaiveTime, Utc};
 use serde_json::{json, Value};
@@ -159,6 +160,26 @@ fn licence_number(
         .ok_or_else(|| RegistrationError::NumbersExhausted(t.code.clone()))
 }
 
+/// The densest QR a seal with a status claim may need (error correction M, as printed).
+/// Version 14 reads back from every layout at 150 dpi; version 15 does not from all of them.
+pub const STATUS_CLAIM_MAX_QR_VERSION: i16 = 14;
+
+fn qr_within_budget(public_url: &str, cose: &[u8]) -> bool {
+    let text = crate::verification::qr_text(public_url, cose);
+    qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M).is_ok_and(
+        |c| matches!(c.version(), qrcode::Version::Normal(v) if v <= STATUS_CLAIM_MAX_QR_VERSION),
+    )
+}
+
+/// The public URL of status list `list_id` (the `uri` of the seal's status claim and the
+/// `sub` of the list).
+pub fn status_list_uri(public_url: &str, list_id: i64) -> String {
+    format!(
+        "{}/api/v1/status-lists/{list_id}",
+        public_url.trim_end_matches('/')
+    )
+}
+
 fn unix_end_of_day(d: chrono::NaiveDate) -> i64 {
     d.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default())
         .and_utc()
@@ -189,7 +210,9 @@ fn seal_and_store(
         d.serial as u64,
         d.version as u32,
     );
-    let claims = SealClaims {
+    let id = uuid::Uuid::new_v4().to_string();
+    let slot = store_lists::allocate(conn, &id, false, ctx.now)?;
+    let mut claims = SealClaims {
         iss: d.issuer_code.clone(),
         iat: ctx.now.timestamp(),
         exp: d.record.valid_to.map(unix_end_of_day),
@@ -197,8 +220,11 @@ fn seal_and_store(
         licence_no: d.licence_no.clone(),
         holder_name: d.record.holder_name.clone(),
         holder_code_masked: d.record.holder_code.public_form(),
+        status: Some(StatusRef {
+            idx: slot.idx,
+            uri: status_list_uri(ctx.public_url, slot.list_id),
+        }),
     };
-    let id = uuid::Uuid::new_v4().to_string();
     audit::insert_event(
         conn,
         ctx.now,
@@ -207,7 +233,15 @@ fn seal_and_store(
         &format!("licence:{id}"),
         json!({"identifier": identifier.to_string(), "type_code": d.cert_type.code, "version": d.version}),
     )?;
-    let cose = ctx.sealer.seal(&claims, ctx.now)?;
+    let mut cose = ctx.sealer.seal(&claims, ctx.now)?;
+    if !qr_within_budget(ctx.public_url, &cose) {
+        // The status claim (~75 bytes, ~120 QR characters) would make this QR denser than
+        // paper reads reliably: seal without it; the signed status index names this
+        // licence's slot instead, as for licences sealed before status lists.
+        store_lists::mark_index_only(conn, &id, ctx.now)?;
+        claims.status = None;
+        cose = ctx.sealer.seal(&claims, ctx.now)?;
+    }
     let kid = crate::verification::envelope::Envelope::decode(&cose)
         .ok()
         .and_then(|e| e.kid.map(hex::encode))

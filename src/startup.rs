@@ -115,7 +115,22 @@ impl Application {
             )),
             wakeups: Arc::new(crate::distribution::wakeup::JobWakeups::default()),
             agent_auth: Arc::new(crate::distribution::agent_auth::AgentAuthCache::default()),
+            published: Arc::new(crate::published::Published::default()),
         });
+        // The signed lists exist before the first request (and older licences get their
+        // status-list indexes here); then a task keeps them current.
+        match state.refresh_published().await {
+            Ok(r) if r.backfilled > 0 => {
+                tracing::info!(licences = r.backfilled, "older licences indexed in the status lists")
+            }
+            Ok(_) => {}
+            Err(crate::published::PublishError::NoListSigner) => tracing::warn!(
+                "the key set has no [list_signer]: the signed trust list and status lists are not published"
+            ),
+            Err(crate::published::PublishError::Storage(e)) => return Err(e.into()),
+            Err(e) => tracing::warn!(error = %e, "the signed lists cannot be built; their routes answer 503"),
+        }
+        crate::published::spawn_refresher(&state);
         // Other server processes' queued jobs wake this process's long-polling agents.
         if let Ok(storage::Backend::Postgres(url)) =
             storage::Backend::from_url(&settings.database_url)

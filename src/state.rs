@@ -27,6 +27,8 @@ pub struct AppState {
     pub wakeups: Arc<crate::distribution::wakeup::JobWakeups>,
     /// Agent token lookups, cached (revocation takes effect within 30 s).
     pub agent_auth: Arc<crate::distribution::agent_auth::AgentAuthCache>,
+    /// The signed trust list and status lists, served from memory (`published.rs`).
+    pub published: Arc<crate::published::Published>,
 }
 
 impl AppState {
@@ -41,6 +43,28 @@ impl AppState {
             sealer: &self.sealer,
             public_url: &self.settings.public_url,
             now: self.now(),
+        }
+    }
+
+    /// Bring the signed lists up to date (the background task calls this; tests may too).
+    pub async fn refresh_published(
+        &self,
+    ) -> Result<crate::published::Refreshed, crate::published::PublishError> {
+        let pool = self.pool.clone();
+        let sealer = self.sealer.clone();
+        let published = self.published.clone();
+        let public_url = self.settings.public_url.clone();
+        let lists = self.settings.lists;
+        let now = self.now();
+        match actix_web::web::block(move || {
+            published.refresh(&pool, sealer.keys(), &public_url, &lists, now)
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => Err(crate::published::PublishError::Storage(
+                StorageError::Unavailable(e.to_string()),
+            )),
         }
     }
 

@@ -335,6 +335,53 @@ impl AgentClient {
             .map_err(|e| ApiCallError::Protocol(format!("reconcile: {e}")))
     }
 
+    /// A public signed document (the signed trust list, a status list, the status index):
+    /// its bytes and ETag, or `None` when the server answers 304 to `If-None-Match: etag`.
+    pub async fn signed_document(
+        &self,
+        path: &str,
+        etag: Option<&str>,
+    ) -> Result<Option<(Vec<u8>, Option<String>)>, ApiCallError> {
+        let mut rb = self
+            .http
+            .get(self.url(path))
+            .timeout(Duration::from_secs(30));
+        if let Some(etag) = etag {
+            rb = rb.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        let res = self
+            .authed(rb)
+            .send()
+            .await
+            .map_err(|e| ApiCallError::Transient(error_chain(&e)))?;
+        if res.status() == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        let status = res.status();
+        if !status.is_success() {
+            let text = res.text().await.unwrap_or_default();
+            return Err(if status.is_server_error() || status.as_u16() == 429 {
+                ApiCallError::Transient(format!("{path}: {status}: {}", short(&text)))
+            } else {
+                ApiCallError::Refused {
+                    status: status.as_u16(),
+                    code: String::new(),
+                    message: format!("{path}: {}", short(&text)),
+                }
+            });
+        }
+        let etag = res
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|e| ApiCallError::Transient(format!("{path}: {}", error_chain(&e))))?;
+        Ok(Some((bytes.to_vec(), etag)))
+    }
+
     /// The published trust list, as text (cached verbatim).
     pub async fn trust_list(&self) -> Result<String, ApiCallError> {
         let rb = self

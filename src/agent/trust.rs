@@ -8,9 +8,13 @@
 use std::path::{Path, PathBuf};
 
 use crate::domain::seal::SealClaims;
+use crate::domain::status_list::ListStatus;
+use crate::verification::signed_list::{ListError, SignedTrustList, StatusList};
 use crate::verification::{decode_qr_text, TrustList, TrustStore};
 
 pub const TRUST_FILE: &str = "trust-list.json";
+/// The signed trust list last accepted: its sequence is the floor for the next one.
+pub const SIGNED_TRUST_FILE: &str = "trust-list.cose";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrustUpdateError {
@@ -22,6 +26,10 @@ pub enum TrustUpdateError {
     Write(PathBuf, std::io::Error),
     #[error("the cached trust list {0} is unreadable: {1}")]
     Cache(PathBuf, String),
+    #[error("the server's signed trust list is refused: {0}")]
+    Refused(String),
+    #[error("the server's signed trust list is stale: {0}; keeping the cached list")]
+    Stale(String),
 }
 
 /// Why a job's seal is refused; the text goes into the `failed` report's reason.
@@ -35,6 +43,10 @@ pub enum SealRefusal {
     Claims(String),
     #[error("seal does not verify: sealed outside the signer's signing period")]
     OutsideSigningPeriod,
+    #[error("licence is {0} in the current status list")]
+    StatusNotValid(&'static str),
+    #[error("licence status unknown: {0}")]
+    StatusUnknown(String),
 }
 
 pub fn cache_path(state_dir: &Path) -> PathBuf {
@@ -88,6 +100,95 @@ pub fn accept(
     Ok((list, store))
 }
 
+/// Check a fetched signed trust list (`/api/v1/trust-list.cose`): signed by a list signer
+/// that chains to the pinned root (the cached list's; on first use the list's own), not
+/// expired, and a sequence not below the one accepted last. When acceptable, cache it (the
+/// JSON form keeps the pin, the COSE form the sequence).
+pub fn accept_signed(
+    state_dir: &Path,
+    cached: Option<&TrustList>,
+    fetched: &[u8],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(TrustList, TrustStore), TrustUpdateError> {
+    let root = match cached {
+        Some(c) => root_der(c).ok_or_else(|| {
+            TrustUpdateError::Cache(
+                cache_path(state_dir),
+                "the pinned root is unreadable".into(),
+            )
+        })?,
+        None => SignedTrustList::unverified_root(fetched)
+            .map_err(|e| TrustUpdateError::Unusable(e.to_string()))?,
+    };
+    let signed_path = state_dir.join(SIGNED_TRUST_FILE);
+    let accepted = std::fs::read(&signed_path)
+        .ok()
+        .and_then(|b| SignedTrustList::verify(&b, &root, None).ok())
+        .map(|l| l.sequence);
+    let signed = match SignedTrustList::verify(fetched, &root, accepted) {
+        Ok(l) => l,
+        Err(ListError::OtherRoot | ListError::NotFromRoot) if cached.is_some() => {
+            return Err(TrustUpdateError::RootChanged(cache_path(state_dir)))
+        }
+        Err(e) => return Err(TrustUpdateError::Refused(e.to_string())),
+    };
+    if signed.is_expired(now) {
+        return Err(TrustUpdateError::Stale(format!(
+            "it expired at {}",
+            chrono::DateTime::<chrono::Utc>::from_timestamp(signed.expires_at, 0)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default()
+        )));
+    }
+    let list = signed.to_trust_list();
+    let store = TrustStore::new(&list).map_err(|e| TrustUpdateError::Unusable(e.to_string()))?;
+    let path = cache_path(state_dir);
+    let text = list
+        .to_json()
+        .map_err(|e| TrustUpdateError::Unusable(e.to_string()))?;
+    for (target, bytes) in [(&path, text.as_bytes()), (&signed_path, fetched)] {
+        let tmp = target.with_extension("part");
+        std::fs::write(&tmp, bytes)
+            .and_then(|_| std::fs::rename(&tmp, target))
+            .map_err(|e| TrustUpdateError::Write(target.clone(), e))?;
+    }
+    Ok((list, store))
+}
+
+/// What the status list says of a licence: refuse anything but a valid status in a list that
+/// has not expired.
+pub fn judge_status(
+    list: &StatusList,
+    uri: &str,
+    idx: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), SealRefusal> {
+    if list.claims.sub != uri {
+        return Err(SealRefusal::StatusUnknown(format!(
+            "the server's list is {}, the seal names {uri}",
+            list.claims.sub
+        )));
+    }
+    if list.is_expired(now) {
+        return Err(SealRefusal::StatusUnknown(format!(
+            "the status list {uri} has expired"
+        )));
+    }
+    match list.statuses.get(idx).ok().and_then(ListStatus::from_bits) {
+        Some(ListStatus::Valid) => Ok(()),
+        Some(ListStatus::Invalid) => Err(SealRefusal::StatusNotValid("invalid")),
+        Some(ListStatus::Suspended) => Err(SealRefusal::StatusNotValid("suspended")),
+        None => Err(SealRefusal::StatusUnknown(format!(
+            "index {idx} of {uri} holds no defined status"
+        ))),
+    }
+}
+
+/// The pinned root's DER, from a trust list.
+pub fn pinned_root_der(list: &TrustList) -> Option<Vec<u8>> {
+    root_der(list)
+}
+
 /// Verify a job's seal (its QR text) as a verifier would, minus the licence status (the
 /// server checks that at claim and document time).
 pub fn check_seal(store: &TrustStore, qr_text: &str) -> Result<SealClaims, SealRefusal> {
@@ -137,6 +238,7 @@ mod tests {
             licence_no: "JY12345678901234".into(),
             holder_name: "临沂测试有限公司".into(),
             holder_code_masked: "91350100M000100Y43".into(),
+            status: None,
         };
         let cose = Sealer::new(keys.clone()).seal(&claims, now()).unwrap();
         qr_text("https://verify.example.cn", &cose)
@@ -194,6 +296,109 @@ mod tests {
         assert!(matches!(
             accept(state.path(), Some(&cached), "{\"root\": 1}"),
             Err(TrustUpdateError::Unusable(_))
+        ));
+    }
+
+    fn signed(keys: &KeySet, sequence: u64, issued_at: DateTime<Utc>) -> Vec<u8> {
+        use crate::verification::signed_list::TRUST_LIST_TYP;
+        let list = TrustList::from_keyset(keys, issued_at);
+        let content = SignedTrustList {
+            sequence,
+            issued_at: issued_at.timestamp(),
+            expires_at: issued_at.timestamp() + 7 * 86_400,
+            root: list.root,
+            signers: list.signers,
+        };
+        keys.list_signer()
+            .unwrap()
+            .sign(TRUST_LIST_TYP, content.to_cbor(), issued_at)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_signed_trust_list_pins_its_root_and_refuses_rollback_staleness_and_tampering() {
+        let (_a, ours) = key_set();
+        let (_b, foreign) = key_set();
+        let state = tempfile::tempdir().unwrap();
+        let (first, store) =
+            accept_signed(state.path(), None, &signed(&ours, 2, now()), now()).unwrap();
+        check_seal(&store, &seal(&ours)).unwrap();
+        let cached = load_cached(state.path()).unwrap().unwrap().0;
+        assert_eq!(cached, first);
+        // Sequence 1 after 2: rolled back.
+        assert!(matches!(
+            accept_signed(state.path(), Some(&cached), &signed(&ours, 1, now()), now()),
+            Err(TrustUpdateError::Refused(m)) if m.contains("rolled back")
+        ));
+        // Another root's list, however well signed.
+        assert!(matches!(
+            accept_signed(
+                state.path(),
+                Some(&cached),
+                &signed(&foreign, 9, now()),
+                now()
+            ),
+            Err(TrustUpdateError::RootChanged(_))
+        ));
+        // Expired: stale, kept out.
+        let later = now() + chrono::Duration::days(8);
+        assert!(matches!(
+            accept_signed(state.path(), Some(&cached), &signed(&ours, 3, now()), later),
+            Err(TrustUpdateError::Stale(_))
+        ));
+        // One flipped byte.
+        let mut bad = signed(&ours, 3, now());
+        let n = bad.len();
+        bad[n - 90] ^= 1;
+        assert!(accept_signed(state.path(), Some(&cached), &bad, now()).is_err());
+        // The same sequence again, or a higher one, is taken.
+        accept_signed(state.path(), Some(&cached), &signed(&ours, 2, now()), now()).unwrap();
+        accept_signed(state.path(), Some(&cached), &signed(&ours, 3, now()), now()).unwrap();
+    }
+
+    #[test]
+    fn only_a_valid_entry_of_a_current_list_lets_a_job_print() {
+        use crate::domain::status_list::{PackedStatuses, StatusListClaims, TYP};
+        let (_a, keys) = key_set();
+        let root = ::pem::parse(keys.root_pem()).unwrap().into_contents();
+        let uri = "https://verify.example.cn/api/v1/status-lists/1";
+        let mut packed = PackedStatuses::new(64);
+        packed.set(5, ListStatus::Invalid).unwrap();
+        packed.set(6, ListStatus::Suspended).unwrap();
+        let claims = StatusListClaims {
+            sub: uri.into(),
+            iat: now().timestamp(),
+            exp: now().timestamp() + 3600,
+            ttl: 60,
+            lst: packed.deflate(),
+        };
+        let bytes = keys
+            .list_signer()
+            .unwrap()
+            .sign(TYP, claims.to_cbor(), now())
+            .unwrap();
+        let list = StatusList::verify(&bytes, &root).unwrap();
+        assert_eq!(judge_status(&list, uri, 4, now()), Ok(()));
+        assert_eq!(
+            judge_status(&list, uri, 5, now()),
+            Err(SealRefusal::StatusNotValid("invalid"))
+        );
+        assert_eq!(
+            judge_status(&list, uri, 6, now()),
+            Err(SealRefusal::StatusNotValid("suspended"))
+        );
+        // Outside the list, another list's URL, or an expired list: unknown, refused.
+        assert!(matches!(
+            judge_status(&list, uri, 64, now()),
+            Err(SealRefusal::StatusUnknown(_))
+        ));
+        assert!(matches!(
+            judge_status(&list, "https://x/api/v1/status-lists/2", 4, now()),
+            Err(SealRefusal::StatusUnknown(_))
+        ));
+        assert!(matches!(
+            judge_status(&list, uri, 4, now() + chrono::Duration::hours(2)),
+            Err(SealRefusal::StatusUnknown(_))
         ));
     }
 

@@ -8,4 +8,5 @@ pub mod job;
 pub mod licence;
 pub mod role;
 pub mod seal;
+pub mod status_list;
 pub mod stock;

@@ -18,6 +18,9 @@ const KEY_IDENTIFIER: i64 = -1;
 const KEY_LICENCE_NO: i64 = -2;
 const KEY_HOLDER_NAME: i64 = -3;
 const KEY_HOLDER_CODE_MASKED: i64 = -4;
+/// The Token Status List's `status` claim (draft-ietf-oauth-status-list):
+/// `{"status_list": {"idx": n, "uri": "<list URL>"}}`.
+const KEY_STATUS: i64 = 65535;
 
 /// The identifier's fixed root arc (DESIGN §4); the issuer code is the 7th dotted part.
 const IDENTIFIER_ROOT: &str = "1.2.156.3005.2.";
@@ -37,6 +40,57 @@ pub struct SealClaims {
     pub holder_name: String,
     /// The holder code as printed (personal ID numbers masked).
     pub holder_code_masked: String,
+    /// Where the licence's status is published; `None` in seals made before status lists.
+    pub status: Option<StatusRef>,
+}
+
+/// A licence's entry in a status list: the list's URL and the licence's index in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRef {
+    pub idx: u64,
+    pub uri: String,
+}
+
+impl StatusRef {
+    fn to_value(&self) -> Value {
+        Value::Map(vec![(
+            Value::Text("status_list".into()),
+            Value::Map(vec![
+                (
+                    Value::Text("idx".into()),
+                    Value::Integer(Integer::from(self.idx)),
+                ),
+                (Value::Text("uri".into()), Value::Text(self.uri.clone())),
+            ]),
+        )])
+    }
+
+    fn from_value(v: Value) -> Result<StatusRef, ClaimsError> {
+        let wrong = ClaimsError::WrongType("status");
+        let Value::Map(outer) = v else {
+            return Err(wrong);
+        };
+        let inner = outer
+            .into_iter()
+            .find(|(k, _)| k.as_text() == Some("status_list"))
+            .map(|(_, v)| v)
+            .ok_or(ClaimsError::Missing("status.status_list"))?;
+        let Value::Map(inner) = inner else {
+            return Err(wrong);
+        };
+        let (mut idx, mut uri) = (None, None);
+        for (k, v) in inner {
+            match k.as_text() {
+                Some("idx") => idx = v.as_integer().and_then(|i| u64::try_from(i).ok()),
+                Some("uri") => uri = v.into_text().ok(),
+                _ => {}
+            }
+        }
+        Ok(StatusRef {
+            idx: idx.ok_or(ClaimsError::WrongType("status.idx"))?,
+            uri: uri.ok_or(ClaimsError::WrongType("status.uri"))?,
+        })
+    }
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -67,9 +121,9 @@ fn issuer_in_identifier(identifier: &str) -> Option<&str> {
 impl SealClaims {
     /// Deterministic CBOR: definite lengths, shortest integer forms (ciborium always writes
     /// those) and keys in RFC 8949 §4.2.1 order (bytewise order of their encodings:
-    /// 1, 4, 6, -1, -2, -3, -4), so equal claims always give equal bytes.
+    /// 1, 4, 6, 65535, -1, -2, -3, -4), so equal claims always give equal bytes.
     pub fn to_cbor(&self) -> Vec<u8> {
-        let mut map: Vec<(Value, Value)> = Vec::with_capacity(7);
+        let mut map: Vec<(Value, Value)> = Vec::with_capacity(8);
         let int = |k: i64| Value::Integer(Integer::from(k));
         if issuer_in_identifier(&self.identifier) != Some(self.iss.as_str()) {
             map.push((int(KEY_ISS), Value::Text(self.iss.clone())));
@@ -78,6 +132,9 @@ impl SealClaims {
             map.push((int(KEY_EXP), int(exp)));
         }
         map.push((int(KEY_IAT), int(self.iat)));
+        if let Some(status) = &self.status {
+            map.push((int(KEY_STATUS), status.to_value()));
+        }
         map.push((int(KEY_IDENTIFIER), Value::Text(self.identifier.clone())));
         map.push((int(KEY_LICENCE_NO), Value::Text(self.licence_no.clone())));
         map.push((int(KEY_HOLDER_NAME), Value::Text(self.holder_name.clone())));
@@ -114,6 +171,7 @@ impl SealClaims {
         let mut licence_no = None;
         let mut holder_name = None;
         let mut holder_code = None;
+        let mut status = None;
         let mut seen: Vec<i128> = Vec::with_capacity(entries.len());
 
         for (k, v) in entries {
@@ -133,6 +191,7 @@ impl SealClaims {
                 Ok(KEY_LICENCE_NO) => licence_no = Some(text(v, "licence_no")?),
                 Ok(KEY_HOLDER_NAME) => holder_name = Some(text(v, "holder_name")?),
                 Ok(KEY_HOLDER_CODE_MASKED) => holder_code = Some(text(v, "holder_code_masked")?),
+                Ok(KEY_STATUS) => status = Some(StatusRef::from_value(v)?),
                 _ => {}
             }
         }
@@ -152,6 +211,7 @@ impl SealClaims {
             licence_no: licence_no.ok_or(ClaimsError::Missing("licence_no"))?,
             holder_name: holder_name.ok_or(ClaimsError::Missing("holder_name"))?,
             holder_code_masked: holder_code.ok_or(ClaimsError::Missing("holder_code_masked"))?,
+            status,
         })
     }
 }
@@ -184,7 +244,34 @@ pub(crate) mod tests {
             licence_no: "JY13701020000123".into(),
             holder_name: "临沂市兰山区某某某某某某某某某某某某某某某某科技有限公司".into(),
             holder_code_masked: "91350100M000100Y43".into(),
+            status: None,
         }
+    }
+
+    #[test]
+    fn status_claim_round_trips_in_canonical_place() {
+        let mut c = sample();
+        c.status = Some(StatusRef {
+            idx: 917_503,
+            uri: "https://verify.example.cn/api/v1/status-lists/1".into(),
+        });
+        let bytes = c.to_cbor();
+        assert_eq!(SealClaims::from_cbor(&bytes), Ok(c));
+        // 65535 (0x19 0xff 0xff) sorts after iat (6) and before the negative keys.
+        let at = bytes
+            .windows(3)
+            .position(|w| w == [0x19, 0xff, 0xff])
+            .unwrap();
+        let iat = bytes.windows(2).position(|w| w == [0x06, 0x1a]).unwrap();
+        assert!(iat < at);
+        // {65535: {"status_list": 1}} is refused, not ignored.
+        let mut bad = vec![0xa1, 0x19, 0xff, 0xff, 0xa1, 0x6b];
+        bad.extend_from_slice(b"status_list");
+        bad.push(0x01);
+        assert_eq!(
+            SealClaims::from_cbor(&bad),
+            Err(ClaimsError::WrongType("status"))
+        );
     }
 
     #[test]

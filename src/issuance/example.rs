@@ -152,6 +152,19 @@ pub fn generate_example_set(out: &Path, now: DateTime<Utc>) -> Result<(), KeyErr
         ));
     }
 
+    // The list signer: signs the trust list and the status lists, never a licence.
+    let list_key = new_key()?;
+    let mut p = params("crosscert example list signer", None, Vec::new())?;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.not_before = date_time_ymd(year, 1, 1);
+    p.not_after = root_end;
+    let list_cert = p.signed_by(&list_key, &root_issuer).map_err(gen_err)?;
+    write(out, "list-signer.pem", &list_cert.pem(), false)?;
+    write(out, "list-signer.key.pem", &list_key.serialize_pem(), true)?;
+    manifest.push_str(
+        "\n[list_signer]\ncertificate = \"list-signer.pem\"\nprivate_key = \"list-signer.key.pem\"\n",
+    );
+
     // Hall CA: its own root, so mutual TLS between halls and the service never involves the
     // offline seal root. It issues the hall client certificates and the server's TLS
     // certificate (told apart by extended key usage).
@@ -225,6 +238,7 @@ Made by `crosscert keys gen-example --out DIR`. Every private key in this folder
 | `root-ca.pem` | the root CA (P-256, 30 years) that signs the issuing signers; its key was thrown away after generation, as an offline root's would be locked away |
 | `signer-<this year>.pem`, `.key.pem` | the **active** issuing signer: signs from 1 January of the year of generation for 3 years; certificate valid until the root's end (long-term licences) |
 | `signer-<3 years earlier>.pem` | a **retired** signer: its signing period has ended, its certificate is still valid, so its seals keep verifying; no private key is kept |
+| `list-signer.pem`, `.key.pem` | the **list signer**, issued by the root: signs the trust list (`/api/v1/trust-list.cose`) and the status lists, never a licence |
 | `hall-ca.pem` | the hall CA (its own root) for mutual TLS; its key was thrown away too |
 | `hall-320382000.pem`, `.key.pem`, `hall-410381000.pem`, `.key.pem` | client certificates of the two demo halls (CN = hall code, OU = `crosscert-hall`) for `crosscert agent --client-cert --client-key` |
 | `server.pem`, `server.key.pem` | TLS certificate of the service for `localhost` and `127.0.0.1`, issued by the hall CA (`serve --tls-cert server.pem --tls-key server.key.pem --client-ca hall-ca.pem`; agents use `--ca hall-ca.pem`) |

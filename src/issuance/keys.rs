@@ -80,6 +80,8 @@ struct Manifest {
     #[serde(default, rename = "hall_client")]
     hall_clients: Vec<HallClientEntry>,
     server: Option<CertEntry>,
+    /// The key that signs the trust list and the status lists (`list_signer.rs`).
+    list_signer: Option<CertEntry>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,9 +99,9 @@ struct SignerEntry {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CertEntry {
-    certificate: PathBuf,
-    private_key: Option<PathBuf>,
+pub(super) struct CertEntry {
+    pub(super) certificate: PathBuf,
+    pub(super) private_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -404,9 +406,10 @@ pub struct KeySet {
     hall_ca: Option<CertFile>,
     hall_clients: Vec<HallClient>,
     server: Option<ServerIdentity>,
+    list_signer: Option<super::list_signer::ListSigner>,
 }
 
-fn show(path: &Path) -> String {
+pub(super) fn show(path: &Path) -> String {
     path.display().to_string()
 }
 
@@ -425,7 +428,7 @@ fn to_utc(t: &x509_parser::time::ASN1Time) -> DateTime<Utc> {
 
 /// Reads and parses a PEM certificate file. The parsed certificate borrows `der`, so the
 /// caller gets the owned parts and re-parses where it needs the structure.
-fn load_cert(path: &Path) -> Result<CertFile, KeyError> {
+pub(super) fn load_cert(path: &Path) -> Result<CertFile, KeyError> {
     let pem = read_text(path)?;
     let cert_err = |reason: String| KeyError::Certificate {
         path: show(path),
@@ -450,7 +453,7 @@ fn load_cert(path: &Path) -> Result<CertFile, KeyError> {
     })
 }
 
-fn parse(cert: &CertFile) -> Result<X509Certificate<'_>, KeyError> {
+pub(super) fn parse(cert: &CertFile) -> Result<X509Certificate<'_>, KeyError> {
     X509Certificate::from_der(&cert.der)
         .map(|(_, c)| c)
         .map_err(|e| KeyError::Certificate {
@@ -459,7 +462,7 @@ fn parse(cert: &CertFile) -> Result<X509Certificate<'_>, KeyError> {
         })
 }
 
-fn require_signed_by(
+pub(super) fn require_signed_by(
     cert: &CertFile,
     issuer: &CertFile,
     issuer_role: &str,
@@ -495,7 +498,7 @@ fn require_ca(cert: &CertFile, role: &str) -> Result<(), KeyError> {
 
 /// PEM private key -> PKCS#8 DER. `EC PRIVATE KEY` (SEC 1, as `openssl ecparam -genkey`
 /// writes it) is wrapped into PKCS#8 because ring reads nothing else.
-fn private_key_pkcs8(path: &Path) -> Result<Vec<u8>, KeyError> {
+pub(super) fn private_key_pkcs8(path: &Path) -> Result<Vec<u8>, KeyError> {
     let text = read_text(path)?;
     let err = |reason: &str| KeyError::PrivateKey {
         path: show(path),
@@ -689,6 +692,11 @@ impl KeySet {
             None => None,
         };
 
+        let list_signer = match &manifest.list_signer {
+            Some(entry) => Some(super::list_signer::ListSigner::load(dir, entry, &root)?),
+            None => None,
+        };
+
         Ok(KeySet {
             dir: dir.to_path_buf(),
             example: manifest.example,
@@ -697,7 +705,13 @@ impl KeySet {
             hall_ca,
             hall_clients,
             server,
+            list_signer,
         })
+    }
+
+    /// The key that signs the trust list and the status lists, if the set has one.
+    pub fn list_signer(&self) -> Option<&super::list_signer::ListSigner> {
+        self.list_signer.as_ref()
     }
 
     pub fn dir(&self) -> &Path {
@@ -950,6 +964,13 @@ pub fn check_key_dir_with(
     }
     if let Some(s) = &keys.server {
         lines.push(cert_line("server TLS", &s.certificate));
+    }
+    match &keys.list_signer {
+        Some(l) => lines.push(cert_line(
+            &format!("list signer (kid {})", hex::encode(l.kid)),
+            &l.certificate,
+        )),
+        None => lines.push("no list signer: the signed trust and status lists are off".into()),
     }
     Ok(KeyReport { lines, can_seal })
 }

@@ -6,6 +6,7 @@ pub mod ceremony;
 pub mod cli;
 pub mod example;
 pub mod keys;
+pub mod list_signer;
 pub mod pkcs11;
 pub mod seal;
 pub mod trust_list;
@@ -15,6 +16,7 @@ pub use keys::{
     check_key_dir, check_key_dir_at, Custody, KeyAccess, KeyError, KeyRef, KeyReport, KeySet,
     Signer, SignerStatus,
 };
+pub use list_signer::{ListSignError, ListSigner};
 pub use seal::{SealError, Sealer};
 
 #[cfg(test)]

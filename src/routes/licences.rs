@@ -40,6 +40,7 @@ pub async fn issue_licence(
             registration::issue_licence(conn, &ctx, &staff, &body, key.as_deref())
         })
         .await?;
+    state.published.nudge();
     let status = actix_web::http::StatusCode::from_u16(status).map_err(ApiError::internal)?;
     Ok(HttpResponse::build(status).json(answer))
 }
@@ -76,6 +77,7 @@ pub async fn get_licence(
             Ok::<_, ApiError>(json)
         })
         .await?;
+    state.published.nudge();
     Ok(HttpResponse::Ok().json(answer))
 }
 
@@ -112,6 +114,7 @@ pub async fn change_licence(
                 ))
             })
             .await?;
+        state.published.nudge();
         return Ok(HttpResponse::Created().json(answer));
     }
     let action = LicenceAction::parse(&action)

@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod ops;
 pub mod print_jobs;
 pub mod sessions;
+pub mod signed_lists;
 pub mod stock;
 pub mod trust_list;
 pub mod users;
@@ -56,6 +57,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(licences::get_licence)
     .service(licences::change_licence)
     .service(trust_list::trust_list)
+    .service(signed_lists::signed_trust_list)
+    .service(signed_lists::status_list)
+    .service(signed_lists::status_index)
     .service(halls::hall_stock)
     .service(stock::register_stock_batch)
     .service(print_jobs::queue_print_job)

@@ -318,6 +318,36 @@ const OPERATIONS: &[Op] = &[
     ),
     (
         "get",
+        "/api/v1/trust-list.cose",
+        "public",
+        "The trust list signed by the list signer (COSE_Sign1 ES256, application/cose): CBOR {sequence, issued_at, expires_at, root, signers}; the list signer's certificate in the protected header (x5chain, 33) chains to the root; ETag / If-None-Match -> 304; 503 lists_unavailable without a list signer",
+        Auth::None,
+        None,
+        200,
+        "Cose",
+    ),
+    (
+        "get",
+        "/api/v1/status-lists/{id}",
+        "public",
+        "A Token Status List (draft-ietf-oauth-status-list) as a CWT in a COSE_Sign1 (application/statuslist+cwt): sub, iat, exp, ttl, status_list {bits: 2, lst: zlib}; 0 valid, 1 invalid, 2 suspended; ETag / If-None-Match -> 304; 400 for a non-numeric id, 404 for an unknown list",
+        Auth::None,
+        None,
+        200,
+        "Cose",
+    ),
+    (
+        "get",
+        "/api/v1/status-index.cose",
+        "public",
+        "Where licences sealed before status lists keep their status (signed like the trust list): CBOR {issued_at, base_uri, entries: [{id_hash: SHA-256(identifier)[..16], list, idx}]}",
+        Auth::None,
+        None,
+        200,
+        "Cose",
+    ),
+    (
+        "get",
         "/api/v1/verify",
         "public",
         "The verdict on a QR text (query `code`, up to 4096 bytes): 200 for any code however broken; 400 only when code is missing or longer; 429 over the per-client rate limit",
@@ -522,7 +552,7 @@ fn schema_ref(name: &str) -> Value {
     match name {
         "Text" => json!({"type": "string"}),
         "Empty" => json!({}),
-        "Pdf" => json!({"type": "string", "format": "binary"}),
+        "Pdf" | "Cose" => json!({"type": "string", "format": "binary"}),
         "Html" => json!({"type": "string", "contentMediaType": "text/html"}),
         other => json!({"$ref": format!("#/components/schemas/{other}")}),
     }
@@ -795,6 +825,16 @@ pub fn description() -> Value {
             }
             op["responses"][status.to_string()]["content"] =
                 json!({"application/pdf": {"schema": schema_ref(response)}});
+        }
+        if response == "Cose" {
+            let media = if path.starts_with("/api/v1/status-lists/") {
+                "application/statuslist+cwt"
+            } else {
+                "application/cose"
+            };
+            op["responses"][status.to_string()]["content"] =
+                json!({ media: {"schema": schema_ref(response)} });
+            op["responses"]["304"] = json!({"description": "not modified (If-None-Match)"});
         }
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         entry[method] = op;

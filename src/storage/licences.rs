@@ -134,7 +134,8 @@ pub fn update_status(
     ))
     .execute(conn)?;
     if n == 1 {
-        Ok(())
+        // The status lists follow every change (same transaction).
+        super::status_lists::note_change(conn, id, now)
     } else {
         Err(StorageError::Conflict(format!(
             "the licence {id} changed status meanwhile"

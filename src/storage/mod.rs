@@ -10,6 +10,7 @@ pub mod halls;
 pub mod jobs;
 pub mod licences;
 pub mod schema;
+pub mod status_lists;
 pub mod stock;
 pub mod users;
 

@@ -191,3 +191,30 @@ diesel::table! {
 
 diesel::joinable!(print_jobs -> licences (licence_id));
 diesel::allow_tables_to_appear_in_same_query!(print_jobs, licences);
+
+diesel::table! {
+    status_lists (id) {
+        id -> BigInt,
+        capacity -> BigInt,
+        revision -> BigInt,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    status_list_entries (list_id, idx) {
+        list_id -> BigInt,
+        idx -> BigInt,
+        licence_id -> Text,
+        legacy -> Bool,
+    }
+}
+
+diesel::table! {
+    trust_list_state (id) {
+        id -> Integer,
+        sequence -> BigInt,
+        content_sha256 -> Text,
+        changed_at -> Timestamp,
+    }
+}

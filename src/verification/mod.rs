@@ -2,6 +2,7 @@
 //! everything here works from certificates and public keys only, so the offline `verify`
 //! command and the public verify route can never touch signing material.
 
+pub mod bundle;
 pub mod cert;
 pub mod envelope;
 pub mod gate;
@@ -10,6 +11,7 @@ pub mod page;
 pub mod qr;
 pub mod rate_limit;
 pub mod service;
+pub mod signed_list;
 pub mod trust;
 pub mod verdict;
 

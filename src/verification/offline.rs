@@ -13,11 +13,13 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use super::bundle::Bundle;
 use super::envelope::verify_envelope_with_key;
 use super::trust::{certificate_der_from_pem, TrustList, TrustStore};
 use super::verdict::{check_seal, Reason, SealedLicence};
 use super::SignerKey;
 use crate::domain::codes::Identifier;
+use crate::domain::status_list::ListStatus;
 
 pub const EXIT_VALID: u8 = 0;
 pub const EXIT_NOT_VERIFIED: u8 = 1;
@@ -31,6 +33,8 @@ pub struct OfflineArgs {
     pub trust_list: Option<PathBuf>,
     pub cose_hex: Option<String>,
     pub cert: Option<PathBuf>,
+    /// A bundle folder from `crosscert verifier sync`: signed trust list and status lists.
+    pub bundle: Option<PathBuf>,
 }
 
 /// An argument the command cannot use (exit 2).
@@ -42,6 +46,8 @@ pub struct ArgumentError(String);
 pub fn run(args: &OfflineArgs) -> u8 {
     let outcome = if args.cose_hex.is_some() {
         envelope_only(args)
+    } else if args.bundle.is_some() {
+        with_bundle(args, Utc::now())
     } else {
         with_trust_list(args, Utc::now())
     };
@@ -125,20 +131,205 @@ fn sealed_json(s: &SealedLicence) -> Value {
     })
 }
 
+fn scanned_text(args: &OfflineArgs) -> Result<Option<String>, ArgumentError> {
+    match (&args.code, &args.image) {
+        (Some(code), None) => Ok(Some(code.clone())),
+        (None, Some(image)) => read_qr_image(image),
+        _ => Err(ArgumentError(
+            "give either the QR text or --image PNG, not both".into(),
+        )),
+    }
+}
+
+/// Where the bundle says a licence's status is, and what it is.
+enum BundleStatus {
+    Known {
+        status: ListStatus,
+        as_of: DateTime<Utc>,
+        expires: DateTime<Utc>,
+        uri: String,
+        idx: u64,
+    },
+    Unknown(String),
+}
+
+fn bundle_status(bundle: &Bundle, sealed: &SealedLicence, now: DateTime<Utc>) -> BundleStatus {
+    let (uri, idx) = match &sealed.claims.status {
+        Some(s) => (s.uri.clone(), s.idx),
+        None => match bundle
+            .index
+            .as_ref()
+            .and_then(|i| i.find(&sealed.claims.identifier).map(|e| (i, e)))
+        {
+            Some((i, e)) => (format!("{}{}", i.base_uri, e.list), e.idx),
+            None => {
+                return BundleStatus::Unknown(
+                    "the bundle holds no status for this licence (sync again)".into(),
+                )
+            }
+        },
+    };
+    let Some(id) = uri.rsplit('/').next().and_then(|s| s.parse::<i64>().ok()) else {
+        return BundleStatus::Unknown(format!("the seal's status list {uri} is not one of ours"));
+    };
+    let list = match bundle.status_list(id) {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            return BundleStatus::Unknown(format!(
+                "the bundle lacks the status list {uri} (sync again)"
+            ))
+        }
+        Err(e) => {
+            return BundleStatus::Unknown(format!("the bundle's status list is refused: {e}"))
+        }
+    };
+    if list.claims.sub != uri {
+        return BundleStatus::Unknown(format!(
+            "the bundle's list {} is not the seal's {uri}",
+            list.claims.sub
+        ));
+    }
+    if list.is_expired(now) {
+        return BundleStatus::Unknown(format!(
+            "the status list expired at {} (stale): sync again",
+            rfc3339(DateTime::<Utc>::from_timestamp(list.claims.exp, 0).unwrap_or(now))
+        ));
+    }
+    let status = match list.statuses.get(idx).ok().and_then(ListStatus::from_bits) {
+        Some(s) => s,
+        None => {
+            return BundleStatus::Unknown(format!("index {idx} has no defined status in {uri}"))
+        }
+    };
+    BundleStatus::Known {
+        status,
+        as_of: list.issued_at(),
+        expires: DateTime::<Utc>::from_timestamp(list.claims.exp, 0).unwrap_or(now),
+        uri,
+        idx,
+    }
+}
+
+/// `--bundle DIR`: authenticity from the bundle's signed trust list, status from its signed
+/// status lists. Exit 0 only for a genuine seal whose current list says valid.
+fn with_bundle(args: &OfflineArgs, now: DateTime<Utc>) -> Outcome {
+    let dir = args
+        .bundle
+        .as_deref()
+        .ok_or_else(|| ArgumentError("--bundle DIR is required".into()))?;
+    let bundle = Bundle::load(dir).map_err(|e| ArgumentError(e.to_string()))?;
+    let text = scanned_text(args)?;
+    let trust_stale = bundle.trust_list.is_expired(now);
+    let trust_note = trust_stale.then(|| {
+        format!(
+            "the trust list expired at {} (stale): sync again",
+            rfc3339(
+                DateTime::<Utc>::from_timestamp(bundle.trust_list.expires_at, 0).unwrap_or(now)
+            )
+        )
+    });
+    let checked = match &text {
+        Some(text) => check_seal(text, &bundle.store),
+        None => Err(super::verdict::Rejection {
+            reason: Reason::BadEncoding,
+            kid: None,
+        }),
+    };
+    let sealed = match checked {
+        Err(r) => {
+            return Ok((
+                json!({
+                    "authentic": false, "valid": false, "status": "unknown",
+                    "reason": r.reason.as_str(), "signer_kid": r.kid.map(hex::encode),
+                    "checked_at": rfc3339(now), "licence": Value::Null,
+                    "trust_list_sequence": bundle.trust_list.sequence,
+                    "note": if text.is_none() { Some("no readable QR code in the image".to_owned()) } else { trust_note },
+                }),
+                format!("NOT VERIFIED: {}", r.reason),
+                EXIT_NOT_VERIFIED,
+            ))
+        }
+        Ok(s) => s,
+    };
+    let kid = hex::encode(sealed.kid);
+    let expired = sealed.claims.exp.is_some_and(|exp| now.timestamp() > exp);
+    let found = bundle_status(&bundle, &sealed, now);
+    let (status, reason, as_of, list_json, mut note) = match &found {
+        BundleStatus::Known {
+            status,
+            as_of,
+            expires,
+            uri,
+            idx,
+        } => {
+            let (status, reason) = match (*status, expired) {
+                (_, true) => ("invalid", Some(Reason::Expired.as_str())),
+                (ListStatus::Valid, false) => ("valid", None),
+                (ListStatus::Suspended, false) => ("suspended", Some(Reason::Suspended.as_str())),
+                // The list's 2 bits do not say which of revoked, rescinded, cancelled or
+                // superseded ended the licence.
+                (ListStatus::Invalid, false) => ("invalid", Some("invalid")),
+            };
+            (
+                status,
+                reason,
+                Some(*as_of),
+                json!({"uri": uri, "idx": idx, "status_as_of": rfc3339(*as_of), "expires_at": rfc3339(*expires)}),
+                None,
+            )
+        }
+        BundleStatus::Unknown(why) => (
+            if expired { "invalid" } else { "unknown" },
+            Some(if expired {
+                Reason::Expired.as_str()
+            } else {
+                "status_unknown"
+            }),
+            None,
+            Value::Null,
+            Some(why.clone()),
+        ),
+    };
+    if trust_stale {
+        note = trust_note;
+    }
+    let valid = status == "valid" && !trust_stale;
+    let as_of_text = as_of
+        .map(|t| format!("status as of {}", rfc3339(t)))
+        .unwrap_or_else(|| "status unknown".into());
+    let summary = match (valid, &note) {
+        (true, _) => format!("authentic seal by signer {kid}; VALID ({as_of_text})"),
+        (false, Some(n)) => format!(
+            "authentic seal by signer {kid}; {} ({as_of_text}): {n}",
+            if status == "unknown" {
+                "status UNKNOWN".to_owned()
+            } else {
+                format!("NOT VALID: {}", reason.unwrap_or(status))
+            }
+        ),
+        (false, None) => format!(
+            "authentic seal by signer {kid}; NOT VALID: {} ({as_of_text})",
+            reason.unwrap_or(status)
+        ),
+    };
+    Ok((
+        json!({
+            "authentic": true, "valid": valid, "status": status, "reason": reason,
+            "signer_kid": kid, "checked_at": rfc3339(now), "licence": sealed_json(&sealed),
+            "status_as_of": as_of.map(rfc3339), "status_list": list_json,
+            "trust_list_sequence": bundle.trust_list.sequence, "note": note,
+        }),
+        summary,
+        if valid { EXIT_VALID } else { EXIT_NOT_VERIFIED },
+    ))
+}
+
 fn with_trust_list(args: &OfflineArgs, now: DateTime<Utc>) -> Outcome {
     let path = args.trust_list.as_deref().ok_or_else(|| {
         ArgumentError("--trust-list FILE is required (save it from GET /api/v1/trust-list)".into())
     })?;
     let store = load_trust_store(path)?;
-    let text = match (&args.code, &args.image) {
-        (Some(code), None) => Some(code.clone()),
-        (None, Some(image)) => read_qr_image(image)?,
-        _ => {
-            return Err(ArgumentError(
-                "give either the QR text or --image PNG, not both".into(),
-            ))
-        }
-    };
+    let text = scanned_text(args)?;
     let checked = match &text {
         Some(text) => check_seal(text, &store),
         None => Err(super::verdict::Rejection {

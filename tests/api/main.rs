@@ -14,6 +14,7 @@ mod licences;
 mod openapi;
 mod ops;
 mod print_jobs;
+mod status_lists;
 mod verify;
 mod web;
 mod web_browser;
