@@ -27,6 +27,10 @@ pub struct AppState {
     pub wakeups: Arc<crate::distribution::wakeup::JobWakeups>,
     /// Agent token lookups, cached (revocation takes effect within 30 s).
     pub agent_auth: Arc<crate::distribution::agent_auth::AgentAuthCache>,
+    /// At most one password hash per core at once (logins, password changes).
+    pub hash_gate: Arc<crate::accounts::HashGate>,
+    /// The server secret pickup codes are stored under (HMAC).
+    pub pickup_key: Arc<crate::distribution::pickup_key::PickupKey>,
 }
 
 impl AppState {

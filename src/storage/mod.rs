@@ -8,6 +8,7 @@ pub mod audit;
 pub mod halls;
 pub mod jobs;
 pub mod licences;
+pub mod login_throttle;
 pub mod schema;
 pub mod stock;
 pub mod users;

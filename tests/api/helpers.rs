@@ -128,12 +128,9 @@ pub fn test_settings(db: &TestDb) -> Settings {
         iterations: 1,
         parallelism: 1,
     };
-    settings.login = LoginThrottle {
-        slow_after: 3,
-        delay_ms: 5,
-        lock_after: 5,
-        lock_minutes: 15,
-    };
+    settings.login = LoginThrottle::default();
+    // Tests sign in with passwords alone unless a test asks for a second factor.
+    settings.require_totp_for = Some(Vec::new());
     settings.verify_rate_limit = 0;
     settings
 }
