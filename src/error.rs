@@ -309,7 +309,9 @@ impl From<crate::accounts::AccountError> for ApiError {
             },
             A::TotpEnrolmentRequired => ApiError::ForbiddenCode {
                 code: "totp_enrolment_required",
-                message: "this role signs in with a second factor; enrol first: POST /api/v1/me/totp".into(),
+                message:
+                    "this role signs in with a second factor; enrol first: POST /api/v1/me/totp"
+                        .into(),
             },
             A::WrongCurrentPassword => ApiError::ForbiddenCode {
                 code: "wrong_current_password",

@@ -373,7 +373,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "user {} is now {}{}",
                     user.username,
                     if user.active { "active" } else { "disabled" },
-                    if user.active { "" } else { "; its sessions have ended" }
+                    if user.active {
+                        ""
+                    } else {
+                        "; its sessions have ended"
+                    }
                 );
                 Ok(())
             }
@@ -403,8 +407,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let settings = settings_for(&db, None)?;
                 let pool = open_pool(&settings)?;
                 let mut conn = pool.get()?;
-                let cleared =
-                    lifecycle::unlock(&mut conn, &username, &lifecycle::Actor::cli(), chrono::Utc::now())?;
+                let cleared = lifecycle::unlock(
+                    &mut conn,
+                    &username,
+                    &lifecycle::Actor::cli(),
+                    chrono::Utc::now(),
+                )?;
                 eprintln!("login throttling of {username} cleared ({cleared} counter(s))");
                 Ok(())
             }

@@ -50,7 +50,10 @@ impl Application {
             settings.require_totp_for = Some(if options.demo {
                 Vec::new()
             } else {
-                vec![crate::domain::role::Role::Admin, crate::domain::role::Role::Issuer]
+                vec![
+                    crate::domain::role::Role::Admin,
+                    crate::domain::role::Role::Issuer,
+                ]
             });
         }
         // Everything that can refuse to start is checked before the database is touched.
@@ -76,10 +79,9 @@ impl Application {
         let trust = crate::verification::TrustStore::from_keyset(&keys, clock.now())
             .map_err(|e| StartupError::Other(format!("the trust list cannot be built: {e}")))?;
         let pickup_key = crate::distribution::pickup_key::PickupKey::load(
-            &settings
-                .pickup_secret_file
-                .clone()
-                .unwrap_or_else(|| crate::distribution::pickup_key::PickupKey::path_in(&settings.keys_dir)),
+            &settings.pickup_secret_file.clone().unwrap_or_else(|| {
+                crate::distribution::pickup_key::PickupKey::path_in(&settings.keys_dir)
+            }),
         )
         .map_err(|e| StartupError::Other(e.to_string()))?;
         let fonts = crate::render::Fonts::load_shared(settings.font_dir.as_deref())
@@ -117,14 +119,12 @@ impl Application {
             )),
             wakeups: Arc::new(crate::distribution::wakeup::JobWakeups::default()),
             // Cached only where other processes' revocations arrive by NOTIFY.
-            agent_auth: Arc::new(
-                match storage::Backend::from_url(&settings.database_url) {
-                    Ok(storage::Backend::Postgres(_)) => {
-                        crate::distribution::agent_auth::AgentAuthCache::default()
-                    }
-                    _ => crate::distribution::agent_auth::AgentAuthCache::uncached(),
-                },
-            ),
+            agent_auth: Arc::new(match storage::Backend::from_url(&settings.database_url) {
+                Ok(storage::Backend::Postgres(_)) => {
+                    crate::distribution::agent_auth::AgentAuthCache::default()
+                }
+                _ => crate::distribution::agent_auth::AgentAuthCache::uncached(),
+            }),
             pickup_key: Arc::new(pickup_key),
             hash_gate: Arc::new(crate::accounts::HashGate::new(
                 settings.hash_concurrency,

@@ -59,8 +59,7 @@ fn view(u: users::UserRow, locked_until: Option<DateTime<Utc>>) -> UserView {
         hall: u.hall_code,
         active: u.active,
         locked: locked_until.is_some(),
-        locked_until: locked_until
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        locked_until: locked_until.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         totp_enabled: u.totp_enabled,
         must_change_password: u.must_change_password,
         last_login_at: u.last_login_at.map(rfc3339),

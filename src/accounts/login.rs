@@ -11,6 +11,7 @@
 use super::{token_hash, totp, verify_password, AccountError, Staff};
 use crate::config::{LoginThrottle, Settings};
 use crate::domain::role::Role;
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::{self, audit, login_throttle, users, DbConnection, StorageError};
 use chrono::{DateTime, Duration, Utc};
@@ -110,7 +111,8 @@ fn begin_attempt(
     let window = Duration::minutes(throttle.window_minutes);
     let cutoff = now - window;
     storage::write_tx(conn, |conn| {
-        let pair = login_throttle::count_attempt(conn, &keys.pair, Some(&keys.username), now, cutoff)?;
+        let pair =
+            login_throttle::count_attempt(conn, &keys.pair, Some(&keys.username), now, cutoff)?;
         if pair.failures > throttle.pair_limit {
             let until = storage::from_db_time(pair.window_start) + window;
             return Err(AccountError::Throttled {
@@ -161,87 +163,97 @@ fn finish_attempt(
     now: DateTime<Utc>,
 ) -> Result<LoginOutcome, AccountError> {
     let subject = format!("user:{}", user.username);
-    let outcome = storage::write_tx(conn, |conn| -> Result<Result<LoginOutcome, AccountError>, AccountError> {
-        let factor = if user.totp_enabled {
-            let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
-                // Not a failure: give the attempt back (but do not reset the counter, or
-                // a known password would buy unlimited code guesses).
-                for key in [&keys.pair, &keys.ip, &keys.account] {
-                    login_throttle::release_attempt(conn, key)?;
+    let outcome = storage::write_tx(
+        conn,
+        |conn| -> Result<Result<LoginOutcome, AccountError>, AccountError> {
+            let factor = if user.totp_enabled {
+                let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
+                    // Not a failure: give the attempt back (but do not reset the counter, or
+                    // a known password would buy unlimited code guesses).
+                    for key in [&keys.pair, &keys.ip, &keys.account] {
+                        login_throttle::release_attempt(conn, key)?;
+                    }
+                    return Ok(Err(AccountError::TotpRequired));
+                };
+                match check_second_factor(conn, user, code, now)? {
+                    Some(f) => f,
+                    None => {
+                        audit::insert_event(
+                            conn,
+                            now,
+                            &user.username,
+                            "LoginFailed",
+                            &subject,
+                            serde_json::json!({"ip": ip.to_string(), "reason": "second_factor"}),
+                        )?;
+                        return Ok(Err(AccountError::TotpInvalid));
+                    }
                 }
-                return Ok(Err(AccountError::TotpRequired));
+            } else {
+                SecondFactor::None
             };
-            match check_second_factor(conn, user, code, now)? {
-                Some(f) => f,
-                None => {
-                    audit::insert_event(
-                        conn,
-                        now,
-                        &user.username,
-                        "LoginFailed",
-                        &subject,
-                        serde_json::json!({"ip": ip.to_string(), "reason": "second_factor"}),
-                    )?;
-                    return Ok(Err(AccountError::TotpInvalid));
-                }
-            }
-        } else {
-            SecondFactor::None
-        };
-        let role = Role::parse(&user.role).ok_or_else(|| {
-            AccountError::Storage(StorageError::Migration(format!(
-                "unknown role {}",
-                user.role
-            )))
-        })?;
-        login_throttle::delete_key(conn, &keys.pair)?;
-        login_throttle::release_attempt(conn, &keys.ip)?;
-        login_throttle::release_attempt(conn, &keys.account)?;
-        login_throttle::delete_stale(
-            conn,
-            now - Duration::minutes(settings.login.window_minutes),
-        )?;
-        let token = super::new_token();
-        let expires_at = now + Duration::minutes(settings.session_ttl_minutes);
-        users::insert_session(conn, &token_hash(&token), user.id, now, expires_at, &ip.to_string())?;
-        users::delete_expired_sessions(conn, now)?;
-        users::update_user(
-            conn,
-            user.id,
-            &users::UserChanges {
-                last_login_at: Some(storage::to_db_time(now)),
-                ..Default::default()
-            },
-        )?;
-        audit::insert_event(
-            conn,
-            now,
-            &user.username,
-            "LoggedIn",
-            &subject,
-            serde_json::json!({
-                "ip": ip.to_string(),
-                "second_factor": match factor {
-                    SecondFactor::None => "none",
-                    SecondFactor::Totp => "totp",
-                    SecondFactor::RecoveryCode => "recovery_code",
+            let role = Role::parse(&user.role).ok_or_else(|| {
+                AccountError::Storage(StorageError::Migration(format!(
+                    "unknown role {}",
+                    user.role
+                )))
+            })?;
+            login_throttle::delete_key(conn, &keys.pair)?;
+            login_throttle::release_attempt(conn, &keys.ip)?;
+            login_throttle::release_attempt(conn, &keys.account)?;
+            login_throttle::delete_stale(
+                conn,
+                now - Duration::minutes(settings.login.window_minutes),
+            )?;
+            let token = super::new_token();
+            let expires_at = now + Duration::minutes(settings.session_ttl_minutes);
+            users::insert_session(
+                conn,
+                &token_hash(&token),
+                user.id,
+                now,
+                expires_at,
+                &ip.to_string(),
+            )?;
+            users::delete_expired_sessions(conn, now)?;
+            users::update_user(
+                conn,
+                user.id,
+                &users::UserChanges {
+                    last_login_at: Some(storage::to_db_time(now)),
+                    ..Default::default()
                 },
-            }),
-        )?;
-        Ok(Ok(LoginOutcome {
-            token,
-            expires_at,
-            must_change_password: user.must_change_password,
-            totp_enrolment_required: !user.totp_enabled
-                && settings.totp_required_roles().contains(&role),
-            staff: Staff {
-                user_id: user.id,
-                username: user.username.clone(),
-                role,
-                hall_code: user.hall_code.clone(),
-            },
-        }))
-    })?;
+            )?;
+            audit::insert_event(
+                conn,
+                now,
+                &user.username,
+                "LoggedIn",
+                &subject,
+                serde_json::json!({
+                    "ip": ip.to_string(),
+                    "second_factor": match factor {
+                        SecondFactor::None => "none",
+                        SecondFactor::Totp => "totp",
+                        SecondFactor::RecoveryCode => "recovery_code",
+                    },
+                }),
+            )?;
+            Ok(Ok(LoginOutcome {
+                token,
+                expires_at,
+                must_change_password: user.must_change_password,
+                totp_enrolment_required: !user.totp_enabled
+                    && settings.totp_required_roles().contains(&role),
+                staff: Staff {
+                    user_id: user.id,
+                    username: user.username.clone(),
+                    role,
+                    hall_code: user.hall_code.clone(),
+                },
+            }))
+        },
+    )?;
     outcome
 }
 
@@ -281,10 +293,11 @@ pub async fn login(
     let keys = Arc::new(Keys::new(&username, ip));
 
     let (k, u, throttle) = (keys.clone(), username.clone(), settings.login);
+    // The inner result keeps the account's own errors (throttled, ...) for the login page.
     let user = state
-        .db(move |conn| begin_attempt(conn, &k, &u, throttle, now))
+        .db(move |conn| Ok::<_, ApiError>(begin_attempt(conn, &k, &u, throttle, now)))
         .await
-        .map_err(api_to_account)?;
+        .map_err(api_to_account)??;
 
     // Disabled accounts answer like unknown ones.
     let user = user.filter(|u| u.active);
@@ -302,9 +315,19 @@ pub async fn login(
         (Some(user), true) => {
             let s = settings.clone();
             state
-                .db(move |conn| finish_attempt(conn, &keys, &user, code.as_deref(), &s, ip, now))
+                .db(move |conn| {
+                    Ok::<_, ApiError>(finish_attempt(
+                        conn,
+                        &keys,
+                        &user,
+                        code.as_deref(),
+                        &s,
+                        ip,
+                        now,
+                    ))
+                })
                 .await
-                .map_err(api_to_account)
+                .map_err(api_to_account)?
         }
         _ => {
             let subject = format!("user:{}", keys.username);
@@ -330,7 +353,7 @@ pub async fn login(
 
 /// `AppState::db` answers `ApiError`; the login speaks `AccountError` so both the API and
 /// the login page can map it.
-fn api_to_account(e: crate::error::ApiError) -> AccountError {
+fn api_to_account(e: ApiError) -> AccountError {
     AccountError::Api(Box::new(e))
 }
 

@@ -28,7 +28,9 @@ fn totp_for(secret: &[u8], account: &str) -> Result<TOTP, AccountError> {
 }
 
 fn decode_secret(secret_b32: &str) -> Option<Vec<u8>> {
-    data_encoding::BASE32_NOPAD.decode(secret_b32.as_bytes()).ok()
+    data_encoding::BASE32_NOPAD
+        .decode(secret_b32.as_bytes())
+        .ok()
 }
 
 /// Six ASCII digits: a TOTP code (anything else is tried as a recovery code).

@@ -142,7 +142,11 @@ mod tests {
         assert_eq!(resolve(Some(ip("10.0.0.2")), &[], &proxies), ip("10.0.0.2"));
         // Garbage stops the walk at the last good hop.
         assert_eq!(
-            resolve(Some(ip("10.0.0.2")), &["1.1.1.1, nonsense, 10.0.0.7"], &proxies),
+            resolve(
+                Some(ip("10.0.0.2")),
+                &["1.1.1.1, nonsense, 10.0.0.7"],
+                &proxies
+            ),
             ip("10.0.0.7")
         );
         assert_eq!(

@@ -142,7 +142,15 @@ pub async fn totp_page(
     me: AccountSession,
 ) -> Result<HttpResponse, PageError> {
     let forced = me.pending == Some(Pending::TotpEnrolment);
-    render_totp(&state, &me.session, forced, StatusCode::OK, Vec::new(), None).await
+    render_totp(
+        &state,
+        &me.session,
+        forced,
+        StatusCode::OK,
+        Vec::new(),
+        None,
+    )
+    .await
 }
 
 #[post("/account/totp/start")]
@@ -169,9 +177,7 @@ pub async fn confirm_totp(
     let code = me.post.form.text("code").to_string();
     let (staff, now) = (session.staff.clone(), state.now());
     let confirmed = state
-        .db(move |conn| {
-            Ok::<_, ApiError>(totp::confirm_enrolment(conn, &staff, &code, ip.0, now))
-        })
+        .db(move |conn| Ok::<_, ApiError>(totp::confirm_enrolment(conn, &staff, &code, ip.0, now)))
         .await?;
     match confirmed {
         Ok(codes) => render_totp(&state, &session, false, StatusCode::OK, codes, None).await,
@@ -182,7 +188,10 @@ pub async fn confirm_totp(
                 forced,
                 StatusCode::BAD_REQUEST,
                 Vec::new(),
-                Some("验证码不正确或已使用过，请输入验证器当前显示的 6 位数字（并检查手机时间）。".into()),
+                Some(
+                    "验证码不正确或已使用过，请输入验证器当前显示的 6 位数字（并检查手机时间）。"
+                        .into(),
+                ),
             )
             .await
         }

@@ -7,12 +7,12 @@ use super::page::{html, see_other, Chrome, PageError};
 use super::session::{FormPost, Session};
 use crate::accounts::lifecycle::{self, Actor, UserPatch};
 use crate::accounts::{self, NewAccount};
-use crate::routes::client_ip::ClientIp;
 use crate::distribution::stock;
 use crate::domain::hall::{Covers, HallKind};
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::routes::auth::require_role;
+use crate::routes::client_ip::ClientIp;
 use crate::state::AppState;
 use crate::storage;
 use actix_web::http::StatusCode;
@@ -336,7 +336,11 @@ async fn render_users(
             locked_until: u.locked_until.as_deref().map(short_time),
             totp_enabled: u.totp_enabled,
             must_change_password: u.must_change_password,
-            last_login_at: u.last_login_at.as_deref().map(short_time).unwrap_or_default(),
+            last_login_at: u
+                .last_login_at
+                .as_deref()
+                .map(short_time)
+                .unwrap_or_default(),
         })
         .collect();
     let chosen = &message.form.1;
@@ -425,8 +429,8 @@ pub async fn create_user(
         )
         .await;
     };
-    if let Err(e) = accounts::validate_username(&username)
-        .and_then(|()| accounts::validate_password(&password))
+    if let Err(e) =
+        accounts::validate_username(&username).and_then(|()| accounts::validate_password(&password))
     {
         return users_error(&state, &post.session, e.into(), (username, hall)).await;
     }

@@ -3,9 +3,9 @@
 use super::page::{html, see_other, Chrome, PageError};
 use super::session::{self, AccountFormPost, Session, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::accounts::{self, AccountError, Credentials};
-use crate::routes::client_ip::ClientIp;
 use crate::domain::role::Role;
 use crate::error::ApiError;
+use crate::routes::client_ip::ClientIp;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -77,7 +77,15 @@ pub async fn login_page(
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, PageError> {
     let next = clean_next(query.next.as_deref());
-    login_form(&state, &req, StatusCode::OK, next, String::new(), None, None)
+    login_form(
+        &state,
+        &req,
+        StatusCode::OK,
+        next,
+        String::new(),
+        None,
+        None,
+    )
 }
 
 #[post("/login")]

@@ -89,7 +89,12 @@ async fn disabling_a_user_ends_their_sessions_at_once_and_enabling_lets_them_bac
     assert_eq!(user["active"], false);
     assert_eq!(user["username"], "wang");
 
-    assert_error(app.get("/api/v1/halls", Some(&wang)).await, 401, "unauthorized").await;
+    assert_error(
+        app.get("/api/v1/halls", Some(&wang)).await,
+        401,
+        "unauthorized",
+    )
+    .await;
     let no_redirect = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -159,7 +164,12 @@ async fn account_changes_refuse_bad_input_naming_the_field() {
     };
     let body = assert_error(patch(json!({"role": "king"})).await, 400, "invalid_input").await;
     assert!(body["message"].as_str().unwrap().starts_with("role"));
-    assert_error(patch(json!({"hall": "000000000"})).await, 400, "unknown_hall").await;
+    assert_error(
+        patch(json!({"hall": "000000000"})).await,
+        400,
+        "unknown_hall",
+    )
+    .await;
     assert_error(patch(json!({})).await, 400, "invalid_input").await;
     assert_error(patch(json!({"active": "no"})).await, 400, "invalid_json").await;
     assert_error(patch(json!({"colour": "red"})).await, 400, "invalid_json").await;
@@ -255,20 +265,34 @@ async fn a_reset_password_must_be_changed_before_anything_else() {
     )
     .await;
 
-    let change = |current: &str, new: &str| {
-        json!({"current_password": current, "new_password": new})
-    };
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
     let res = app
-        .post_json("/api/v1/me/password", Some(&token), &change(WRONG, "brand new pass"))
+        .post_json(
+            "/api/v1/me/password",
+            Some(&token),
+            &change(WRONG, "brand new pass"),
+        )
         .await;
     assert_error(res, 403, "wrong_current_password").await;
     let res = app
-        .post_json("/api/v1/me/password", Some(&token), &change(&temporary, "short"))
+        .post_json(
+            "/api/v1/me/password",
+            Some(&token),
+            &change(&temporary, "short"),
+        )
         .await;
     let body = assert_error(res, 400, "invalid_input").await;
-    assert!(body["message"].as_str().unwrap().starts_with("new_password"));
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("new_password"));
     let res = app
-        .post_json("/api/v1/me/password", Some(&token), &json!({"current_password": temporary}))
+        .post_json(
+            "/api/v1/me/password",
+            Some(&token),
+            &json!({"current_password": temporary}),
+        )
         .await;
     assert_error(res, 400, "invalid_json").await;
     let res = app
@@ -288,8 +312,14 @@ async fn a_reset_password_must_be_changed_before_anything_else() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.unwrap()["must_change_password"], false);
-    let actions: Vec<String> = audit_of(&app, "wang").into_iter().map(|e| e.action).collect();
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["must_change_password"],
+        false
+    );
+    let actions: Vec<String> = audit_of(&app, "wang")
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
     assert!(actions.contains(&"PasswordReset".to_string()));
     assert!(actions.contains(&"PasswordChanged".to_string()));
 }
@@ -318,7 +348,12 @@ async fn five_failures_throttle_the_pair_and_unlock_clears_it() {
     // More guesses while throttled do not extend it.
     app.post_json("/api/v1/sessions", None, &bad).await;
 
-    let users: Value = app.get("/api/v1/users", Some(&admin)).await.json().await.unwrap();
+    let users: Value = app
+        .get("/api/v1/users", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
     let wang = users
         .as_array()
         .unwrap()
@@ -339,8 +374,18 @@ async fn five_failures_throttle_the_pair_and_unlock_clears_it() {
     )
     .await;
     assert_eq!(res.status(), 204);
-    assert_eq!(app.post_json("/api/v1/sessions", None, &good).await.status(), 200);
-    let users: Value = app.get("/api/v1/users", Some(&admin)).await.json().await.unwrap();
+    assert_eq!(
+        app.post_json("/api/v1/sessions", None, &good)
+            .await
+            .status(),
+        200
+    );
+    let users: Value = app
+        .get("/api/v1/users", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
     let wang = users
         .as_array()
         .unwrap()
@@ -362,7 +407,12 @@ async fn a_throttled_pair_does_not_keep_the_owner_out_from_another_address() {
     let bad = json!({"username": "wang", "password": WRONG});
     let good = json!({"username": "wang", "password": PASSWORD});
     for _ in 0..5 {
-        assert_error(login_with(&app, &attacker, bad.clone(), None).await, 401, "unauthorized").await;
+        assert_error(
+            login_with(&app, &attacker, bad.clone(), None).await,
+            401,
+            "unauthorized",
+        )
+        .await;
     }
     for _ in 0..3 {
         assert_error(
@@ -445,7 +495,12 @@ async fn sessions_end_when_idle_and_live_on_while_used() {
         assert_eq!(app.get("/api/v1/halls", Some(&token)).await.status(), 200);
     }
     app.clock.advance(chrono::Duration::minutes(31));
-    assert_error(app.get("/api/v1/halls", Some(&token)).await, 401, "unauthorized").await;
+    assert_error(
+        app.get("/api/v1/halls", Some(&token)).await,
+        401,
+        "unauthorized",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -478,7 +533,10 @@ async fn an_administrator_sees_and_ends_a_users_sessions() {
     .unwrap();
     let list = sessions.as_array().unwrap();
     assert_eq!(list.len(), 2);
-    let mut ips: Vec<&str> = list.iter().map(|s| s["client_ip"].as_str().unwrap()).collect();
+    let mut ips: Vec<&str> = list
+        .iter()
+        .map(|s| s["client_ip"].as_str().unwrap())
+        .collect();
     ips.sort();
     assert_eq!(ips, ["127.0.0.1", "127.0.0.3"]);
     assert!(list.iter().all(|s| s.get("token").is_none()));
@@ -522,12 +580,21 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
         .filter(|e| e.action == "LoginFailed")
         .map(|e| serde_json::from_str(&e.details).unwrap())
         .collect();
-    assert!(failures.iter().all(|d| d["ip"] == "198.51.100.7"), "{failures:?}");
+    assert!(
+        failures.iter().all(|d| d["ip"] == "198.51.100.7"),
+        "{failures:?}"
+    );
 
     // A peer that is not a trusted proxy cannot choose its address.
     let untrusted = client_from(2);
     for i in 0..5 {
-        let res = login_with(&app, &untrusted, bad.clone(), Some(&format!("203.0.113.{i}"))).await;
+        let res = login_with(
+            &app,
+            &untrusted,
+            bad.clone(),
+            Some(&format!("203.0.113.{i}")),
+        )
+        .await;
         assert_eq!(res.status(), 401);
     }
     let res = login_with(&app, &untrusted, good, Some("203.0.113.99")).await;
@@ -539,7 +606,9 @@ fn code_now(app: &TestApp, secret: &str) -> String {
 }
 
 async fn enrol(app: &TestApp, token: &str) -> (String, Vec<String>) {
-    let res = app.post_json("/api/v1/me/totp", Some(token), &json!({})).await;
+    let res = app
+        .post_json("/api/v1/me/totp", Some(token), &json!({}))
+        .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     let secret = body["secret"].as_str().unwrap().to_string();
@@ -547,7 +616,11 @@ async fn enrol(app: &TestApp, token: &str) -> (String, Vec<String>) {
     assert!(uri.starts_with("otpauth://totp/"), "{uri}");
     assert!(uri.contains(&format!("secret={secret}")), "{uri}");
     let res = app
-        .post_json("/api/v1/me/totp/confirm", Some(token), &json!({"code": "12345"}))
+        .post_json(
+            "/api/v1/me/totp/confirm",
+            Some(token),
+            &json!({"code": "12345"}),
+        )
         .await;
     assert_error(res, 400, "invalid_input").await;
     let res = app
@@ -574,7 +647,9 @@ async fn totp_enrolment_login_replay_and_recovery_codes() {
     let token = app.login("wang").await;
     let (secret, codes) = enrol(&app, &token).await;
     // Enrolled once; a second start is refused.
-    let res = app.post_json("/api/v1/me/totp", Some(&token), &json!({})).await;
+    let res = app
+        .post_json("/api/v1/me/totp", Some(&token), &json!({}))
+        .await;
     assert_error(res, 409, "refused").await;
     app.clock.advance(chrono::Duration::seconds(30));
 
@@ -610,7 +685,12 @@ async fn totp_enrolment_login_replay_and_recovery_codes() {
     assert_eq!(login(Some(recovery.clone())).await.status(), 200);
     assert_error(login(Some(recovery)).await, 401, "totp_invalid").await;
 
-    let users: Value = app.get("/api/v1/users", Some(&admin)).await.json().await.unwrap();
+    let users: Value = app
+        .get("/api/v1/users", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(users
         .as_array()
         .unwrap()
@@ -641,7 +721,9 @@ async fn totp_enrolment_login_replay_and_recovery_codes() {
     assert_eq!(res.status(), 204);
     app.clock.advance(chrono::Duration::minutes(16));
     assert_eq!(login(None).await.status(), 200);
-    assert!(audit_of(&app, "wang").iter().any(|e| e.action == "TotpReset"));
+    assert!(audit_of(&app, "wang")
+        .iter()
+        .any(|e| e.action == "TotpReset"));
 }
 
 #[tokio::test]
@@ -690,7 +772,12 @@ async fn the_cli_disables_resets_and_unlocks_accounts() {
         "--active",
         "false",
     ]));
-    assert_error(app.get("/api/v1/halls", Some(&wang)).await, 401, "unauthorized").await;
+    assert_error(
+        app.get("/api/v1/halls", Some(&wang)).await,
+        401,
+        "unauthorized",
+    )
+    .await;
     run_ok(crosscert().args([
         "admin",
         "set-active",
@@ -727,9 +814,26 @@ async fn the_cli_disables_resets_and_unlocks_accounts() {
         .await;
     }
     let good = json!({"username": "root", "password": PASSWORD});
-    assert_eq!(app.post_json("/api/v1/sessions", None, &good).await.status(), 429);
-    run_ok(crosscert().args(["admin", "unlock", "--database-url", &db, "--username", "root"]));
-    assert_eq!(app.post_json("/api/v1/sessions", None, &good).await.status(), 200);
+    assert_eq!(
+        app.post_json("/api/v1/sessions", None, &good)
+            .await
+            .status(),
+        429
+    );
+    run_ok(crosscert().args([
+        "admin",
+        "unlock",
+        "--database-url",
+        &db,
+        "--username",
+        "root",
+    ]));
+    assert_eq!(
+        app.post_json("/api/v1/sessions", None, &good)
+            .await
+            .status(),
+        200
+    );
 
     // No administrator can sign in: the operator sets a password from standard input.
     let mut child = crosscert()
@@ -755,8 +859,17 @@ async fn the_cli_disables_resets_and_unlocks_accounts() {
         .write_all(b"operator-chosen-1\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_error(app.get("/api/v1/users", Some(&admin)).await, 401, "unauthorized").await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_error(
+        app.get("/api/v1/users", Some(&admin)).await,
+        401,
+        "unauthorized",
+    )
+    .await;
     let res = app
         .post_json(
             "/api/v1/sessions",
@@ -765,7 +878,10 @@ async fn the_cli_disables_resets_and_unlocks_accounts() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.unwrap()["must_change_password"], true);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["must_change_password"],
+        true
+    );
     let reset = audit_of(&app, "root")
         .into_iter()
         .find(|e| e.action == "PasswordReset")
@@ -817,5 +933,56 @@ async fn login_with_a_non_ascii_next_path_redirects_there() {
     assert_eq!(
         res.headers()["location"].to_str().unwrap(),
         "/licences/%E8%AF%81%E7%85%A7?q=%E5%90%8D%20x"
+    );
+}
+
+/// The login form posted with its double-submit token: (status, page).
+async fn form_login(app: &TestApp, username: &str, password: &str) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = client.get(app.url("/login")).send().await.unwrap();
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("crosscert_login="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = crate::web::csrf_of(&res.text().await.unwrap());
+    let res = client
+        .post(app.url("/login"))
+        .header("cookie", cookie)
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("next", "/"),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_login_page_answers_throttling_in_its_own_form() {
+    let (app, _) = setup().await;
+    for _ in 0..5 {
+        let (status, html) = form_login(&app, "wang", WRONG).await;
+        assert_eq!(status, 401);
+        assert!(html.contains("用户名或密码错误"));
+    }
+    let (status, html) = form_login(&app, "wang", PASSWORD).await;
+    assert_eq!(status, 429);
+    assert!(html.contains("登录失败次数过多"), "{html}");
+    assert!(
+        html.contains("name=\"password\""),
+        "the form again, not an error page"
     );
 }

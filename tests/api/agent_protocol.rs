@@ -1116,7 +1116,12 @@ async fn whoami_status(base: &str, agent: &str) -> u16 {
 }
 
 async fn pizhou(app: &TestApp, admin: &str) -> Value {
-    let halls: Value = app.get("/api/v1/halls", Some(admin)).await.json().await.unwrap();
+    let halls: Value = app
+        .get("/api/v1/halls", Some(admin))
+        .await
+        .json()
+        .await
+        .unwrap();
     halls
         .as_array()
         .unwrap()
@@ -1136,7 +1141,10 @@ async fn a_deactivated_halls_agents_stop_at_once_and_an_expired_partner_gets_no_
     let mut hall = pizhou(&ctx.app, &admin).await;
     hall["active"] = json!(false);
     let path = format!("/api/v1/halls/{PIZHOU_PARTNER}");
-    assert_eq!(ctx.app.put_json(&path, Some(&admin), &hall).await.status(), 200);
+    assert_eq!(
+        ctx.app.put_json(&path, Some(&admin), &hall).await.status(),
+        200
+    );
     assert_eq!(whoami_status(&ctx.app.address, &ctx.agent).await, 401);
     let res = reqwest::Client::new()
         .post(ctx.app.url("/api/v1/agent/claim"))
@@ -1149,7 +1157,10 @@ async fn a_deactivated_halls_agents_stop_at_once_and_an_expired_partner_gets_no_
     // The other hall's agent is untouched.
     assert_eq!(whoami_status(&ctx.app.address, &ctx.other_agent).await, 200);
     hall["active"] = json!(true);
-    assert_eq!(ctx.app.put_json(&path, Some(&admin), &hall).await.status(), 200);
+    assert_eq!(
+        ctx.app.put_json(&path, Some(&admin), &hall).await.status(),
+        200
+    );
     assert_eq!(whoami_status(&ctx.app.address, &ctx.agent).await, 200);
 
     // The agreement runs out with a job still queued to the partner: no claim hands it out.
@@ -1172,7 +1183,10 @@ async fn a_deactivated_halls_agents_stop_at_once_and_an_expired_partner_gets_no_
         .await
         .unwrap();
     let body = assert_error(res, 403, "forbidden").await;
-    assert!(body["message"].as_str().unwrap().contains("agreement"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("agreement"),
+        "{body}"
+    );
     assert_eq!(job_of(&ctx, &job["id"]).await["state"], "queued");
 }
 
@@ -1200,7 +1214,11 @@ async fn revoking_an_agent_token_takes_effect_at_once_in_another_server_process(
         .unwrap();
     let res = ctx
         .app
-        .post_json(&format!("/api/v1/agent-tokens/{id}/revoke"), Some(&admin), &json!({}))
+        .post_json(
+            &format!("/api/v1/agent-tokens/{id}/revoke"),
+            Some(&admin),
+            &json!({}),
+        )
         .await;
     assert_eq!(res.status(), 200);
     // Far inside the cache's 30 s: the notification (PostgreSQL) or the uncached lookup

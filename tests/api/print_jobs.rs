@@ -852,7 +852,10 @@ async fn pickup_locks_after_five_wrong_codes_until_unlocked() {
     assert_eq!(failed.len(), 5);
     for e in &failed {
         let text = e.to_string();
-        assert!(!text.contains("pickup_code_ok") && !text.contains("recipient_code_ok"), "{text}");
+        assert!(
+            !text.contains("pickup_code_ok") && !text.contains("recipient_code_ok"),
+            "{text}"
+        );
     }
 
     let path = format!(
@@ -985,7 +988,10 @@ async fn the_document_matches_its_sha256_and_the_pickup_code_is_shown_only_once(
     // Neither the code nor its hash is ever shown again.
     let stored_hash = {
         let mut conn = app.state.pool.get().unwrap();
-        crosscert::storage::jobs::find_job(&mut conn, id).unwrap().unwrap().pickup_code_hash
+        crosscert::storage::jobs::find_job(&mut conn, id)
+            .unwrap()
+            .unwrap()
+            .pickup_code_hash
     };
     // An HMAC under the server secret, not the bare SHA-256 a database copy would give up.
     assert!(app.state.pickup_key.matches(id, code, &stored_hash));

@@ -438,7 +438,8 @@ async fn browser_enrols_totp_and_signs_in_with_it() {
     let Some(driver) = start_driver().await else {
         return;
     };
-    let app = crate::helpers::spawn_app_with(|s| s.require_totp_for = Some(vec![Role::Admin])).await;
+    let app =
+        crate::helpers::spawn_app_with(|s| s.require_totp_for = Some(vec![Role::Admin])).await;
     app.seed_halls();
     app.create_user("root", Role::Admin, crate::helpers::CITY_HALL);
     let c = browser(&driver).await;
@@ -449,7 +450,11 @@ async fn browser_enrols_totp_and_signs_in_with_it() {
     submit_login(&c, "root", "form[action='/account/totp/start']").await;
     assert_eq!(path(&c).await, "/account/totp");
     c.goto(&app.url("/admin/users")).await.unwrap();
-    assert_eq!(path(&c).await, "/account/totp", "no other page before enrolling");
+    assert_eq!(
+        path(&c).await,
+        "/account/totp",
+        "no other page before enrolling"
+    );
     click_then(
         &c,
         "form[action='/account/totp/start'] button",
@@ -458,13 +463,21 @@ async fn browser_enrols_totp_and_signs_in_with_it() {
     .await;
     shots.take(&c, "20-totp-enrol").await;
     let secret = el(&c, "#totp-secret").await.text().await.unwrap();
-    let code = crosscert::accounts::totp::current_code(secret.trim(), crate::helpers::NowUtc::now_utc(&app.clock)).unwrap();
+    let code = crosscert::accounts::totp::current_code(
+        secret.trim(),
+        crate::helpers::NowUtc::now_utc(&app.clock),
+    )
+    .unwrap();
     fill(&c, "#code", &code).await;
-    let codes = click_then(&c, "form[action='/account/totp/confirm'] button", "#recovery-codes")
-        .await
-        .find_all(Locator::Css("li"))
-        .await
-        .unwrap();
+    let codes = click_then(
+        &c,
+        "form[action='/account/totp/confirm'] button",
+        "#recovery-codes",
+    )
+    .await
+    .find_all(Locator::Css("li"))
+    .await
+    .unwrap();
     assert_eq!(codes.len(), 10);
     shots.take(&c, "21-totp-recovery-codes").await;
     click_then(&c, "a[href='/']", ".admin-links").await;
@@ -477,9 +490,18 @@ async fn browser_enrols_totp_and_signs_in_with_it() {
     fill(&c, "#totp", "000000").await;
     click_then(&c, "form[action='/login'] button[type=submit]", ".alert").await;
     app.clock.advance(chrono::Duration::seconds(30));
-    let code = crosscert::accounts::totp::current_code(secret.trim(), crate::helpers::NowUtc::now_utc(&app.clock)).unwrap();
+    let code = crosscert::accounts::totp::current_code(
+        secret.trim(),
+        crate::helpers::NowUtc::now_utc(&app.clock),
+    )
+    .unwrap();
     fill(&c, "#totp", &code).await;
-    click_then(&c, "form[action='/login'] button[type=submit]", ".admin-links").await;
+    click_then(
+        &c,
+        "form[action='/login'] button[type=submit]",
+        ".admin-links",
+    )
+    .await;
     assert_eq!(path(&c).await, "/admin");
     c.close().await.unwrap();
 }
