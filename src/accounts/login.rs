@@ -398,3 +398,45 @@ pub fn authenticate(
         },
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn the_hash_gate_answers_busy_when_every_slot_stays_taken() {
+        let gate = Arc::new(HashGate::new(1, 50));
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let holder = {
+            let gate = gate.clone();
+            actix_web::rt::spawn(async move {
+                gate.run(move || {
+                    let _ = wait.recv();
+                })
+                .await
+            })
+        };
+        // Let the holder take the only slot.
+        while gate.permits.available_permits() > 0 {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        match gate.run(|| ()).await {
+            Err(AccountError::Busy { retry_after_s }) => assert!(retry_after_s >= 1),
+            other => panic!("expected Busy, got {other:?}"),
+        }
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        // The slot is free again.
+        gate.run(|| ()).await.unwrap();
+    }
+
+    #[test]
+    fn long_usernames_make_short_keys() {
+        let ip: IpAddr = "198.51.100.7".parse().unwrap();
+        let k = Keys::new(&"x".repeat(5000), ip);
+        assert!(k.pair.len() < 100, "{}", k.pair);
+        let short = Keys::new("wang", ip);
+        assert_eq!(short.pair, "pair 198.51.100.7 wang");
+        assert_eq!(short.account, "account wang");
+    }
+}

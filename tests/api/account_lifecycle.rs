@@ -986,3 +986,175 @@ async fn the_login_page_answers_throttling_in_its_own_form() {
         "the form again, not an error page"
     );
 }
+
+#[tokio::test]
+async fn the_admin_accounts_page_disables_resets_unlocks_and_moves_accounts() {
+    let (app, _) = setup().await;
+    let (_, admin) = crate::web::web_login(&app, "root").await;
+    let wang = app.login("wang").await;
+    let html = admin.get(&app, "/admin/users").await.text().await.unwrap();
+    assert!(html.contains("id=\"user-wang\""));
+    assert!(
+        html.contains(&format!("<option value=\"{LANSHAN_HALL}\"")),
+        "a hall picker, not a free-text code"
+    );
+
+    let res = admin.post(&app, "/admin/users/wang/disable", &[]).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("已停用"));
+    assert_error(
+        app.get("/api/v1/halls", Some(&wang)).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_eq!(
+        admin
+            .post(&app, "/admin/users/wang/enable", &[])
+            .await
+            .status(),
+        200
+    );
+    let res = admin
+        .post(&app, "/admin/users/wang/hall", &[("hall", CITY_HALL)])
+        .await;
+    assert_eq!(res.status(), 200);
+    let users: Value = app
+        .get("/api/v1/users", Some(&app.login("root").await))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(users
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["username"] == "wang" && u["hall"] == CITY_HALL));
+    let res = admin
+        .post(&app, "/admin/users/wang/hall", &[("hall", "000000000")])
+        .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        admin
+            .post(&app, "/admin/users/wang/explode", &[])
+            .await
+            .status(),
+        404
+    );
+
+    // A reset shows the temporary password once; its session must change it first.
+    let res = admin
+        .post(&app, "/admin/users/wang/reset-password", &[])
+        .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let start = html.find("id=\"temporary-password\"").unwrap();
+    let temporary = html[start..]
+        .split("<code class=\"mono\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    let token = app
+        .post_json(
+            "/api/v1/sessions",
+            None,
+            &json!({"username": "wang", "password": temporary}),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cookie = format!("crosscert_session={token}");
+    let page = admin
+        .client
+        .get(app.url("/licences"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303);
+    assert_eq!(page.headers()["location"], "/account/password");
+    let form = admin
+        .client
+        .get(app.url("/account/password"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains("管理员已重置您的密码"));
+    let csrf = crate::web::csrf_of(&form);
+    let post = |new: &'static str, again: &'static str| {
+        let (client, cookie, csrf, temporary) = (
+            admin.client.clone(),
+            cookie.clone(),
+            csrf.clone(),
+            temporary.clone(),
+        );
+        let url = app.url("/account/password");
+        async move {
+            client
+                .post(url)
+                .header("cookie", cookie)
+                .form(&[
+                    ("_csrf", csrf.as_str()),
+                    ("current_password", temporary.as_str()),
+                    ("new_password", new),
+                    ("new_password_again", again),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = post("a new password", "another one").await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("两次输入的新密码不一致"));
+    let res = post("a new password", "a new password").await;
+    assert_eq!(res.status(), 303);
+    let page = admin
+        .client
+        .get(app.url("/licences"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+
+    // Unlock from the page; an issuer may not use these buttons.
+    for _ in 0..5 {
+        app.post_json(
+            "/api/v1/sessions",
+            None,
+            &json!({"username": "wang", "password": WRONG}),
+        )
+        .await;
+    }
+    let res = admin.post(&app, "/admin/users/wang/unlock", &[]).await;
+    assert_eq!(res.status(), 200);
+    let res = app
+        .post_json(
+            "/api/v1/sessions",
+            None,
+            &json!({"username": "wang", "password": "a new password"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    app.create_user("liu", Role::Issuer, LANSHAN_HALL);
+    let (_, issuer) = crate::web::web_login(&app, "liu").await;
+    assert_eq!(
+        issuer
+            .post(&app, "/admin/users/root/disable", &[])
+            .await
+            .status(),
+        403
+    );
+}

@@ -164,7 +164,13 @@ pub async fn spawn_app_on(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> Tes
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        // Never reuse a connection idle longer than the server keeps one open (actix: 5 s):
+        // a request sent as the server closes it fails with IncompleteMessage, which a slow
+        // step between two requests (pdftoppm under a loaded machine) used to provoke.
+        client: reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .expect("HTTP client"),
         clock,
         settings,
         state,
