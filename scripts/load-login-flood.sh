@@ -10,6 +10,8 @@
 #
 #   scripts/load-login-flood.sh
 #   CONCURRENCY=80 DURATION=20 scripts/load-login-flood.sh
+#   CROSSCERT_BIN=target/debug/crosscert scripts/load-login-flood.sh   # no release build
+#     (dependencies, argon2 among them, are built at opt-level 2 in debug too)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +23,12 @@ for tool in curl jq python3; do
 done
 
 . scripts/lib/server.sh
-build_release >&2
+if [ -n "${CROSSCERT_BIN:-}" ]; then
+    cp "$CROSSCERT_BIN" "$WORK/crosscert"
+    BIN="$WORK/crosscert"
+else
+    build_release >&2
+fi
 DB="sqlite://$WORK/crosscert.db"
 PASSWORD="load-login-$RANDOM$RANDOM"
 CROSSCERT_VERIFY_RATE_LIMIT=0 CROSSCERT_DEMO_PASSWORD="$PASSWORD" \
