@@ -1,6 +1,7 @@
 //! Settings: a TOML file plus `CROSSCERT_*` environment variables (API.md, "Configuration").
 //! Secrets are never printed: `Debug` is written by hand where a field is sensitive.
 
+use crate::domain::role::Role;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,8 @@ pub struct Settings {
     /// Full URL with scheme, upper-cased into QR codes.
     pub public_url: String,
     pub keys_dir: PathBuf,
+    /// The pickup-code secret (default: `pickup-secret` in `keys_dir`).
+    pub pickup_secret_file: Option<PathBuf>,
     pub font_dir: Option<PathBuf>,
     pub templates_dir: PathBuf,
     /// Requests per second per client address on the public verify routes; 0 = off.
@@ -21,8 +24,17 @@ pub struct Settings {
     pub json_logs: bool,
     pub pool_size: u32,
     pub session_ttl_minutes: i64,
+    /// A session unused this long ends (on top of `session_ttl_minutes`).
+    pub session_idle_minutes: i64,
     pub password_hash: PasswordHashCost,
+    /// Password hashes computed at once (default: the number of cores).
+    pub hash_concurrency: usize,
     pub login: LoginThrottle,
+    /// Peers whose `X-Forwarded-For` is believed (`CROSSCERT_TRUSTED_PROXIES`, CIDRs).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Roles that must sign in with a second factor; `None`: the default (admin and
+    /// issuer, none with `--demo`), decided at start.
+    pub require_totp_for: Option<Vec<Role>>,
     pub tls: Option<TlsSettings>,
     /// The PKCS#11 token that holds signer keys (`CROSSCERT_PKCS11_*`); `None` = file keys only.
     pub pkcs11: Option<Pkcs11Settings>,
@@ -134,23 +146,32 @@ impl Default for PasswordHashCost {
     }
 }
 
-/// Failed logins for one account: after `slow_after` failures each answer waits `delay_ms`;
-/// after `lock_after` failures the account answers 429 for `lock_minutes`.
+/// Login throttling. Per (username, client address): after `pair_limit` failures within
+/// `window_minutes` that pair answers 429 without a password check until the window ends.
+/// Per client address: `ip_limit` failures in the window, whatever the usernames. Per
+/// account, from any address: after `account_brake_after` failures in the window, at most
+/// one attempt every `account_brake_seconds` (a brake, never a lock). A login waits at most
+/// `hash_wait_ms` for a hashing slot, then answers 503.
 #[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LoginThrottle {
-    pub slow_after: i32,
-    pub delay_ms: u64,
-    pub lock_after: i32,
-    pub lock_minutes: i64,
+    pub pair_limit: i32,
+    pub window_minutes: i64,
+    pub ip_limit: i32,
+    pub account_brake_after: i32,
+    pub account_brake_seconds: i64,
+    pub hash_wait_ms: u64,
 }
 
 impl Default for LoginThrottle {
     fn default() -> Self {
         LoginThrottle {
-            slow_after: 3,
-            delay_ms: 1000,
-            lock_after: 5,
-            lock_minutes: 15,
+            pair_limit: 5,
+            window_minutes: 15,
+            ip_limit: 50,
+            account_brake_after: 20,
+            account_brake_seconds: 5,
+            hash_wait_ms: 2000,
         }
     }
 }
@@ -170,13 +191,18 @@ struct FileSettings {
     bind: Option<String>,
     public_url: Option<String>,
     keys_dir: Option<PathBuf>,
+    pickup_secret_file: Option<PathBuf>,
     font_dir: Option<PathBuf>,
     templates_dir: Option<PathBuf>,
     verify_rate_limit: Option<u32>,
     json_logs: Option<bool>,
     pool_size: Option<u32>,
     session_ttl_minutes: Option<i64>,
+    session_idle_minutes: Option<i64>,
     password_hash: Option<PasswordHashCost>,
+    hash_concurrency: Option<usize>,
+    trusted_proxies: Option<Vec<String>>,
+    require_totp_for: Option<Vec<String>>,
     login: Option<LoginThrottle>,
     lists: Option<ListSettings>,
 }
@@ -257,6 +283,28 @@ impl Settings {
             })?,
             None => file.verify_rate_limit.unwrap_or(50),
         };
+        let session_idle_minutes = match env("CROSSCERT_SESSION_IDLE_MINUTES") {
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|m| *m > 0)
+                .ok_or_else(|| ConfigError::Env {
+                    name: "CROSSCERT_SESSION_IDLE_MINUTES",
+                    reason: format!("{v:?} is not a positive whole number of minutes"),
+                })?,
+            None => file.session_idle_minutes.unwrap_or(30),
+        };
+        let trusted_proxies = match env("CROSSCERT_TRUSTED_PROXIES") {
+            Some(v) => parse_cidrs(v.split(',').map(str::to_string).collect())?,
+            None => parse_cidrs(file.trusted_proxies.unwrap_or_default())?,
+        };
+        let require_totp_for = match env("CROSSCERT_REQUIRE_TOTP_FOR") {
+            Some(v) => Some(parse_roles(v.split(',').map(str::to_string).collect())?),
+            // Set but empty: nobody is required to.
+            None if std::env::var("CROSSCERT_REQUIRE_TOTP_FOR").is_ok() => Some(Vec::new()),
+            None => file.require_totp_for.map(parse_roles).transpose()?,
+        };
         let json_logs = match env("CROSSCERT_JSON_LOGS") {
             Some(v) => matches!(v.as_str(), "1" | "true" | "yes"),
             None => file.json_logs.unwrap_or(false),
@@ -269,6 +317,9 @@ impl Settings {
                 .map(PathBuf::from)
                 .or(file.keys_dir)
                 .unwrap_or_else(|| PathBuf::from("keys-example")),
+            pickup_secret_file: env("CROSSCERT_PICKUP_SECRET_FILE")
+                .map(PathBuf::from)
+                .or(file.pickup_secret_file),
             font_dir: env("CROSSCERT_FONT_DIR")
                 .map(PathBuf::from)
                 .or(file.font_dir),
@@ -280,13 +331,58 @@ impl Settings {
             json_logs,
             pool_size: file.pool_size.unwrap_or(10).max(1),
             session_ttl_minutes: file.session_ttl_minutes.unwrap_or(12 * 60),
+            session_idle_minutes,
             password_hash: file.password_hash.unwrap_or_default(),
+            hash_concurrency: file
+                .hash_concurrency
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1),
             login: file.login.unwrap_or_default(),
+            trusted_proxies,
+            require_totp_for,
             tls: None,
             pkcs11: Pkcs11Settings::from_env()?,
             allow_example_keys: env("CROSSCERT_ALLOW_EXAMPLE_KEYS")
                 .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
             lists: file.lists.unwrap_or_default(),
         })
+    }
+}
+
+fn parse_cidrs(items: Vec<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            // A bare address is a network of one.
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError::Env {
+                    name: "CROSSCERT_TRUSTED_PROXIES",
+                    reason: format!("{s:?} is not an address or a CIDR such as 10.0.0.0/8"),
+                })
+        })
+        .collect()
+}
+
+fn parse_roles(items: Vec<String>) -> Result<Vec<Role>, ConfigError> {
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Role::parse(s).ok_or_else(|| ConfigError::Env {
+                name: "CROSSCERT_REQUIRE_TOTP_FOR",
+                reason: format!("{s:?} is not a role (admin, issuer, hall_operator)"),
+            })
+        })
+        .collect()
+}
+
+impl Settings {
+    /// The roles that must sign in with a second factor.
+    pub fn totp_required_roles(&self) -> &[Role] {
+        self.require_totp_for.as_deref().unwrap_or(&[])
     }
 }

@@ -25,7 +25,17 @@ pub enum ApiError {
     /// 400 with every failing field listed.
     InvalidFields(Vec<FieldError>),
     Unauthorized(String),
+    /// 401 with its own code (`totp_required`, `totp_invalid`).
+    Unauthenticated {
+        code: &'static str,
+        message: String,
+    },
     Forbidden(String),
+    /// 403 with its own code (`password_change_required`, ...).
+    ForbiddenCode {
+        code: &'static str,
+        message: String,
+    },
     NotFound(String),
     Conflict {
         code: &'static str,
@@ -45,6 +55,11 @@ pub enum ApiError {
     Unavailable {
         code: &'static str,
         message: String,
+    },
+    /// 503 `busy` with `Retry-After`: a bounded resource is taken, come back shortly.
+    Busy {
+        message: String,
+        retry_after_s: u64,
     },
     /// 500: a bug. The cause is logged, never sent.
     Internal(String),
@@ -84,7 +99,10 @@ impl ApiError {
             ApiError::BadRequest { code, .. } => code,
             ApiError::InvalidFields(_) => "invalid_input",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Unauthenticated { code, .. } => code,
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::ForbiddenCode { code, .. } => code,
+            ApiError::Busy { .. } => "busy",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { code, .. } => code,
             ApiError::PayloadTooLarge(_) => "payload_too_large",
@@ -102,6 +120,9 @@ impl ApiError {
             | ApiError::Conflict { message, .. }
             | ApiError::Unprocessable { message, .. }
             | ApiError::Unavailable { message, .. }
+            | ApiError::Unauthenticated { message, .. }
+            | ApiError::ForbiddenCode { message, .. }
+            | ApiError::Busy { message, .. }
             | ApiError::TooManyRequests { message, .. } => message.clone(),
             ApiError::InvalidFields(fields) => fields
                 .iter()
@@ -144,8 +165,11 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } | ApiError::InvalidFields(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized(_) | ApiError::Unauthenticated { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Forbidden(_) | ApiError::ForbiddenCode { .. } => StatusCode::FORBIDDEN,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -170,8 +194,11 @@ impl ResponseError for ApiError {
             },
         };
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::Unauthorized(_) = self {
+        if let ApiError::Unauthorized(_) | ApiError::Unauthenticated { .. } = self {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let ApiError::Busy { retry_after_s, .. } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
         }
         if let ApiError::TooManyRequests {
             retry_after_s: Some(s),
@@ -265,16 +292,45 @@ impl From<crate::accounts::AccountError> for ApiError {
         use crate::accounts::AccountError as A;
         match e {
             A::BadCredentials => ApiError::Unauthorized("wrong username or password".into()),
-            A::Locked {
-                until,
-                retry_after_s,
-            } => ApiError::TooManyRequests {
+            A::Throttled { retry_after_s } => ApiError::TooManyRequests {
                 message: format!(
-                    "too many failed logins for this account; try again after {}",
-                    until.to_rfc3339()
+                    "too many failed logins from this address; try again in {retry_after_s} s"
                 ),
                 retry_after_s: Some(retry_after_s),
             },
+            A::Busy { retry_after_s } => ApiError::Busy {
+                message: "too many sign-ins at once; try again in a moment".into(),
+                retry_after_s,
+            },
+            A::TotpRequired => ApiError::Unauthenticated {
+                code: "totp_required",
+                message: "totp: the second-factor code (or a recovery code) is required".into(),
+            },
+            A::TotpInvalid => ApiError::Unauthenticated {
+                code: "totp_invalid",
+                message: "totp: the code is wrong or was used already".into(),
+            },
+            A::PasswordChangeRequired => ApiError::ForbiddenCode {
+                code: "password_change_required",
+                message: "choose a new password first: POST /api/v1/me/password".into(),
+            },
+            A::TotpEnrolmentRequired => ApiError::ForbiddenCode {
+                code: "totp_enrolment_required",
+                message:
+                    "this role signs in with a second factor; enrol first: POST /api/v1/me/totp"
+                        .into(),
+            },
+            A::WrongCurrentPassword => ApiError::ForbiddenCode {
+                code: "wrong_current_password",
+                message: "current_password: does not match".into(),
+            },
+            A::NoTotpPending => ApiError::conflict(
+                "no_totp_pending",
+                "no enrolment is pending; start one with POST /api/v1/me/totp",
+            ),
+            A::Refused(m) => ApiError::conflict("refused", m),
+            A::UnknownUser(u) => ApiError::not_found(format!("no user named {u}")),
+            A::Api(e) => *e,
             A::Invalid { field, message } => {
                 ApiError::bad_request("invalid_input", format!("{field}: {message}"))
             }

@@ -1,6 +1,7 @@
 //! The `crosscert` command: configuration, tracing, and the chosen subcommand; nothing else.
 
 use clap::{Args, Parser, Subcommand};
+use crosscert::accounts::lifecycle;
 use crosscert::{accounts, clock, config, demo, startup, storage, telemetry};
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -179,6 +180,33 @@ enum AdminCommand {
         /// Read the password (one line) from standard input
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// Disable (ends its sessions at once) or enable an account
+    SetActive {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        username: String,
+        #[arg(long, action = clap::ArgAction::Set)]
+        active: bool,
+    },
+    /// Set a temporary password (read from standard input) that must be changed at the next
+    /// sign-in; ends the account's sessions and clears its login throttling
+    ResetPassword {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        username: String,
+        /// Read the password (one line) from standard input
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Clear an account's login throttling (every client address)
+    Unlock {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        username: String,
     },
     /// Issue a hall agent token: the token alone on stdout
     AgentToken {
@@ -400,6 +428,62 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     chrono::Utc::now(),
                 )?;
                 eprintln!("created user {username} (id {id}, role {role}, hall {hall})");
+                Ok(())
+            }
+            AdminCommand::SetActive {
+                db,
+                username,
+                active,
+            } => {
+                let settings = settings_for(&db, None)?;
+                let pool = open_pool(&settings)?;
+                let mut conn = pool.get()?;
+                let user = lifecycle::set_active(&mut conn, &username, active, chrono::Utc::now())?;
+                eprintln!(
+                    "user {} is now {}{}",
+                    user.username,
+                    if user.active { "active" } else { "disabled" },
+                    if user.active {
+                        ""
+                    } else {
+                        "; its sessions have ended"
+                    }
+                );
+                Ok(())
+            }
+            AdminCommand::ResetPassword {
+                db,
+                username,
+                password_stdin: _,
+            } => {
+                let settings = settings_for(&db, None)?;
+                let password = read_password_line()?;
+                accounts::validate_password(&password)
+                    .map_err(|e| anyhow::anyhow!("the password from standard input: {e}"))?;
+                let pool = open_pool(&settings)?;
+                let hash = accounts::hash_password(&password, settings.password_hash)?;
+                let mut conn = pool.get()?;
+                lifecycle::reset_password(
+                    &mut conn,
+                    &username,
+                    &hash,
+                    &lifecycle::Actor::cli(),
+                    chrono::Utc::now(),
+                )?;
+                eprintln!("password of {username} reset; it must be changed at the next sign-in");
+                Ok(())
+            }
+            AdminCommand::Unlock { db, username } => {
+                let settings = settings_for(&db, None)?;
+                let pool = open_pool(&settings)?;
+                let mut conn = pool.get()?;
+                let cleared = lifecycle::unlock(
+                    &mut conn,
+                    &username,
+                    &lifecycle::Actor::cli(),
+                    chrono::Utc::now(),
+                )?;
+                eprintln!("login throttling of {username} cleared ({cleared} counter(s))");
                 Ok(())
             }
             AdminCommand::AgentToken { db, hall } => {

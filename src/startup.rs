@@ -43,10 +43,22 @@ pub struct Application {
 
 impl Application {
     pub async fn build(
-        settings: Settings,
+        mut settings: Settings,
         clock: SharedClock,
         options: BuildOptions,
     ) -> Result<Application, StartupError> {
+        // Second factor for administrators and window staff, unless told otherwise; the demo
+        // asks nobody (its administrator must get in with the printed password).
+        if settings.require_totp_for.is_none() {
+            settings.require_totp_for = Some(if options.demo {
+                Vec::new()
+            } else {
+                vec![
+                    crate::domain::role::Role::Admin,
+                    crate::domain::role::Role::Issuer,
+                ]
+            });
+        }
         // Everything that can refuse to start is checked before the database is touched.
         let catalog = crate::catalog::Catalog::load(&settings.templates_dir).map_err(|e| {
             StartupError::Other(format!(
@@ -80,6 +92,12 @@ impl Application {
         let keys = Arc::new(keys);
         let trust = crate::verification::TrustStore::from_keyset(&keys, clock.now())
             .map_err(|e| StartupError::Other(format!("the trust list cannot be built: {e}")))?;
+        let pickup_key = crate::distribution::pickup_key::PickupKey::load(
+            &settings.pickup_secret_file.clone().unwrap_or_else(|| {
+                crate::distribution::pickup_key::PickupKey::path_in(&settings.keys_dir)
+            }),
+        )
+        .map_err(|e| StartupError::Other(e.to_string()))?;
         let fonts = crate::render::Fonts::load_shared(settings.font_dir.as_deref())
             .map_err(|e| StartupError::Other(e.to_string()))?;
         let pool = storage::connect(&settings.database_url, settings.pool_size)?;
@@ -114,7 +132,18 @@ impl Application {
                 crate::verification::gate::default_concurrency(settings.pool_size),
             )),
             wakeups: Arc::new(crate::distribution::wakeup::JobWakeups::default()),
-            agent_auth: Arc::new(crate::distribution::agent_auth::AgentAuthCache::default()),
+            // Cached only where other processes' revocations arrive by NOTIFY.
+            agent_auth: Arc::new(match storage::Backend::from_url(&settings.database_url) {
+                Ok(storage::Backend::Postgres(_)) => {
+                    crate::distribution::agent_auth::AgentAuthCache::default()
+                }
+                _ => crate::distribution::agent_auth::AgentAuthCache::uncached(),
+            }),
+            pickup_key: Arc::new(pickup_key),
+            hash_gate: Arc::new(crate::accounts::HashGate::new(
+                settings.hash_concurrency,
+                settings.login.hash_wait_ms,
+            )),
             published: Arc::new(crate::published::Published::default()),
         });
         // The signed lists exist before the first request (and older licences get their
@@ -135,7 +164,7 @@ impl Application {
         if let Ok(storage::Backend::Postgres(url)) =
             storage::Backend::from_url(&settings.database_url)
         {
-            crate::distribution::wakeup::spawn_pg_listener(url, &state.wakeups);
+            crate::distribution::wakeup::spawn_pg_listener(url, &state.wakeups, &state.agent_auth);
         }
         crate::distribution::protocol::spawn_lease_sweeper(&state);
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
@@ -158,7 +187,7 @@ impl Application {
             App::new()
                 .wrap(from_fn(routes::middleware::json_errors))
                 .wrap(from_fn(routes::middleware::record_metrics))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<routes::client_ip::ClientIpSpan>::new())
                 .app_data(server_state.clone())
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))

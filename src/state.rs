@@ -29,6 +29,10 @@ pub struct AppState {
     pub agent_auth: Arc<crate::distribution::agent_auth::AgentAuthCache>,
     /// The signed trust list and status lists, served from memory (`published.rs`).
     pub published: Arc<crate::published::Published>,
+    /// At most one password hash per core at once (logins, password changes).
+    pub hash_gate: Arc<crate::accounts::HashGate>,
+    /// The server secret pickup codes are stored under (HMAC).
+    pub pickup_key: Arc<crate::distribution::pickup_key::PickupKey>,
 }
 
 impl AppState {

@@ -1,9 +1,13 @@
 //! Agent authentication without a database query per request. Idle hall agents long-poll
 //! all day; looking their token up on every claim would cost one query per agent per poll.
 //!
-//! Tokens: a snapshot of every live token (hash -> hall), reloaded in one query when it is
-//! older than `TTL`, so a revocation made by another server process takes effect within
-//! `TTL` (30 s); this process's own revocations drop the snapshot at once (`invalidate`).
+//! Tokens: a snapshot of every live token (hash -> hall; revoked tokens and deactivated
+//! halls' tokens are left out), reloaded in one query when it is older than `TTL`. A
+//! revocation or a hall (de)activation drops the snapshot at once: in this process directly
+//! (`invalidate`), in every other process through PostgreSQL `NOTIFY` (`wakeup::AUTH_CHANNEL`),
+//! so `TTL` only bounds a missed notification. On SQLite there is no notification between
+//! processes sharing the file, and a lookup is an in-process call: the cache is off
+//! (`AgentAuthCache::uncached`) and every request looks its token up.
 //! A token missing from a fresh snapshot (issued since) is looked up on its own and added.
 //! Client certificates: whether the hall they name is active, remembered per hall for `TTL`.
 
@@ -28,6 +32,8 @@ pub struct AgentAuthCache {
     /// Serialises reloads, so 200 agents whose snapshot aged together cause one query.
     reload: tokio::sync::Mutex<()>,
     cert_halls: Mutex<HashMap<String, (bool, Instant)>>,
+    /// No caching at all (SQLite: no cross-process invalidation).
+    off: bool,
 }
 
 /// What the cache knows about a token without asking the database.
@@ -42,11 +48,22 @@ pub enum Cached {
 }
 
 impl AgentAuthCache {
+    /// A cache that remembers nothing: every answer comes from the database.
+    pub fn uncached() -> AgentAuthCache {
+        AgentAuthCache {
+            off: true,
+            ..Default::default()
+        }
+    }
+
     fn snapshot(&self) -> std::sync::MutexGuard<'_, Snapshot> {
         self.snapshot.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn cached(&self, token_hash: &str) -> Cached {
+        if self.off {
+            return Cached::Missing;
+        }
         let snap = self.snapshot();
         match snap.loaded_at {
             Some(at) if at.elapsed() < TTL => match snap.tokens.get(token_hash) {
@@ -95,6 +112,9 @@ impl AgentAuthCache {
 
     /// Is the hall a client certificate names active? `None`: ask the database.
     pub fn cert_hall_active(&self, hall: &str) -> Option<bool> {
+        if self.off {
+            return None;
+        }
         let halls = self.cert_halls.lock().unwrap_or_else(|p| p.into_inner());
         halls
             .get(hall)
@@ -138,6 +158,13 @@ mod tests {
         // Nothing is remembered into a dropped snapshot: the next reload decides.
         cache.remember("new", "371300000");
         assert_eq!(cache.cached("new"), Cached::Stale);
+    }
+
+    #[test]
+    fn an_uncached_cache_sends_every_lookup_to_the_database() {
+        let cache = AgentAuthCache::uncached();
+        assert_eq!(cache.cached("h"), Cached::Missing);
+        assert_eq!(cache.cert_hall_active("320382000"), None);
     }
 
     #[test]

@@ -165,6 +165,11 @@ pub fn update_hall(
         let before = halls::find_hall(conn, &hall.code)?
             .ok_or_else(|| HallError::NotFound(hall.code.clone()))?;
         halls::update_hall(conn, hall, now)?;
+        if before.active != hall.active {
+            // A deactivated hall's agent tokens and client certificates stop working in
+            // every server process on commit (and work again when it is reactivated).
+            crate::distribution::wakeup::notify_auth_in_tx(conn)?;
+        }
         audit::insert_event(
             conn,
             now,

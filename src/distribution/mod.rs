@@ -4,6 +4,7 @@ pub mod agent_auth;
 pub mod demo;
 pub mod halls;
 pub mod jobs;
+pub mod pickup_key;
 pub mod protocol;
 pub mod routing;
 pub mod stats;

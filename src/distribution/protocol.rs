@@ -401,8 +401,18 @@ pub fn claim_once(
     if !store::has_claimable(conn, hall)? {
         return Ok(Vec::new());
     }
-    let actor = agent_actor(hall);
     let today = now.date_naive();
+    // A partner whose agreement has run out takes no new work (jobs already queued to it
+    // wait for a renewal or a reroute).
+    if let Some(h) = crate::storage::halls::find_hall(conn, hall)? {
+        if let Some(a) = h.agreement.as_ref().filter(|a| !a.in_force(today)) {
+            return Err(ProtocolError::Forbidden(format!(
+                "the partner agreement of hall {hall} is in force {} to {}, not today: no new claims",
+                a.valid_from, a.valid_to
+            )));
+        }
+    }
+    let actor = agent_actor(hall);
     storage::write_tx(conn, |conn| {
         let mut claimed: Vec<ClaimedJob> = Vec::new();
         loop {

@@ -10,6 +10,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 pub const CHANNEL: &str = "crosscert_jobs";
+/// Agent credentials changed (a token revoked, a hall deactivated): every process drops its
+/// agent authentication cache at once.
+pub const AUTH_CHANNEL: &str = "crosscert_agent_auth";
 
 #[derive(Debug, Default)]
 pub struct JobWakeups {
@@ -65,11 +68,28 @@ pub fn notify_in_tx(
     Ok(())
 }
 
+/// Queue a cross-process "agent credentials changed" inside the current transaction.
+pub fn notify_auth_in_tx(
+    conn: &mut crate::storage::DbConnection,
+) -> Result<(), diesel::result::Error> {
+    if let crate::storage::DbConnection::Pg(c) = conn {
+        diesel::sql_query("SELECT pg_notify($1, '')")
+            .bind::<diesel::sql_types::Text, _>(AUTH_CHANNEL)
+            .execute(c)?;
+    }
+    Ok(())
+}
+
 /// Start the PostgreSQL listener thread. It reconnects after errors; reading notifications
 /// (`PQconsumeInput`) sends no query, so idle halls cost the database nothing.
 /// The thread ends once the server's `JobWakeups` is dropped.
-pub fn spawn_pg_listener(url: String, wakeups: &Arc<JobWakeups>) {
+pub fn spawn_pg_listener(
+    url: String,
+    wakeups: &Arc<JobWakeups>,
+    agent_auth: &Arc<super::agent_auth::AgentAuthCache>,
+) {
     let weak = Arc::downgrade(wakeups);
+    let auth = Arc::downgrade(agent_auth);
     let spawned = std::thread::Builder::new()
         .name("job-listener".into())
         .spawn(move || loop {
@@ -78,17 +98,29 @@ pub fn spawn_pg_listener(url: String, wakeups: &Arc<JobWakeups>) {
             }
             match PgConnection::establish(&url) {
                 Ok(mut conn) => {
-                    if let Err(e) =
-                        diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn)
-                    {
+                    let listened = diesel::sql_query(format!("LISTEN {CHANNEL}"))
+                        .execute(&mut conn)
+                        .and_then(|_| {
+                            diesel::sql_query(format!("LISTEN {AUTH_CHANNEL}")).execute(&mut conn)
+                        });
+                    if let Err(e) = listened {
                         tracing::warn!(error = %e, "job listener: LISTEN failed");
                     } else {
                         if let Some(w) = weak.upgrade() {
                             w.wake_all();
                         }
+                        // Revocations sent while away were lost too.
+                        if let Some(a) = auth.upgrade() {
+                            a.invalidate();
+                        }
                         'listen: loop {
                             for n in conn.notifications_iter() {
                                 match n {
+                                    Ok(n) if n.channel == AUTH_CHANNEL => {
+                                        if let Some(a) = auth.upgrade() {
+                                            a.invalidate();
+                                        }
+                                    }
                                     Ok(n) => match weak.upgrade() {
                                         Some(w) => w.wake(&n.payload),
                                         None => return,

@@ -221,6 +221,15 @@ pub fn generate_example_set(out: &Path, now: DateTime<Utc>) -> Result<(), KeyErr
         .push_str("\n[server]\ncertificate = \"server.pem\"\nprivate_key = \"server.key.pem\"\n");
 
     write(out, MANIFEST, &manifest, false)?;
+    // The server secret pickup codes are stored under (HMAC; not a signing key).
+    let mut secret = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+    write(
+        out,
+        crate::distribution::pickup_key::FILE_NAME,
+        &format!("{}\n", hex::encode(secret)),
+        true,
+    )?;
     write(out, "README.md", README, false)?;
     Ok(())
 }
@@ -241,6 +250,7 @@ Made by `crosscert keys gen-example --out DIR`. Every private key in this folder
 | `list-signer.pem`, `.key.pem` | the **list signer**, issued by the root: signs the trust list (`/api/v1/trust-list.cose`) and the status lists, never a licence |
 | `hall-ca.pem` | the hall CA (its own root) for mutual TLS; its key was thrown away too |
 | `hall-320382000.pem`, `.key.pem`, `hall-410381000.pem`, `.key.pem` | client certificates of the two demo halls (CN = hall code, OU = `crosscert-hall`) for `crosscert agent --client-cert --client-key` |
+| `pickup-secret` | the server secret (32 random bytes, hex) pickup codes are stored under as HMAC-SHA256; every server process reads the same file |
 | `server.pem`, `server.key.pem` | TLS certificate of the service for `localhost` and `127.0.0.1`, issued by the hall CA (`serve --tls-cert server.pem --tls-key server.key.pem --client-ca hall-ca.pem`; agents use `--ca hall-ca.pem`) |
 
 Private keys are PKCS#8 PEM. kid of a signer = first 8 bytes of SHA-256 of its certificate DER.

@@ -23,24 +23,56 @@ fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
         .ok_or_else(|| ApiError::internal("application state missing"))
 }
 
+/// A signed-in caller, whatever the account still has to do (change its password, enrol
+/// a second factor): only the routes that let it do that take this extractor.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub auth: accounts::Authenticated,
+    pub token: String,
+}
+
+async fn signed_in(
+    state: Result<web::Data<AppState>, ApiError>,
+    token: Option<String>,
+) -> Result<SignedIn, ApiError> {
+    let state = state?;
+    let token = token.ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
+    let now = state.now();
+    let (t, settings) = (token.clone(), state.settings.clone());
+    let auth = state
+        .db(move |conn| accounts::authenticate(conn, &t, &settings, now))
+        .await?;
+    let auth = auth.ok_or_else(|| {
+        ApiError::Unauthorized("the session token is unknown, expired or idle too long".into())
+    })?;
+    Ok(SignedIn { auth, token })
+}
+
+impl FromRequest for SignedIn {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<SignedIn, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(signed_in(app_state(req), bearer_token(req)))
+    }
+}
+
+/// Staff who may work: signed in, and nothing outstanding on the account.
 impl FromRequest for Staff {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Staff, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = app_state(req);
-        let token = bearer_token(req);
+        let fut = signed_in(app_state(req), bearer_token(req));
         Box::pin(async move {
-            let state = state?;
-            let token =
-                token.ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
-            let now = state.now();
-            let staff = state
-                .db(move |conn| accounts::authenticate(conn, &token, now))
-                .await?;
-            staff.ok_or_else(|| {
-                ApiError::Unauthorized("the session token is unknown or expired".into())
-            })
+            let SignedIn { auth, .. } = fut.await?;
+            if auth.must_change_password {
+                return Err(accounts::AccountError::PasswordChangeRequired.into());
+            }
+            if auth.totp_enrolment_required {
+                return Err(accounts::AccountError::TotpEnrolmentRequired.into());
+            }
+            Ok(auth.staff)
         })
     }
 }

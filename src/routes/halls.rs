@@ -95,6 +95,8 @@ pub async fn update_hall(
     state
         .db(move |conn| service::update_hall(conn, &hall, &staff.username, now))
         .await?;
+    // A deactivated hall's agents are refused at once here (other processes: NOTIFY).
+    state.agent_auth.invalidate();
     Ok(HttpResponse::Ok().json(updated))
 }
 

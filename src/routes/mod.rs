@@ -5,8 +5,10 @@ pub mod agent;
 pub mod agent_tokens;
 pub mod auth;
 pub mod cert_types;
+pub mod client_ip;
 pub mod halls;
 pub mod licences;
+pub mod me;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
@@ -45,6 +47,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(halls::update_agreement)
     .service(users::list_users)
     .service(users::create_user)
+    .service(users::update_user)
+    .service(users::reset_password)
+    .service(users::unlock_user)
+    .service(users::list_sessions)
+    .service(users::end_sessions)
+    .service(users::reset_totp)
+    .service(me::change_password)
+    .service(me::start_totp)
+    .service(me::confirm_totp)
     .service(agent_tokens::create_agent_token)
     .service(agent_tokens::list_agent_tokens)
     .service(agent_tokens::revoke_agent_token)

@@ -107,6 +107,96 @@ const OPERATIONS: &[Op] = &[
         "User",
     ),
     (
+        "patch",
+        "/api/v1/users/{username}",
+        "staff",
+        "Change an account: active (false ends its sessions at once), role, hall (admin)",
+        Auth::Staff,
+        Some("UserPatch"),
+        200,
+        "User",
+    ),
+    (
+        "post",
+        "/api/v1/users/{username}/reset-password",
+        "staff",
+        "Set a temporary password, shown once; the user must change it at the next sign-in (admin)",
+        Auth::Staff,
+        None,
+        200,
+        "TemporaryPassword",
+    ),
+    (
+        "post",
+        "/api/v1/users/{username}/unlock",
+        "staff",
+        "Clear the account's login throttling (admin)",
+        Auth::Staff,
+        None,
+        204,
+        "Empty",
+    ),
+    (
+        "get",
+        "/api/v1/users/{username}/sessions",
+        "staff",
+        "The account's live sessions (admin)",
+        Auth::Staff,
+        None,
+        200,
+        "SessionInfoList",
+    ),
+    (
+        "delete",
+        "/api/v1/users/{username}/sessions",
+        "staff",
+        "End every session of the account (admin)",
+        Auth::Staff,
+        None,
+        204,
+        "Empty",
+    ),
+    (
+        "delete",
+        "/api/v1/users/{username}/totp",
+        "staff",
+        "Remove the account's second factor; it enrols again (admin)",
+        Auth::Staff,
+        None,
+        204,
+        "Empty",
+    ),
+    (
+        "post",
+        "/api/v1/me/password",
+        "staff",
+        "Change one's own password (also with a session that must change it first)",
+        Auth::Staff,
+        Some("PasswordChange"),
+        204,
+        "Empty",
+    ),
+    (
+        "post",
+        "/api/v1/me/totp",
+        "staff",
+        "Start second-factor enrolment: a TOTP secret and its otpauth URI",
+        Auth::Staff,
+        None,
+        200,
+        "TotpEnrolment",
+    ),
+    (
+        "post",
+        "/api/v1/me/totp/confirm",
+        "staff",
+        "Confirm enrolment with a current code: ten recovery codes, shown once",
+        Auth::Staff,
+        Some("TotpConfirm"),
+        200,
+        "RecoveryCodes",
+    ),
+    (
         "post",
         "/api/v1/agent-tokens",
         "staff",
@@ -571,10 +661,14 @@ fn components() -> Value {
             "Status": obj(json!({"status": {"type": "string"}, "checks": {"type": "object"},
                 "signer": {"type": ["object", "null"], "properties": {"kid": {"type": "string"}, "custody": {"enum": ["pkcs11", "file"]}, "example": {"type": "boolean"}}}}), &[]),
             "Object": {"type": "object"},
-            "Login": obj(json!({"username": {"type": "string"}, "password": {"type": "string"}}), &["username", "password"]),
-            "Session": obj(json!({"token": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}, "user": {"type": "object"}}), &["token", "expires_at"]),
+            "Login": obj(json!({"username": {"type": "string"}, "password": {"type": "string"}, "totp": {"type": "string", "description": "a current 6-digit TOTP code or an unused recovery code; without it an account with a second factor answers 401 totp_required"}}), &["username", "password"]),
+            "Session": obj(json!({"token": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}, "user": {"type": "object"},
+                "must_change_password": {"type": "boolean", "description": "other calls answer 403 password_change_required until POST /api/v1/me/password"},
+                "totp_enrolment_required": {"type": "boolean", "description": "other calls answer 403 totp_enrolment_required until enrolment is confirmed"}}), &["token", "expires_at", "must_change_password", "totp_enrolment_required"]),
             "NewUser": obj(json!({"username": {"type": "string"}, "password": {"type": "string"}, "role": {"enum": ["admin", "issuer", "hall_operator"]}, "hall": {"type": "string"}}), &["username", "password", "role", "hall"]),
-            "User": obj(json!({"id": {"type": "integer"}, "username": {"type": "string"}, "role": {"type": "string"}, "hall": {"type": "string"}, "active": {"type": "boolean"}}), &["id", "username", "role", "hall"]),
+            "User": obj(json!({"id": {"type": "integer"}, "username": {"type": "string"}, "role": {"type": "string"}, "hall": {"type": "string"}, "active": {"type": "boolean"},
+                "locked": {"type": "boolean"}, "locked_until": {"type": ["string", "null"], "format": "date-time", "description": "until when some client address is refused for this username"},
+                "totp_enabled": {"type": "boolean"}, "must_change_password": {"type": "boolean"}, "last_login_at": {"type": ["string", "null"], "format": "date-time"}}), &["id", "username", "role", "hall"]),
             "UserList": {"type": "array", "items": {"$ref": "#/components/schemas/User"}},
             "NewAgentToken": obj(json!({"hall": {"type": "string"}}), &["hall"]),
             "AgentToken": obj(json!({"id": {"type": "integer"}, "hall": {"type": "string"}, "token": {"type": "string"}}), &["id", "hall", "token"]),
@@ -619,11 +713,29 @@ fn components() -> Value {
     }
     if let Some(schemas) = c["schemas"].as_object_mut() {
         schemas.extend(agent_schemas());
+        schemas.extend(account_schemas());
     }
     c
 }
 
 /// The hall agent protocol's bodies (a function of their own: the macro's recursion limit).
+/// Staff account lifecycle and sign-in (issue 18).
+fn account_schemas() -> Map<String, Value> {
+    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    let Value::Object(map) = json!({
+            "UserPatch": obj(json!({"active": {"type": "boolean"}, "role": {"enum": ["admin", "issuer", "hall_operator"]}, "hall": {"type": "string"}}), &[]),
+            "TemporaryPassword": obj(json!({"temporary_password": {"type": "string"}}), &["temporary_password"]),
+            "SessionInfoList": {"type": "array", "items": obj(json!({"created_at": {"type": "string", "format": "date-time"}, "last_seen_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"}, "client_ip": {"type": "string"}}), &["created_at", "last_seen_at", "expires_at", "client_ip"])},
+            "PasswordChange": obj(json!({"current_password": {"type": "string"}, "new_password": {"type": "string", "minLength": 8, "maxLength": 256}}), &["current_password", "new_password"]),
+            "TotpEnrolment": obj(json!({"secret": {"type": "string", "description": "Base32"}, "otpauth_uri": {"type": "string"}}), &["secret", "otpauth_uri"]),
+            "TotpConfirm": obj(json!({"code": {"type": "string", "pattern": "^[0-9]{6}$"}}), &["code"]),
+            "RecoveryCodes": obj(json!({"recovery_codes": {"type": "array", "items": {"type": "string"}, "minItems": 10, "maxItems": 10}}), &["recovery_codes"]),
+    }) else {
+        return Map::new();
+    };
+    map
+}
+
 fn agent_schemas() -> Map<String, Value> {
     let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
     let mut m = Map::new();

@@ -21,6 +21,7 @@ pub async fn queue_print_job(
                 catalog: &st.catalog,
                 fonts: &st.fonts,
                 public_url: &st.settings.public_url,
+                pickup_key: &st.pickup_key,
                 now: st.now(),
             };
             jobs::queue_job(conn, &ctx, &staff, &body)
@@ -136,7 +137,7 @@ pub async fn pick_up(
     let st = state.clone();
     let job = state
         .db(move |conn| {
-            let row = jobs::pickup(conn, &staff, &body, now)?;
+            let row = jobs::pickup(conn, &staff, &body, &st.pickup_key, now)?;
             jobs::detail_json(conn, &st.catalog, &row, now.date_naive()).map_err(ApiError::from)
         })
         .await?;

@@ -1,12 +1,23 @@
-//! Staff accounts (admin only): `GET /api/v1/users`, `POST /api/v1/users`.
+//! Staff accounts (admin only): list, create, change (active, role, hall), reset the
+//! password, unlock the login, see and end sessions, reset the second factor.
 
+use crate::accounts::lifecycle::{self, Actor, UserPatch};
 use crate::accounts::{self, NewAccount, Staff};
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::routes::auth::require_role;
+use crate::routes::client_ip::ClientIp;
 use crate::state::AppState;
-use actix_web::{get, post, web, HttpResponse};
-use serde::Deserialize;
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+fn admin(staff: &Staff, ip: ClientIp) -> Result<Actor, ApiError> {
+    require_role(staff, &[Role::Admin])?;
+    Ok(Actor {
+        name: staff.username.clone(),
+        ip: ip.0.to_string(),
+    })
+}
 
 #[get("/api/v1/users")]
 pub async fn list_users(
@@ -14,16 +25,10 @@ pub async fn list_users(
     staff: Staff,
 ) -> Result<HttpResponse, ApiError> {
     require_role(&staff, &[Role::Admin])?;
-    let rows = state.db(crate::storage::users::list_users).await?;
-    let users: Vec<_> = rows
-        .into_iter()
-        .map(|u| {
-            serde_json::json!({
-                "id": u.id, "username": u.username, "role": u.role, "hall": u.hall_code,
-                "active": u.active, "locked": u.locked_until.is_some(),
-            })
-        })
-        .collect();
+    let (throttle, now) = (state.settings.login, state.now());
+    let users = state
+        .db(move |conn| lifecycle::list_users(conn, throttle, now))
+        .await?;
     Ok(HttpResponse::Ok().json(users))
 }
 
@@ -33,6 +38,15 @@ pub struct CreateUser {
     password: String,
     role: String,
     hall: String,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct CreatedUser {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub hall: String,
+    pub active: bool,
 }
 
 #[post("/api/v1/users")]
@@ -49,12 +63,19 @@ pub async fn create_user(
             "role: must be admin, issuer or hall_operator",
         )
     })?;
+    accounts::validate_username(&body.username)?;
+    accounts::validate_password(&body.password)?;
     let cost = state.settings.password_hash;
+    let password = body.password.clone();
+    let hash = state
+        .hash_gate
+        .run(move || accounts::hash_password(&password, cost))
+        .await??;
     let now = state.now();
     let (username, hall) = (body.username.clone(), body.hall.clone());
     let id = state
         .db(move |conn| {
-            accounts::create_user(
+            accounts::create_user_hashed(
                 conn,
                 &NewAccount {
                     username: &body.username,
@@ -62,13 +83,120 @@ pub async fn create_user(
                     role,
                     hall_code: &body.hall,
                 },
-                cost,
+                &hash,
                 &staff.username,
                 now,
             )
         })
         .await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "id": id, "username": username, "role": role, "hall": hall, "active": true,
-    })))
+    Ok(HttpResponse::Created().json(CreatedUser {
+        id,
+        username,
+        role,
+        hall,
+        active: true,
+    }))
+}
+
+#[patch("/api/v1/users/{username}")]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    staff: Staff,
+    ip: ClientIp,
+    path: web::Path<String>,
+    body: web::Json<UserPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = admin(&staff, ip)?;
+    let (username, patch, now) = (path.into_inner(), body.into_inner(), state.now());
+    let user = state
+        .db(move |conn| lifecycle::update_user(conn, &username, &patch, &actor, now))
+        .await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct TemporaryPassword {
+    pub temporary_password: String,
+}
+
+#[post("/api/v1/users/{username}/reset-password")]
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    staff: Staff,
+    ip: ClientIp,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = admin(&staff, ip)?;
+    let temporary = lifecycle::temporary_password();
+    let (cost, t) = (state.settings.password_hash, temporary.clone());
+    let hash = state
+        .hash_gate
+        .run(move || accounts::hash_password(&t, cost))
+        .await??;
+    let (username, now) = (path.into_inner(), state.now());
+    state
+        .db(move |conn| lifecycle::reset_password(conn, &username, &hash, &actor, now))
+        .await?;
+    Ok(HttpResponse::Ok().json(TemporaryPassword {
+        temporary_password: temporary,
+    }))
+}
+
+#[post("/api/v1/users/{username}/unlock")]
+pub async fn unlock_user(
+    state: web::Data<AppState>,
+    staff: Staff,
+    ip: ClientIp,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = admin(&staff, ip)?;
+    let (username, now) = (path.into_inner(), state.now());
+    state
+        .db(move |conn| lifecycle::unlock(conn, &username, &actor, now))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[get("/api/v1/users/{username}/sessions")]
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    require_role(&staff, &[Role::Admin])?;
+    let (username, now) = (path.into_inner(), state.now());
+    let sessions = state
+        .db(move |conn| lifecycle::list_sessions(conn, &username, now))
+        .await?;
+    Ok(HttpResponse::Ok().json(sessions))
+}
+
+#[delete("/api/v1/users/{username}/sessions")]
+pub async fn end_sessions(
+    state: web::Data<AppState>,
+    staff: Staff,
+    ip: ClientIp,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = admin(&staff, ip)?;
+    let (username, now) = (path.into_inner(), state.now());
+    state
+        .db(move |conn| lifecycle::end_sessions(conn, &username, &actor, now))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[delete("/api/v1/users/{username}/totp")]
+pub async fn reset_totp(
+    state: web::Data<AppState>,
+    staff: Staff,
+    ip: ClientIp,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = admin(&staff, ip)?;
+    let (username, now) = (path.into_inner(), state.now());
+    state
+        .db(move |conn| lifecycle::reset_totp(conn, &username, &actor, now))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

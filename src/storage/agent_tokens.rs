@@ -1,6 +1,6 @@
 //! `agent_tokens`: hall agent bearer tokens, stored as SHA-256 hashes; revocable.
 
-use super::schema::agent_tokens;
+use super::schema::{agent_tokens, halls};
 use super::{to_db_time, DbConnection, StorageError, StorageResult};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -35,11 +35,14 @@ pub fn insert_agent_token(
         .first(conn)?)
 }
 
-/// The hall of a live (not revoked) token.
+/// The hall of a live token: not revoked, and its hall active (a deactivated hall's tokens
+/// stop working with it).
 pub fn find_token_hall(conn: &mut DbConnection, token_hash: &str) -> StorageResult<Option<String>> {
     Ok(agent_tokens::table
+        .inner_join(halls::table)
         .filter(agent_tokens::token_hash.eq(token_hash))
         .filter(agent_tokens::revoked_at.is_null())
+        .filter(halls::active.eq(true))
         .select(agent_tokens::hall_code)
         .first(conn)
         .optional()?)
@@ -88,7 +91,9 @@ pub fn revoke_agent_token(
 /// query (a few hundred rows at most: a hall has one or a few agents).
 pub fn list_live_tokens(conn: &mut DbConnection) -> StorageResult<Vec<(String, String)>> {
     Ok(agent_tokens::table
+        .inner_join(halls::table)
         .filter(agent_tokens::revoked_at.is_null())
+        .filter(halls::active.eq(true))
         .select((agent_tokens::token_hash, agent_tokens::hall_code))
         .load(conn)?)
 }

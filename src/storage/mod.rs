@@ -9,6 +9,7 @@ pub mod backup;
 pub mod halls;
 pub mod jobs;
 pub mod licences;
+pub mod login_throttle;
 pub mod schema;
 pub mod status_lists;
 pub mod stock;

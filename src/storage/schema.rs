@@ -45,6 +45,11 @@ diesel::table! {
         failed_logins -> Integer,
         locked_until -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        must_change_password -> Bool,
+        totp_secret -> Nullable<Text>,
+        totp_enabled -> Bool,
+        totp_last_step -> Nullable<BigInt>,
+        last_login_at -> Nullable<Timestamp>,
     }
 }
 
@@ -54,6 +59,29 @@ diesel::table! {
         user_id -> BigInt,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        client_ip -> Text,
+    }
+}
+
+diesel::table! {
+    login_throttle (key) {
+        key -> Text,
+        username -> Nullable<Text>,
+        failures -> Integer,
+        window_start -> Timestamp,
+        last_at -> Timestamp,
+        prev_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        code_hash -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -70,11 +98,14 @@ diesel::table! {
 diesel::joinable!(users -> halls (hall_code));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(agent_tokens -> halls (hall_code));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     halls,
     users,
     sessions,
+    login_throttle,
+    recovery_codes,
     agent_tokens,
     licences,
     licence_sequences,

@@ -5,12 +5,14 @@
 
 use super::page::{html, see_other, Chrome, PageError};
 use super::session::{FormPost, Session};
+use crate::accounts::lifecycle::{self, Actor, UserPatch};
 use crate::accounts::{self, NewAccount};
 use crate::distribution::stock;
 use crate::domain::hall::{Covers, HallKind};
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::routes::auth::require_role;
+use crate::routes::client_ip::ClientIp;
 use crate::state::AppState;
 use crate::storage;
 use actix_web::http::StatusCode;
@@ -262,14 +264,23 @@ pub async fn register_batch(
     }
 }
 
-// ---- staff accounts --------------------------------------------------------------------
+// ---- staff accounts ----------------------------------------------------------------------
 
 pub struct UserLine {
     pub username: String,
     pub role_label: &'static str,
     pub hall: String,
     pub active: bool,
-    pub locked: bool,
+    pub locked_until: Option<String>,
+    pub totp_enabled: bool,
+    pub must_change_password: bool,
+    pub last_login_at: String,
+}
+
+pub struct HallChoice {
+    pub code: String,
+    pub name: String,
+    pub selected: bool,
 }
 
 #[derive(Template)]
@@ -277,29 +288,69 @@ pub struct UserLine {
 struct UsersPage {
     chrome: Chrome,
     users: Vec<UserLine>,
+    halls: Vec<HallChoice>,
+    csrf: String,
     form_username: String,
-    form_hall: String,
     notice: Option<String>,
+    /// A temporary password just set: (username, password), shown this once.
+    temporary: Option<(String, String)>,
     error: Option<String>,
+}
+
+/// What the page shows besides the list.
+#[derive(Default)]
+struct UsersMessage {
+    form: (String, String),
+    notice: Option<String>,
+    temporary: Option<(String, String)>,
+    error: Option<String>,
+}
+
+fn short_time(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|_| t.to_string())
 }
 
 async fn render_users(
     state: &web::Data<AppState>,
     session: &Session,
     status: StatusCode,
-    form: (String, String),
-    notice: Option<String>,
-    error: Option<String>,
+    message: UsersMessage,
 ) -> Result<HttpResponse, PageError> {
-    let rows = state.db(storage::users::list_users).await?;
-    let users = rows
+    let (throttle, now) = (state.settings.login, state.now());
+    let (users, halls) = state
+        .db(move |conn| {
+            let users = accounts::lifecycle::list_users(conn, throttle, now)?;
+            let halls = storage::halls::list_halls(conn)?;
+            Ok::<_, ApiError>((users, halls))
+        })
+        .await?;
+    let users = users
         .into_iter()
         .map(|u| UserLine {
             role_label: Role::parse(&u.role).map_or("?", super::page::role_label),
             username: u.username,
-            hall: u.hall_code,
+            hall: u.hall,
             active: u.active,
-            locked: u.locked_until.is_some(),
+            locked_until: u.locked_until.as_deref().map(short_time),
+            totp_enabled: u.totp_enabled,
+            must_change_password: u.must_change_password,
+            last_login_at: u
+                .last_login_at
+                .as_deref()
+                .map(short_time)
+                .unwrap_or_default(),
+        })
+        .collect();
+    let chosen = &message.form.1;
+    let halls = halls
+        .into_iter()
+        .filter(|h| h.active)
+        .map(|h| HallChoice {
+            selected: &h.code == chosen,
+            code: h.code,
+            name: h.name,
         })
         .collect();
     html(
@@ -307,10 +358,12 @@ async fn render_users(
         &UsersPage {
             chrome: Chrome::new("工作人员账号", session),
             users,
-            form_username: form.0,
-            form_hall: form.1,
-            notice,
-            error,
+            halls,
+            csrf: session.csrf.clone(),
+            form_username: message.form.0,
+            notice: message.notice,
+            temporary: message.temporary,
+            error: message.error,
         },
     )
 }
@@ -321,13 +374,29 @@ pub async fn users_page(
     session: Session,
 ) -> Result<HttpResponse, PageError> {
     admin_only(&session)?;
+    render_users(&state, &session, StatusCode::OK, UsersMessage::default()).await
+}
+
+/// A refused change as a message on the page; a server failure as the error page.
+async fn users_error(
+    state: &web::Data<AppState>,
+    session: &Session,
+    e: ApiError,
+    form: (String, String),
+) -> Result<HttpResponse, PageError> {
+    let status = actix_web::ResponseError::status_code(&e);
+    if status.is_server_error() {
+        return Err(e.into());
+    }
     render_users(
-        &state,
-        &session,
-        StatusCode::OK,
-        Default::default(),
-        None,
-        None,
+        state,
+        session,
+        status,
+        UsersMessage {
+            form,
+            error: Some(e.message()),
+            ..Default::default()
+        },
     )
     .await
 }
@@ -352,19 +421,32 @@ pub async fn create_user(
             &state,
             &post.session,
             StatusCode::BAD_REQUEST,
-            (username, hall),
-            None,
-            Some("请选择角色。".into()),
+            UsersMessage {
+                form: (username, hall),
+                error: Some("请选择角色。".into()),
+                ..Default::default()
+            },
         )
         .await;
     };
+    if let Err(e) =
+        accounts::validate_username(&username).and_then(|()| accounts::validate_password(&password))
+    {
+        return users_error(&state, &post.session, e.into(), (username, hall)).await;
+    }
     let cost = state.settings.password_hash;
+    let p = password.clone();
+    let hash = state
+        .hash_gate
+        .run(move || accounts::hash_password(&p, cost))
+        .await
+        .and_then(|h| h)?;
     let now = state.now();
     let actor = post.session.staff.username.clone();
     let (u, h) = (username.clone(), hall.clone());
     let outcome = state
         .db(move |conn| {
-            Ok::<_, ApiError>(accounts::create_user(
+            Ok::<_, ApiError>(accounts::create_user_hashed(
                 conn,
                 &NewAccount {
                     username: &u,
@@ -372,7 +454,7 @@ pub async fn create_user(
                     role,
                     hall_code: &h,
                 },
-                cost,
+                &hash,
                 &actor,
                 now,
             ))
@@ -384,28 +466,109 @@ pub async fn create_user(
                 &state,
                 &post.session,
                 StatusCode::CREATED,
-                Default::default(),
-                Some(format!("账号 {username} 已创建。")),
-                None,
+                UsersMessage {
+                    notice: Some(format!("账号 {username} 已创建。")),
+                    ..Default::default()
+                },
             )
             .await
         }
-        Err(e) => {
-            let api = ApiError::from(e);
-            let status = actix_web::ResponseError::status_code(&api);
-            if status.is_server_error() {
-                return Err(api.into());
-            }
-            render_users(
-                &state,
-                &post.session,
-                status,
-                (username, hall),
-                None,
-                Some(api.message()),
-            )
-            .await
+        Err(e) => users_error(&state, &post.session, e.into(), (username, hall)).await,
+    }
+}
+
+/// One button of an account's row: disable, enable, reset the password, unlock, end
+/// sessions, reset the second factor. The same functions as the API's routes.
+#[post("/admin/users/{username}/{action}")]
+pub async fn user_action(
+    state: web::Data<AppState>,
+    ip: ClientIp,
+    post: FormPost,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    admin_only(&post.session)?;
+    let (username, action) = path.into_inner();
+    let actor = Actor {
+        name: post.session.staff.username.clone(),
+        ip: ip.0.to_string(),
+    };
+    let now = state.now();
+    let u = username.clone();
+    let done: Result<UsersMessage, ApiError> = match action.as_str() {
+        "disable" | "enable" => {
+            let patch = UserPatch {
+                active: Some(action == "enable"),
+                ..Default::default()
+            };
+            state
+                .db(move |conn| lifecycle::update_user(conn, &u, &patch, &actor, now))
+                .await
+                .map(|_| UsersMessage {
+                    notice: Some(if action == "enable" {
+                        format!("账号 {username} 已启用。")
+                    } else {
+                        format!("账号 {username} 已停用，其所有会话已结束。")
+                    }),
+                    ..Default::default()
+                })
         }
+        "hall" => {
+            let patch = UserPatch {
+                hall: Some(post.form.text("hall").to_string()),
+                ..Default::default()
+            };
+            state
+                .db(move |conn| lifecycle::update_user(conn, &u, &patch, &actor, now))
+                .await
+                .map(|v| UsersMessage {
+                    notice: Some(format!("账号 {username} 已改属大厅 {}。", v.hall)),
+                    ..Default::default()
+                })
+        }
+        "reset-password" => {
+            let temporary = lifecycle::temporary_password();
+            let (cost, t) = (state.settings.password_hash, temporary.clone());
+            let hash = state
+                .hash_gate
+                .run(move || accounts::hash_password(&t, cost))
+                .await
+                .and_then(|h| h)?;
+            state
+                .db(move |conn| lifecycle::reset_password(conn, &u, &hash, &actor, now))
+                .await
+                .map(|()| UsersMessage {
+                    temporary: Some((username.clone(), temporary)),
+                    ..Default::default()
+                })
+        }
+        "unlock" => state
+            .db(move |conn| lifecycle::unlock(conn, &u, &actor, now))
+            .await
+            .map(|_| UsersMessage {
+                notice: Some(format!("账号 {username} 的登录限制已解除。")),
+                ..Default::default()
+            }),
+        "end-sessions" => state
+            .db(move |conn| lifecycle::end_sessions(conn, &u, &actor, now))
+            .await
+            .map(|n| UsersMessage {
+                notice: Some(format!("已结束账号 {username} 的 {n} 个会话。")),
+                ..Default::default()
+            }),
+        "reset-totp" => state
+            .db(move |conn| lifecycle::reset_totp(conn, &u, &actor, now))
+            .await
+            .map(|()| UsersMessage {
+                notice: Some(format!(
+                    "账号 {username} 的双重验证已重置，下次登录后需重新设置。"
+                )),
+                ..Default::default()
+            }),
+        other => Err(ApiError::not_found(format!("no account action {other}"))),
+    };
+    match done {
+        Ok(message) => render_users(&state, &post.session, StatusCode::OK, message).await,
+        Err(e) => users_error(&state, &post.session, e, Default::default()).await,
     }
 }
 

@@ -366,8 +366,9 @@ pub async fn pick_up(
     });
     let staff = post.session.staff.clone();
     let now = state.now();
+    let st = state.clone();
     let outcome = state
-        .db(move |conn| Ok::<_, ApiError>(jobs::pickup(conn, &staff, &body, now)))
+        .db(move |conn| Ok::<_, ApiError>(jobs::pickup(conn, &staff, &body, &st.pickup_key, now)))
         .await?;
     match outcome {
         Ok(_) => {

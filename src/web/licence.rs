@@ -774,6 +774,7 @@ pub async fn queue_print(
                 catalog: &st.catalog,
                 fonts: &st.fonts,
                 public_url: &st.settings.public_url,
+                pickup_key: &st.pickup_key,
                 now: st.now(),
             };
             let queued = jobs::queue_job(conn, &ctx, &staff, &body);

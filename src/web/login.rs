@@ -1,10 +1,11 @@
 //! `/login`, `/logout` and `/`: the session's beginning and end, and each role's home page.
 
 use super::page::{html, see_other, Chrome, PageError};
-use super::session::{self, FormPost, Session, LOGIN_COOKIE, SESSION_COOKIE};
-use crate::accounts::{self, AccountError};
+use super::session::{self, AccountFormPost, Session, LOGIN_COOKIE, SESSION_COOKIE};
+use crate::accounts::{self, AccountError, Credentials};
 use crate::domain::role::Role;
 use crate::error::ApiError;
+use crate::routes::client_ip::ClientIp;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -19,6 +20,9 @@ struct LoginPage {
     next: String,
     username: String,
     error: Option<String>,
+    /// The second step: the password was right, the code is asked for. The password rides
+    /// along in the form (this answer is not cached), so no half-open session exists.
+    second_step: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +45,7 @@ fn login_form(
     next: String,
     username: String,
     error: Option<String>,
+    second_step: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     let token = req
         .cookie(LOGIN_COOKIE)
@@ -57,6 +62,7 @@ fn login_form(
         next,
         username,
         error,
+        second_step,
     };
     let mut res = html(status, &page)?;
     res.add_cookie(&session::login_cookie(state, &token))
@@ -71,13 +77,22 @@ pub async fn login_page(
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, PageError> {
     let next = clean_next(query.next.as_deref());
-    login_form(&state, &req, StatusCode::OK, next, String::new(), None)
+    login_form(
+        &state,
+        &req,
+        StatusCode::OK,
+        next,
+        String::new(),
+        None,
+        None,
+    )
 }
 
 #[post("/login")]
 pub async fn log_in(
     state: web::Data<AppState>,
     req: HttpRequest,
+    ip: ClientIp,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let form = session::Form::parse(&body)?;
@@ -97,27 +112,17 @@ pub async fn log_in(
         .find(|(k, _)| k == "password")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    let settings = state.settings.clone();
-    let now = state.now();
-    let pool = state.pool.clone();
-    let user = username.clone();
-    let outcome = web::block(move || {
-        let mut conn = pool.get().map_err(|e| accounts::LoginFailure {
-            error: AccountError::Storage(e.into()),
-            delay_ms: 0,
-        })?;
-        accounts::login(
-            &mut conn,
-            &user,
-            &password,
-            settings.login,
-            settings.password_hash,
-            chrono::Duration::minutes(settings.session_ttl_minutes),
-            now,
-        )
-    })
-    .await
-    .map_err(ApiError::from)?;
+    let totp = Some(form.text("totp").to_string()).filter(|t| !t.is_empty());
+    let outcome = accounts::login(
+        &state,
+        Credentials {
+            username: username.clone(),
+            password: password.clone(),
+            totp,
+        },
+        ip.0,
+    )
+    .await;
     match outcome {
         Ok(o) => {
             let mut res = see_other(&next);
@@ -127,25 +132,44 @@ pub async fn log_in(
                 .map_err(|e| PageError::Api(ApiError::internal(e)))?;
             Ok(res)
         }
-        Err(failure) => {
-            if failure.delay_ms > 0 {
-                actix_web::rt::time::sleep(std::time::Duration::from_millis(failure.delay_ms))
-                    .await;
-            }
-            let (status, message) = match failure.error {
-                AccountError::BadCredentials => {
-                    (StatusCode::UNAUTHORIZED, "用户名或密码错误。".to_string())
-                }
-                AccountError::Locked { until, .. } => (
+        Err(AccountError::TotpRequired) => login_form(
+            &state,
+            &req,
+            StatusCode::OK,
+            next,
+            username,
+            None,
+            Some(password),
+        ),
+        Err(error) => {
+            let (status, message, step) = match error {
+                AccountError::BadCredentials => (
+                    StatusCode::UNAUTHORIZED,
+                    "用户名或密码错误。".to_string(),
+                    None,
+                ),
+                AccountError::TotpInvalid => (
+                    StatusCode::UNAUTHORIZED,
+                    "动态验证码错误或已使用过，请输入验证器当前显示的 6 位数字或一个未用过的恢复码。"
+                        .to_string(),
+                    Some(password),
+                ),
+                AccountError::Throttled { retry_after_s } => (
                     StatusCode::TOO_MANY_REQUESTS,
                     format!(
-                        "登录失败次数过多，该账号已暂时锁定，请于 {} (UTC) 之后再试。",
-                        until.format("%Y-%m-%d %H:%M")
+                        "此地址登录失败次数过多，请 {} 分钟后再试，或请管理员解除限制。",
+                        retry_after_s.div_ceil(60)
                     ),
+                    None,
+                ),
+                AccountError::Busy { .. } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "登录人数过多，请稍候几秒再试。".to_string(),
+                    None,
                 ),
                 other => return Err(PageError::Api(other.into())),
             };
-            login_form(&state, &req, status, next, username, Some(message))
+            login_form(&state, &req, status, next, username, Some(message), step)
         }
     }
 }
@@ -153,9 +177,9 @@ pub async fn log_in(
 #[post("/logout")]
 pub async fn log_out(
     state: web::Data<AppState>,
-    post: FormPost,
+    post: AccountFormPost,
 ) -> Result<HttpResponse, PageError> {
-    let Session { staff, token, .. } = post.session;
+    let Session { staff, token, .. } = post.post.session;
     let now = state.now();
     state
         .db(move |conn| accounts::logout(conn, &token, &staff.username, now))

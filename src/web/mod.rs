@@ -3,10 +3,12 @@
 //! Handlers here are as thin as the API's: they read a form, call the same service function
 //! the JSON route calls, and render the answer. Sessions and CSRF: `session.rs`.
 //!
-//! Routes: `/login`, `/logout`, `/` (the role's home), `/issue...` and `/licences...`
+//! Routes: `/login`, `/logout`, `/` (the role's home), `/account/...` (own password and
+//! second factor), `/issue...` and `/licences...`
 //! (window staff), `/hall...` and `/jobs/...` (hall staff), `/admin...`, `/dashboard`,
 //! `/static/app.css`.
 
+pub mod account;
 pub mod admin;
 pub mod dashboard;
 pub mod hall;
@@ -37,6 +39,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(login::log_in)
         .service(login::log_out)
         .service(login::home)
+        .service(account::password_page)
+        .service(account::change_password)
+        .service(account::totp_page)
+        .service(account::start_totp)
+        .service(account::confirm_totp)
         .service(issue::type_list)
         .service(issue::issue_form)
         .service(issue::preview)
@@ -62,6 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(admin::register_batch)
         .service(admin::users_page)
         .service(admin::create_user)
+        .service(admin::user_action)
         .service(admin::tokens_page)
         .service(admin::issue_token)
         .service(admin::revoke_token)

@@ -88,10 +88,24 @@ pub fn page_response(status: StatusCode) -> actix_web::HttpResponseBuilder {
     b
 }
 
+/// A local path as a `Location` value: bytes a header cannot carry (non-ASCII, controls,
+/// spaces) are percent-encoded, so any `next=` path redirects instead of failing.
+pub fn location_value(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_graphic() {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// 303 See Other: after a form post, the browser GETs the result page.
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location.to_string()))
+        .insert_header((header::LOCATION, location_value(location)))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish()
 }
@@ -103,6 +117,9 @@ pub enum PageError {
     Login {
         next: String,
     },
+    /// The account must do something first (change its password, enrol a second factor):
+    /// to the page where that is done.
+    Redirect(String),
     /// A form post without its CSRF token (or with another session's).
     Csrf,
     Api(ApiError),
@@ -138,6 +155,7 @@ impl fmt::Display for PageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PageError::Login { .. } => f.write_str("login required"),
+            PageError::Redirect(to) => write!(f, "first: {to}"),
             PageError::Csrf => f.write_str("form token missing or wrong"),
             PageError::Api(e) => e.fmt(f),
         }
@@ -171,7 +189,7 @@ fn heading(status: StatusCode) -> &'static str {
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
-            PageError::Login { .. } => StatusCode::SEE_OTHER,
+            PageError::Login { .. } | PageError::Redirect(_) => StatusCode::SEE_OTHER,
             PageError::Csrf => StatusCode::FORBIDDEN,
             PageError::Api(e) => e.status_code(),
         }
@@ -188,6 +206,7 @@ impl ResponseError for PageError {
                 );
                 return see_other(&location);
             }
+            PageError::Redirect(to) => return see_other(to),
             PageError::Csrf => {
                 "表单已过期或不是从本系统页面提交的（缺少或错误的表单令牌）。请返回刷新页面后重新提交。"
                     .to_string()

@@ -133,10 +133,27 @@ pub fn safe_next(next: &str) -> bool {
         && !next.chars().any(char::is_control)
 }
 
-async fn authenticate(req: HttpRequest) -> Result<Session, PageError> {
-    let state = app_state(&req)?;
+/// What the account must do before other pages open, if anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    PasswordChange,
+    TotpEnrolment,
+}
+
+impl Pending {
+    /// The page where it is done.
+    pub fn page(self) -> &'static str {
+        match self {
+            Pending::PasswordChange => "/account/password",
+            Pending::TotpEnrolment => "/account/totp",
+        }
+    }
+}
+
+async fn authenticate_any(req: &HttpRequest) -> Result<(Session, Option<Pending>), PageError> {
+    let state = app_state(req)?;
     let login = || PageError::Login {
-        next: return_path(&req),
+        next: return_path(req),
     };
     let token = req
         .cookie(SESSION_COOKIE)
@@ -144,13 +161,35 @@ async fn authenticate(req: HttpRequest) -> Result<Session, PageError> {
         .filter(|t| !t.is_empty() && t.len() <= 200)
         .ok_or_else(login)?;
     let now = state.now();
-    let t = token.clone();
-    let staff = state
-        .db(move |conn| accounts::authenticate(conn, &t, now))
+    let (t, settings) = (token.clone(), state.settings.clone());
+    let auth = state
+        .db(move |conn| accounts::authenticate(conn, &t, &settings, now))
         .await?
         .ok_or_else(login)?;
+    let pending = if auth.must_change_password {
+        Some(Pending::PasswordChange)
+    } else if auth.totp_enrolment_required {
+        Some(Pending::TotpEnrolment)
+    } else {
+        None
+    };
     let csrf = csrf_token(&token);
-    Ok(Session { staff, token, csrf })
+    Ok((
+        Session {
+            staff: auth.staff,
+            token,
+            csrf,
+        },
+        pending,
+    ))
+}
+
+/// A session that may work: an account with something outstanding is sent to do it.
+async fn authenticate(req: HttpRequest) -> Result<Session, PageError> {
+    match authenticate_any(&req).await? {
+        (session, None) => Ok(session),
+        (_, Some(pending)) => Err(PageError::Redirect(pending.page().to_string())),
+    }
 }
 
 impl FromRequest for Session {
@@ -159,6 +198,26 @@ impl FromRequest for Session {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         Box::pin(authenticate(req.clone()))
+    }
+}
+
+/// A session on the account pages (password change, second-factor enrolment): these open
+/// whatever is outstanding, since they are where it is done.
+pub struct AccountSession {
+    pub session: Session,
+    pub pending: Option<Pending>,
+}
+
+impl FromRequest for AccountSession {
+    type Error = PageError;
+    type Future = LocalBoxFuture<'static, Result<AccountSession, PageError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (session, pending) = authenticate_any(&req).await?;
+            Ok(AccountSession { session, pending })
+        })
     }
 }
 
@@ -207,6 +266,25 @@ pub struct FormPost {
 /// Forms are small; the issue form of the largest type is a few kilobytes.
 const FORM_LIMIT: usize = 256 * 1024;
 
+async fn read_form(
+    body: impl std::future::Future<Output = Result<web::Bytes, actix_web::Error>>,
+    session: Session,
+) -> Result<FormPost, PageError> {
+    let bytes = body
+        .await
+        .map_err(|e| PageError::Api(ApiError::bad_request("invalid_form", e.to_string())))?;
+    if bytes.len() > FORM_LIMIT {
+        return Err(PageError::Api(ApiError::PayloadTooLarge(
+            "the form is too large".into(),
+        )));
+    }
+    let form = Form::parse(&bytes)?;
+    if !csrf_ok(&session.token, form.text(CSRF_FIELD)) {
+        return Err(PageError::Csrf);
+    }
+    Ok(FormPost { session, form })
+}
+
 impl FromRequest for FormPost {
     type Error = PageError;
     type Future = LocalBoxFuture<'static, Result<FormPost, PageError>>;
@@ -215,20 +293,29 @@ impl FromRequest for FormPost {
         let req = req.clone();
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
-            let session = authenticate(req).await?;
-            let bytes = body.await.map_err(|e| {
-                PageError::Api(ApiError::bad_request("invalid_form", e.to_string()))
-            })?;
-            if bytes.len() > FORM_LIMIT {
-                return Err(PageError::Api(ApiError::PayloadTooLarge(
-                    "the form is too large".into(),
-                )));
-            }
-            let form = Form::parse(&bytes)?;
-            if !csrf_ok(&session.token, form.text(CSRF_FIELD)) {
-                return Err(PageError::Csrf);
-            }
-            Ok(FormPost { session, form })
+            let session = authenticate(req.clone()).await?;
+            read_form(body, session).await
+        })
+    }
+}
+
+/// A form post on the account pages (see `AccountSession`), CSRF checked.
+pub struct AccountFormPost {
+    pub post: FormPost,
+    pub pending: Option<Pending>,
+}
+
+impl FromRequest for AccountFormPost {
+    type Error = PageError;
+    type Future = LocalBoxFuture<'static, Result<AccountFormPost, PageError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let (session, pending) = authenticate_any(&req).await?;
+            let post = read_form(body, session).await?;
+            Ok(AccountFormPost { post, pending })
         })
     }
 }

@@ -93,12 +93,12 @@ async fn logout_ends_the_session() {
 }
 
 #[tokio::test]
-async fn repeated_failed_logins_lock_the_account_with_429_until_the_lock_ends() {
+async fn repeated_failed_logins_throttle_the_pair_with_429_until_the_window_ends() {
     let app = spawn_app().await;
     app.seed_halls();
     app.create_user("liu", Role::HallOperator, LANSHAN_HALL);
     let bad = json!({"username": "liu", "password": "not the password"});
-    for _ in 0..4 {
+    for _ in 0..5 {
         assert_error(
             app.post_json("/api/v1/sessions", None, &bad).await,
             401,
@@ -109,7 +109,7 @@ async fn repeated_failed_logins_lock_the_account_with_429_until_the_lock_ends() 
     let res = app.post_json("/api/v1/sessions", None, &bad).await;
     assert!(res.headers().get("retry-after").is_some());
     assert_error(res, 429, "too_many_requests").await;
-    // Locked: even the right password is refused for a while.
+    // Throttled: even the right password is refused for a while (from this address).
     let good = json!({"username": "liu", "password": PASSWORD});
     assert_error(
         app.post_json("/api/v1/sessions", None, &good).await,

@@ -1223,3 +1223,133 @@ async fn a_revoked_agent_token_is_refused_at_once_by_its_server() {
         .await;
     assert_error(res, 401, "unauthorized").await;
 }
+
+async fn whoami_status(base: &str, agent: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{base}/api/v1/agent/whoami"))
+        .bearer_auth(agent)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn pizhou(app: &TestApp, admin: &str) -> Value {
+    let halls: Value = app
+        .get("/api/v1/halls", Some(admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    halls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["code"] == PIZHOU_PARTNER)
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn a_deactivated_halls_agents_stop_at_once_and_an_expired_partner_gets_no_claims() {
+    let ctx = setup().await;
+    let admin = ctx.app.login("root").await;
+    let (job, _) = queue_to_pizhou(&ctx).await;
+    assert_eq!(whoami_status(&ctx.app.address, &ctx.agent).await, 200);
+
+    let mut hall = pizhou(&ctx.app, &admin).await;
+    hall["active"] = json!(false);
+    let path = format!("/api/v1/halls/{PIZHOU_PARTNER}");
+    assert_eq!(
+        ctx.app.put_json(&path, Some(&admin), &hall).await.status(),
+        200
+    );
+    assert_eq!(whoami_status(&ctx.app.address, &ctx.agent).await, 401);
+    let res = reqwest::Client::new()
+        .post(ctx.app.url("/api/v1/agent/claim"))
+        .bearer_auth(&ctx.agent)
+        .json(&json!({"max": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 401, "unauthorized").await;
+    // The other hall's agent is untouched.
+    assert_eq!(whoami_status(&ctx.app.address, &ctx.other_agent).await, 200);
+    hall["active"] = json!(true);
+    assert_eq!(
+        ctx.app.put_json(&path, Some(&admin), &hall).await.status(),
+        200
+    );
+    assert_eq!(whoami_status(&ctx.app.address, &ctx.agent).await, 200);
+
+    // The agreement runs out with a job still queued to the partner: no claim hands it out.
+    let today = ctx.app.clock.now_utc().date_naive();
+    let expired = json!({
+        "valid_from": "2020-01-01",
+        "valid_to": (today - chrono::Duration::days(1)).to_string(),
+        "covers": "all",
+    });
+    let res = ctx
+        .app
+        .put_json(&format!("{path}/agreement"), Some(&admin), &expired)
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = reqwest::Client::new()
+        .post(ctx.app.url("/api/v1/agent/claim"))
+        .bearer_auth(&ctx.agent)
+        .json(&json!({"max": 1}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(res, 403, "forbidden").await;
+    assert!(
+        body["message"].as_str().unwrap().contains("agreement"),
+        "{body}"
+    );
+    assert_eq!(job_of(&ctx, &job["id"]).await["state"], "queued");
+}
+
+#[tokio::test]
+async fn revoking_an_agent_token_takes_effect_at_once_in_another_server_process() {
+    let ctx = setup().await;
+    let admin = ctx.app.login("root").await;
+    let mut second = start_server(&ctx.app.db.url, false);
+    wait_until_up(&mut second).await;
+    // The second process has seen (and, on PostgreSQL, cached) the token.
+    assert_eq!(whoami_status(&second.base, &ctx.agent).await, 200);
+    let tokens: Value = ctx
+        .app
+        .get("/api/v1/agent-tokens", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["hall"] == PIZHOU_PARTNER || t["hall_code"] == PIZHOU_PARTNER)
+        .map(|t| t["id"].as_i64().unwrap())
+        .unwrap();
+    let res = ctx
+        .app
+        .post_json(
+            &format!("/api/v1/agent-tokens/{id}/revoke"),
+            Some(&admin),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    // Far inside the cache's 30 s: the notification (PostgreSQL) or the uncached lookup
+    // (SQLite) refuses it.
+    let started = Instant::now();
+    while whoami_status(&second.base, &ctx.agent).await != 401 {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the other process still accepts a revoked token"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(whoami_status(&second.base, &ctx.other_agent).await, 200);
+}

@@ -128,12 +128,9 @@ pub fn test_settings(db: &TestDb) -> Settings {
         iterations: 1,
         parallelism: 1,
     };
-    settings.login = LoginThrottle {
-        slow_after: 3,
-        delay_ms: 5,
-        lock_after: 5,
-        lock_minutes: 15,
-    };
+    settings.login = LoginThrottle::default();
+    // Tests sign in with passwords alone unless a test asks for a second factor.
+    settings.require_totp_for = Some(Vec::new());
     settings.verify_rate_limit = 0;
     // The in-process servers run on the example key set (never --demo: no demo data).
     settings.allow_example_keys = true;
@@ -169,7 +166,13 @@ pub async fn spawn_app_on(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> Tes
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        // Never reuse a connection idle longer than the server keeps one open (actix: 5 s):
+        // a request sent as the server closes it fails with IncompleteMessage, which a slow
+        // step between two requests (pdftoppm under a loaded machine) used to provoke.
+        client: reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .expect("HTTP client"),
         clock,
         settings,
         state,

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on port 0, on SQLite or (with TEST_DATABASE_URL) on
 //! PostgreSQL.
 
+mod account_lifecycle;
 mod accounts;
 mod agent;
 mod agent_protocol;

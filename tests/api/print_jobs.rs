@@ -841,6 +841,22 @@ async fn pickup_locks_after_five_wrong_codes_until_unlocked() {
     assert_eq!(seen["pickup_locked"], true);
     assert_eq!(seen["state"], "printed");
     assert!(actions(&seen).contains(&"PickupLocked".to_string()));
+    // The history does not say which of the two codes was wrong (one wrong pickup code,
+    // then one wrong holder code: the same rows).
+    let failed: Vec<&Value> = seen["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "PickupFailed")
+        .collect();
+    assert_eq!(failed.len(), 5);
+    for e in &failed {
+        let text = e.to_string();
+        assert!(
+            !text.contains("pickup_code_ok") && !text.contains("recipient_code_ok"),
+            "{text}"
+        );
+    }
 
     let path = format!(
         "/api/v1/print-jobs/{}/unlock-pickup",
@@ -970,7 +986,17 @@ async fn the_document_matches_its_sha256_and_the_pickup_code_is_shown_only_once(
     assert_eq!(sha, sha.to_lowercase());
 
     // Neither the code nor its hash is ever shown again.
-    let stored_hash = jobs::pickup_code_hash(id, code);
+    let stored_hash = {
+        let mut conn = app.state.pool.get().unwrap();
+        crosscert::storage::jobs::find_job(&mut conn, id)
+            .unwrap()
+            .unwrap()
+            .pickup_code_hash
+    };
+    // An HMAC under the server secret, not the bare SHA-256 a database copy would give up.
+    assert!(app.state.pickup_key.matches(id, code, &stored_hash));
+    assert!(stored_hash.starts_with("hmac-sha256:"), "{stored_hash}");
+    assert!(!stored_hash.contains(&jobs::sha256_hex(format!("{id}:{code}").as_bytes())));
     let operator = app
         .staff("pizhou-op", Role::HallOperator, PIZHOU_PARTNER)
         .await;

@@ -887,6 +887,8 @@ async fn the_dashboard_counts_jobs_and_the_partner_share() {
     let job = text_between(&slip, "id=\"job-id\">", "<").to_string();
     app.clock.advance(chrono::Duration::minutes(30));
     print_job(&app, &job, PIZHOU_PARTNER);
+    // Half an hour without a request: the session has gone idle; sign in again.
+    let (_, admin) = web_login(&app, "root").await;
     let html = admin.get(&app, "/dashboard").await.text().await.unwrap();
     assert!(html.contains("id=\"jobs-total\">1<"));
     assert!(

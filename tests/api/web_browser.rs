@@ -432,3 +432,76 @@ async fn log_out_if_possible(c: &Client, app: &TestApp) {
         log_out(c).await;
     }
 }
+
+#[tokio::test]
+async fn browser_enrols_totp_and_signs_in_with_it() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app =
+        crate::helpers::spawn_app_with(|s| s.require_totp_for = Some(vec![Role::Admin])).await;
+    app.seed_halls();
+    app.create_user("root", Role::Admin, crate::helpers::CITY_HALL);
+    let c = browser(&driver).await;
+    let shots = Shots::new();
+
+    // An administrator without a second factor is sent to enrol before anything else.
+    c.goto(&app.url("/login")).await.unwrap();
+    submit_login(&c, "root", "form[action='/account/totp/start']").await;
+    assert_eq!(path(&c).await, "/account/totp");
+    c.goto(&app.url("/admin/users")).await.unwrap();
+    assert_eq!(
+        path(&c).await,
+        "/account/totp",
+        "no other page before enrolling"
+    );
+    click_then(
+        &c,
+        "form[action='/account/totp/start'] button",
+        "figure.qr svg",
+    )
+    .await;
+    shots.take(&c, "20-totp-enrol").await;
+    let secret = el(&c, "#totp-secret").await.text().await.unwrap();
+    let code = crosscert::accounts::totp::current_code(
+        secret.trim(),
+        crate::helpers::NowUtc::now_utc(&app.clock),
+    )
+    .unwrap();
+    fill(&c, "#code", &code).await;
+    let codes = click_then(
+        &c,
+        "form[action='/account/totp/confirm'] button",
+        "#recovery-codes",
+    )
+    .await
+    .find_all(Locator::Css("li"))
+    .await
+    .unwrap();
+    assert_eq!(codes.len(), 10);
+    shots.take(&c, "21-totp-recovery-codes").await;
+    click_then(&c, "a[href='/']", ".admin-links").await;
+    log_out(&c).await;
+
+    // Signing in now takes a second step; the code of the next time step opens the pages.
+    c.goto(&app.url("/login")).await.unwrap();
+    submit_login(&c, "root", "#totp").await;
+    shots.take(&c, "22-login-totp").await;
+    fill(&c, "#totp", "000000").await;
+    click_then(&c, "form[action='/login'] button[type=submit]", ".alert").await;
+    app.clock.advance(chrono::Duration::seconds(30));
+    let code = crosscert::accounts::totp::current_code(
+        secret.trim(),
+        crate::helpers::NowUtc::now_utc(&app.clock),
+    )
+    .unwrap();
+    fill(&c, "#totp", &code).await;
+    click_then(
+        &c,
+        "form[action='/login'] button[type=submit]",
+        ".admin-links",
+    )
+    .await;
+    assert_eq!(path(&c).await, "/admin");
+    c.close().await.unwrap();
+}

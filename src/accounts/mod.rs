@@ -1,7 +1,15 @@
 //! Staff accounts, sessions and hall agent tokens: argon2id password hashes, random bearer
-//! tokens stored only as SHA-256 hashes, and per-account login throttling.
+//! tokens stored only as SHA-256 hashes. Signing in and its throttling: `login.rs`; what an
+//! administrator (or the operator's CLI) does to an account: `lifecycle.rs`; the second
+//! factor: `totp.rs`.
 
-use crate::config::{LoginThrottle, PasswordHashCost};
+pub mod lifecycle;
+pub mod login;
+pub mod totp;
+
+pub use login::{authenticate, login, Authenticated, Credentials, HashGate, LoginOutcome};
+
+use crate::config::PasswordHashCost;
 use crate::domain::role::Role;
 use crate::storage::{self, audit, halls, users, DbConnection, StorageError};
 use argon2::password_hash::{
@@ -9,7 +17,7 @@ use argon2::password_hash::{
 };
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rand::RngCore;
 
 /// An authenticated staff member.
@@ -31,11 +39,29 @@ impl Staff {
 pub enum AccountError {
     #[error("wrong username or password")]
     BadCredentials,
-    #[error("too many failed logins; try again after {until}")]
-    Locked {
-        until: DateTime<Utc>,
-        retry_after_s: u64,
-    },
+    /// Too many failed attempts from this client for this username (or from this client, or
+    /// for this account within seconds): no password was checked.
+    #[error("too many failed logins; try again in {retry_after_s} s")]
+    Throttled { retry_after_s: u64 },
+    /// Every hashing slot is busy: try again shortly.
+    #[error("too many logins at once")]
+    Busy { retry_after_s: u64 },
+    #[error("the password is right; the second-factor code is missing")]
+    TotpRequired,
+    #[error("the second-factor code is wrong or was used already")]
+    TotpInvalid,
+    #[error("the password must be changed first")]
+    PasswordChangeRequired,
+    #[error("this account must enrol a second factor first")]
+    TotpEnrolmentRequired,
+    #[error("current_password: does not match")]
+    WrongCurrentPassword,
+    #[error("no enrolment is pending; start one with POST /api/v1/me/totp")]
+    NoTotpPending,
+    #[error("{0}")]
+    Refused(String),
+    #[error("no user named {0}")]
+    UnknownUser(String),
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,
@@ -49,6 +75,9 @@ pub enum AccountError {
     Hashing(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A failure already in the API's terms (a blocking task, the pool).
+    #[error("{0}")]
+    Api(Box<crate::error::ApiError>),
 }
 
 impl From<diesel::result::Error> for AccountError {
@@ -62,6 +91,11 @@ pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Equal bytes, compared in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Tokens are stored as the hex SHA-256 of the token: a stolen table grants nothing.
@@ -98,7 +132,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 
 /// A fixed hash to verify against when the username is unknown, so that answer takes as
 /// long as a wrong password (no username probing by timing).
-fn dummy_hash(cost: PasswordHashCost) -> String {
+pub(crate) fn dummy_hash(cost: PasswordHashCost) -> String {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DUMMY
         .get_or_init(|| hash_password("crosscert-dummy-password", cost).unwrap_or_default())
@@ -149,6 +183,19 @@ pub fn create_user(
     validate_username(account.username)?;
     validate_password(account.password)?;
     let hash = hash_password(account.password, cost)?;
+    create_user_hashed(conn, account, &hash, actor, now)
+}
+
+/// Create a staff account whose password was hashed already (off the connection).
+pub fn create_user_hashed(
+    conn: &mut DbConnection,
+    account: &NewAccount<'_>,
+    hash: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, AccountError> {
+    validate_username(account.username)?;
+    validate_password(account.password)?;
     storage::write_tx(conn, |conn| {
         if halls::find_hall(conn, account.hall_code)?.is_none() {
             return Err(AccountError::UnknownHall(account.hall_code.to_string()));
@@ -157,7 +204,7 @@ pub fn create_user(
             conn,
             users::NewUser {
                 username: account.username,
-                password_hash: &hash,
+                password_hash: hash,
                 role: account.role.as_str(),
                 hall_code: account.hall_code,
                 active: true,
@@ -179,130 +226,6 @@ pub fn create_user(
         )?;
         Ok(id)
     })
-}
-
-pub struct LoginOutcome {
-    pub token: String,
-    pub expires_at: DateTime<Utc>,
-    pub staff: Staff,
-}
-
-/// What a failed login should cost the caller before the answer goes out.
-pub struct LoginFailure {
-    pub error: AccountError,
-    pub delay_ms: u64,
-}
-
-/// Check a password and open a session. Blocking (argon2 + database).
-pub fn login(
-    conn: &mut DbConnection,
-    username: &str,
-    password: &str,
-    throttle: LoginThrottle,
-    cost: PasswordHashCost,
-    session_ttl: Duration,
-    now: DateTime<Utc>,
-) -> Result<LoginOutcome, LoginFailure> {
-    let fail = |error: AccountError| LoginFailure { error, delay_ms: 0 };
-    let user = users::find_user_by_name(conn, username).map_err(|e| fail(e.into()))?;
-    let Some(user) = user.filter(|u| u.active) else {
-        verify_password(password, &dummy_hash(cost));
-        return Err(fail(AccountError::BadCredentials));
-    };
-    if let Some(until) = user.locked_until.map(storage::from_db_time) {
-        if until > now {
-            let retry = (until - now).num_seconds().max(1) as u64;
-            return Err(fail(AccountError::Locked {
-                until,
-                retry_after_s: retry,
-            }));
-        }
-    }
-    if !verify_password(password, &user.password_hash) {
-        let failures = user.failed_logins + 1;
-        let locked_until = (failures >= throttle.lock_after)
-            .then(|| now + Duration::minutes(throttle.lock_minutes));
-        let recorded = storage::write_tx(conn, |conn| {
-            users::update_login_state(conn, user.id, failures, locked_until)?;
-            audit::insert_event(
-                conn,
-                now,
-                username,
-                if locked_until.is_some() {
-                    "LoginLocked"
-                } else {
-                    "LoginFailed"
-                },
-                &format!("user:{username}"),
-                serde_json::json!({"failures": failures}),
-            )
-        });
-        if let Err(e) = recorded {
-            return Err(fail(e.into()));
-        }
-        let delay_ms = if failures >= throttle.slow_after {
-            throttle.delay_ms
-        } else {
-            0
-        };
-        let error = match locked_until {
-            Some(until) => AccountError::Locked {
-                until,
-                retry_after_s: (throttle.lock_minutes * 60) as u64,
-            },
-            None => AccountError::BadCredentials,
-        };
-        return Err(LoginFailure { error, delay_ms });
-    }
-    let role = Role::parse(&user.role).ok_or_else(|| {
-        fail(AccountError::Storage(StorageError::Migration(format!(
-            "unknown role {}",
-            user.role
-        ))))
-    })?;
-    let token = new_token();
-    let expires_at = now + session_ttl;
-    let opened = storage::write_tx(conn, |conn| {
-        users::update_login_state(conn, user.id, 0, None)?;
-        users::insert_session(conn, &token_hash(&token), user.id, now, expires_at)?;
-        users::delete_expired_sessions(conn, now)?;
-        audit::insert_event(
-            conn,
-            now,
-            username,
-            "LoggedIn",
-            &format!("user:{username}"),
-            serde_json::json!({}),
-        )
-    });
-    opened.map_err(|e| fail(e.into()))?;
-    Ok(LoginOutcome {
-        token,
-        expires_at,
-        staff: Staff {
-            user_id: user.id,
-            username: user.username,
-            role,
-            hall_code: user.hall_code,
-        },
-    })
-}
-
-/// The staff member behind a bearer token, if the session is live.
-pub fn authenticate(
-    conn: &mut DbConnection,
-    token: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<Staff>, AccountError> {
-    let found = users::find_session_user(conn, &token_hash(token), now)?;
-    Ok(found.and_then(|(u, _)| {
-        Role::parse(&u.role).map(|role| Staff {
-            user_id: u.id,
-            username: u.username,
-            role,
-            hall_code: u.hall_code,
-        })
-    }))
 }
 
 pub fn logout(
@@ -362,6 +285,8 @@ pub fn revoke_agent_token(
         let row = storage::agent_tokens::get_agent_token(conn, id)?;
         let changed = storage::agent_tokens::revoke_agent_token(conn, id, now)?;
         if changed {
+            // Other server processes drop their cached tokens on commit.
+            crate::distribution::wakeup::notify_auth_in_tx(conn)?;
             audit::insert_event(
                 conn,
                 now,
