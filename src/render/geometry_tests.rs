@@ -272,3 +272,46 @@ fn no_word_is_within_10_mm_of_a_page_edge_on_any_layout() {
     }
     assert_eq!(seen.len(), 6);
 }
+
+/// The electronic licence of every type's example (one page, as `GET /licences/{id}/pdf`
+/// renders it) stays at or under 100 KB with the serif body face.
+#[test]
+fn every_electronic_licence_stays_at_or_under_100_kb() {
+    let Some(fonts) = fonts() else { return };
+    let catalog = catalog();
+    let mut largest = (0, String::new());
+    for t in catalog.types() {
+        let valid = t.validate(&t.example_json()).expect("example");
+        let licence_no = t.number.format(123).unwrap_or_default();
+        let data = CertificateData {
+            type_code: &t.code,
+            holder_name: &valid.holder_name,
+            holder_code: valid.holder_code.as_str(),
+            fields: &valid.fields,
+            valid_from: valid.valid_from,
+            valid_to: valid.valid_to,
+            authority_name: "兰山区行政审批服务局",
+            issued_on: valid.valid_from,
+            licence_no: &licence_no,
+            identifier: "1137130000400001-001-000000000001-V1",
+            qr_text: "https://verify.example.cn/v1/CC1:ABCDEFGHIJKLMNOPQRSTUVWXYZ234567ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
+        };
+        let bytes = crate::documents::render_certificate(
+            fonts,
+            &catalog,
+            &data,
+            &[crate::domain::copy::CopyKind::Original],
+            None,
+            RenderMode::Electronic,
+        )
+        .expect("render");
+        if bytes.len() > largest.0 {
+            largest = (bytes.len(), format!("{} {}", t.code, t.name));
+        }
+    }
+    eprintln!(
+        "largest electronic licence: {} ({} bytes)",
+        largest.1, largest.0
+    );
+    assert!(largest.0 <= 100_000, "{} is {} bytes", largest.1, largest.0);
+}

@@ -44,7 +44,7 @@ pub enum RenderError {
     #[error(
         "no CJK font found: install the Debian package `fonts-noto-cjk` \
          (scripts/install-deps.sh) or set CROSSCERT_FONT_DIR to a folder holding \
-         NotoSerifCJK-Regular.ttc (Noto Serif CJK SC); searched {}",
+         NotoSansCJK-Regular.ttc; searched {}",
         display_paths(.searched)
     )]
     FontMissing { searched: Vec<PathBuf> },
