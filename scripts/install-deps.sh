@@ -1,12 +1,13 @@
 #!/bin/sh
 # Debian packages the renderer and its tests need: CJK fonts (fonts-noto-cjk), pdftotext and
 # pdftoppm (poppler-utils), zbarimg (zbar-tools); the web pages' browser tests need headless
-# Chromium and its WebDriver (chromium, chromium-driver). Installs only what is missing; safe
-# to rerun.
+# Chromium and its WebDriver (chromium, chromium-driver); backup and restore on PostgreSQL need
+# pg_dump and pg_restore (postgresql-client); the fault-injection suite runs on python3.
+# Installs only what is missing; safe to rerun.
 set -eu
 
 missing=""
-for pkg in fonts-noto-cjk poppler-utils zbar-tools chromium chromium-driver; do
+for pkg in fonts-noto-cjk poppler-utils zbar-tools chromium chromium-driver postgresql-client python3; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         missing="$missing $pkg"
     fi

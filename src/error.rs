@@ -195,6 +195,13 @@ impl From<crate::storage::StorageError> for ApiError {
                     message: "the database cannot be reached; try again shortly".into(),
                 }
             }
+            StorageError::StorageFull(cause) => {
+                tracing::error!(cause = %cause, "database disk full");
+                ApiError::Unavailable {
+                    code: "storage_full",
+                    message: "the database's disk is full: nothing was written; try again once space is freed".into(),
+                }
+            }
             StorageError::NotFound(what) => ApiError::NotFound(what),
             StorageError::Conflict(what) => ApiError::conflict("conflict", what),
             other => ApiError::internal(other),
@@ -441,5 +448,31 @@ impl From<crate::distribution::protocol::ProtocolError> for ApiError {
             P::Job(j) => j.into(),
             P::Storage(s) => s.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    #[test]
+    fn a_full_disk_is_a_503_that_names_the_cause_on_both_backends() {
+        for message in [
+            "database or disk is full",
+            "could not extend file \"base/16384/2619\": No space left on device",
+        ] {
+            let e = Error::DatabaseError(DatabaseErrorKind::Unknown, Box::new(message.to_string()));
+            let api = ApiError::from(crate::storage::StorageError::from(e));
+            assert_eq!(api.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(api.code(), "storage_full");
+            assert!(api.message().contains("disk is full"));
+        }
+        let other = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("syntax error".to_string()),
+        );
+        let api = ApiError::from(crate::storage::StorageError::from(other));
+        assert_eq!(api.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

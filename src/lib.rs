@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod agent;
+pub mod backup;
 pub mod catalog;
 pub mod clock;
 pub mod config;

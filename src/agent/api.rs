@@ -9,10 +9,18 @@ use std::time::Duration;
 /// Longest long-poll the server honours (API.md: `wait_s` ≤ 30).
 pub const MAX_WAIT_S: u64 = 30;
 
+/// The largest document the agent downloads. A certificate is well under 1 MiB; anything near
+/// this is not one, and reading it whole could exhaust a small hall PC.
+pub const MAX_DOCUMENT_BYTES: usize = 8 << 20;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimedJob {
     pub id: String,
     pub licence_id: String,
+    /// The licence's identifier (证照标识); the seal in the document must name it. Absent
+    /// from older servers' claims (then empty, and the job is refused).
+    #[serde(default)]
+    pub licence_identifier: String,
     pub type_code: String,
     pub copies: Vec<String>,
     pub qr_text: String,
@@ -68,6 +76,9 @@ pub enum ApiCallError {
     /// The server answered 2xx with a body that is not the documented shape.
     #[error("unexpected answer: {0}")]
     Protocol(String),
+    /// The document is larger than [`MAX_DOCUMENT_BYTES`]; the download was stopped.
+    #[error("the document is larger than the agent's limit of {limit} bytes")]
+    TooLarge { limit: usize },
 }
 
 impl ApiCallError {
@@ -93,6 +104,8 @@ pub enum ClientSetupError {
     EmptyToken(PathBuf),
     #[error("--server must be an http:// or https:// URL, not {0:?}")]
     Url(String),
+    #[error("--server {0}: plain http:// is allowed only on loopback (127.0.0.1, ::1, localhost); use https://")]
+    PlainHttp(String),
     #[error("HTTP client: {0}")]
     Build(String),
 }
@@ -132,8 +145,14 @@ pub fn read_token_file(path: &PathBuf) -> Result<String, ClientSetupError> {
 impl AgentClient {
     pub fn new(opts: &ClientOptions) -> Result<AgentClient, ClientSetupError> {
         let base = opts.server.trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ClientSetupError::Url(opts.server.clone()));
+        let url =
+            reqwest::Url::parse(&base).map_err(|_| ClientSetupError::Url(opts.server.clone()))?;
+        match url.scheme() {
+            "https" => {}
+            // Tokens, seals and documents in clear text are only acceptable on this machine.
+            "http" if is_loopback(&url) => {}
+            "http" => return Err(ClientSetupError::PlainHttp(opts.server.clone())),
+            _ => return Err(ClientSetupError::Url(opts.server.clone())),
         }
         let token = match &opts.token_file {
             Some(p) => Some(read_token_file(p)?),
@@ -232,12 +251,30 @@ impl AgentClient {
             )))
             .timeout(Duration::from_secs(120))
             .header("Lease-Token", lease_token);
-        let res = self.send(rb).await?;
-        let bytes = res
-            .bytes()
+        let mut res = self.send(rb).await?;
+        let too_large = ApiCallError::TooLarge {
+            limit: MAX_DOCUMENT_BYTES,
+        };
+        if res
+            .content_length()
+            .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
+        {
+            return Err(too_large);
+        }
+        // Read chunk by chunk: a server that sends no length (or lies about it) is stopped at
+        // the limit, not after it filled the memory.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = res
+            .chunk()
             .await
-            .map_err(|e| ApiCallError::Transient(format!("document: {}", error_chain(&e))))?;
-        Ok(bytes.to_vec())
+            .map_err(|e| ApiCallError::Transient(format!("document: {}", error_chain(&e))))?
+        {
+            if bytes.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                return Err(too_large);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 
     /// Returns the server's answer (the new expiry) as JSON.
@@ -311,6 +348,16 @@ impl AgentClient {
     }
 }
 
+/// 127.0.0.0/8, ::1 or `localhost`: the only hosts plain HTTP may be used with.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 /// Job ids come from the server; percent-encode everything but letters, digits, `-` and `_`
 /// (dots too: a `..` segment would be normalised away) so an odd id cannot change the route.
 fn path_segment(s: &str) -> String {
@@ -358,6 +405,47 @@ mod tests {
             serde_json::to_value(&r).unwrap(),
             serde_json::json!({"lease_token": "t", "seq": 7, "outcome": "printed", "sheets": ["LY01", "LY02"]})
         );
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_on_loopback() {
+        let client = |server: &str| {
+            AgentClient::new(&ClientOptions {
+                server: server.into(),
+                ..ClientOptions::default()
+            })
+        };
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.8.9.10/",
+            "http://[::1]:8080",
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "https://crosscert.example.cn",
+        ] {
+            assert!(client(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://crosscert.example.cn",
+            "http://10.0.0.1:8080",
+            "http://localhost.example.cn",
+            "http://127.0.0.1.nip.io",
+            "http://[::ffff:8.8.8.8]",
+            "http://0.0.0.0:8080",
+        ] {
+            assert!(
+                matches!(client(bad), Err(ClientSetupError::PlainHttp(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            client("ftp://127.0.0.1"),
+            Err(ClientSetupError::Url(_))
+        ));
+        assert!(matches!(
+            client("127.0.0.1:8080"),
+            Err(ClientSetupError::Url(_))
+        ));
     }
 
     #[test]

@@ -207,6 +207,8 @@ pub struct JobRecord {
     pub report_body: Option<String>,
     pub report_attempts: i32,
     pub last_error: Option<String>,
+    /// The licence identifier the claim named (empty for jobs claimed by an older agent).
+    pub licence_identifier: String,
 }
 
 type JobRow = (
@@ -224,6 +226,7 @@ type JobRow = (
     Option<String>,
     i32,
     Option<String>,
+    String,
 );
 
 type JobColumns = (
@@ -241,6 +244,7 @@ type JobColumns = (
     jobs::report_body,
     jobs::report_attempts,
     jobs::last_error,
+    jobs::licence_identifier,
 );
 
 fn job_columns() -> JobColumns {
@@ -259,6 +263,7 @@ fn job_columns() -> JobColumns {
         jobs::report_body,
         jobs::report_attempts,
         jobs::last_error,
+        jobs::licence_identifier,
     )
 }
 
@@ -281,6 +286,7 @@ fn parse_row(r: JobRow) -> Result<JobRecord, JournalError> {
         report_body: r.11,
         report_attempts: r.12,
         last_error: r.13,
+        licence_identifier: r.14,
     })
 }
 
@@ -506,6 +512,7 @@ impl Journal {
             let at = now();
             let values = (
                 jobs::licence_id.eq(&job.licence_id),
+                jobs::licence_identifier.eq(&job.licence_identifier),
                 jobs::type_code.eq(&job.type_code),
                 jobs::copies.eq(copies),
                 jobs::qr_text.eq(&job.qr_text),
@@ -928,6 +935,7 @@ mod tests {
         ClaimedJob {
             id: id.into(),
             licence_id: format!("lic-{id}"),
+            licence_identifier: format!("ident-{id}"),
             type_code: "001".into(),
             copies,
             qr_text: "HTTPS://X/V/AAAA".into(),

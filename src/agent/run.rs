@@ -16,14 +16,22 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::api::{AgentClient, ApiCallError, ClientOptions, ClientSetupError, ReconcileEntry};
+use super::document_qr;
 use super::journal::{JobRecord, Journal, JournalError, Recovery, Step};
 use super::print::{print, spool_name};
 use super::trust::{self, SealRefusal, TrustUpdateError};
-use crate::verification::{TrustList, TrustStore};
+use crate::domain::seal::SealClaims;
+use crate::verification::{decode_qr_text, TrustList, TrustStore};
 
 /// Test hook: when set, the agent journals `printed` and then hangs without reporting, so a
 /// test can SIGKILL it in exactly that window. Never set in production.
 pub const TEST_HALT_AFTER_PRINT_ENV: &str = "CROSSCERT_AGENT_TEST_HALT_AFTER_PRINT";
+
+/// Test hook (the fault-injection suite): hang right after one journal step, `claimed`,
+/// `downloaded`, `printed` or `reported` (the server accepted the report, the journal does not
+/// know yet), logging "test hook: halting", so the suite can SIGKILL the agent in exactly that
+/// window. Never set in production.
+pub const TEST_HALT_AT_ENV: &str = "CROSSCERT_AGENT_TEST_HALT_AT";
 
 const TRUST_REFRESH: Duration = Duration::from_secs(3600);
 const TRUST_RECHECK: Duration = Duration::from_secs(60);
@@ -176,7 +184,8 @@ struct Agent {
     /// Per job: when its owed report may be retried, and its backoff.
     report_retry: HashMap<String, (Instant, Backoff)>,
     last_reconcile: Option<Instant>,
-    halt_after_print: bool,
+    /// The step after which the test hook hangs ([`TEST_HALT_AT_ENV`]).
+    halt_at: Option<String>,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -262,6 +271,16 @@ impl Drop for Heartbeat {
     }
 }
 
+impl Agent {
+    /// The test hook: hang here (until killed) when the suite asked for this step.
+    async fn halt_if(&self, job: &str, step: &str) {
+        if self.halt_at.as_deref() == Some(step) {
+            tracing::warn!(job = %job, step, "test hook: halting");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Run the agent until a stop signal.
 pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     std::fs::create_dir_all(&cfg.state_dir)
@@ -275,7 +294,10 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     let client = AgentClient::new(&cfg.client)?;
     let stop = listen_for_signals()?;
     let trust = trust::load_cached(&cfg.state_dir)?;
-    let halt_after_print = std::env::var_os(TEST_HALT_AFTER_PRINT_ENV).is_some();
+    let halt_at = match std::env::var(TEST_HALT_AT_ENV) {
+        Ok(step) => Some(step),
+        Err(_) => std::env::var_os(TEST_HALT_AFTER_PRINT_ENV).map(|_| "printed".to_string()),
+    };
     let mut agent = Agent {
         cfg,
         client,
@@ -285,7 +307,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         trust_fetched_at: None,
         report_retry: HashMap::new(),
         last_reconcile: None,
-        halt_after_print,
+        halt_at,
     };
     tracing::info!(
         server = %agent.cfg.client.server,
@@ -467,6 +489,7 @@ impl Agent {
                             }
                             Err(e) => return Err(e.into()),
                         }
+                        self.halt_if(&job.id, "claimed").await;
                         if let Some(rec) = self.journal.job(&job.id)? {
                             self.process(rec).await?;
                         }
@@ -489,9 +512,18 @@ impl Agent {
     async fn process(&mut self, job: JobRecord) -> Result<(), AgentError> {
         let heartbeat = Heartbeat::start(self.client.clone(), &job);
         let id = job.id.clone();
-        // 1. The seal, before anything is fetched or printed.
-        if let Err(refusal) = self.check_seal(&job.qr_text).await {
-            return self.refuse(&id, &refusal.to_string(), heartbeat).await;
+        // 1. The seal, before anything is fetched or printed: it verifies, and it is the seal
+        // of the licence the job is for.
+        let claims = match self.check_seal(&job.qr_text).await {
+            Ok(claims) => claims,
+            Err(refusal) => return self.refuse(&id, &refusal.to_string(), heartbeat).await,
+        };
+        if claims.identifier != job.licence_identifier {
+            let reason = format!(
+                "the seal is for licence {:?}, the job for licence {:?}",
+                claims.identifier, job.licence_identifier
+            );
+            return self.refuse(&id, &reason, heartbeat).await;
         }
         // 2. The document.
         let doc_path = self.cfg.state_dir.join("documents").join(spool_name(&id));
@@ -508,9 +540,16 @@ impl Agent {
                 return Ok(());
             }
         };
+        // 2b. What will reach the paper: the QR code read back out of the document itself must
+        // be the seal just verified, on every page.
+        if let Err(reason) = document_carries_seal(&pdf, &job) {
+            let _ = std::fs::remove_file(&doc_path);
+            return self.refuse(&id, &reason, heartbeat).await;
+        }
         if job.step == Step::Claimed {
             self.journal.mark_downloaded(&id)?;
             tracing::info!(job = %id, step = "downloaded", bytes = pdf.len(), "document checked");
+            self.halt_if(&id, "downloaded").await;
         }
         if heartbeat.lost() {
             self.journal
@@ -538,10 +577,7 @@ impl Agent {
             Ok(path) => {
                 let report = self.journal.mark_printed(&id)?;
                 tracing::info!(job = %id, step = "printed", file = %path.display(), sheets = %report.sheets.join(" "), seq = report.seq, "printed");
-                if self.halt_after_print {
-                    tracing::warn!(job = %id, "test hook {TEST_HALT_AFTER_PRINT_ENV}: halting before the report");
-                    std::future::pending::<()>().await;
-                }
+                self.halt_if(&id, "printed").await;
             }
             Err(e) => {
                 let report = self.journal.mark_failed(&id, false, &e.to_string())?;
@@ -568,13 +604,13 @@ impl Agent {
         Ok(())
     }
 
-    async fn check_seal(&mut self, qr_text: &str) -> Result<(), SealRefusal> {
+    async fn check_seal(&mut self, qr_text: &str) -> Result<SealClaims, SealRefusal> {
         let first = match &self.trust {
             Some((_, store)) => trust::check_seal(store, qr_text),
             None => Err(SealRefusal::Envelope("no trust list".into())),
         };
         match first {
-            Ok(_) => Ok(()),
+            Ok(claims) => Ok(claims),
             // A signer added since the last fetch: look once more before refusing (at most
             // once a minute, so a run of forged jobs cannot hammer the server).
             Err(SealRefusal::Envelope(_))
@@ -584,7 +620,7 @@ impl Agent {
             {
                 self.refresh_trust().await;
                 match &self.trust {
-                    Some((_, store)) => trust::check_seal(store, qr_text).map(|_| ()),
+                    Some((_, store)) => trust::check_seal(store, qr_text),
                     None => Err(SealRefusal::Envelope("no trust list".into())),
                 }
             }
@@ -644,6 +680,9 @@ impl Agent {
                     tracing::warn!(job = %job.id, error = %e, retry_in_ms = d.as_millis() as u64, "document download failed");
                     self.stop.sleep(d).await;
                 }
+                Err(e @ ApiCallError::TooLarge { .. }) => {
+                    return Ok(Fetched::Refused(e.to_string()));
+                }
                 Err(e) => {
                     // 409 stale lease, 404 gone, 422 licence no longer valid: the server took the
                     // job back before anything was printed.
@@ -685,6 +724,7 @@ impl Agent {
         self.journal.mark_report_sent(id)?;
         match self.client.report(id, &body).await {
             Ok(()) => {
+                self.halt_if(id, "reported").await;
                 self.journal.mark_confirmed(id, "report accepted")?;
                 self.report_retry.remove(id);
                 tracing::info!(job = %id, step = "confirmed", seq = job.report_seq.unwrap_or_default(), outcome = job.outcome.as_deref().unwrap_or("-"), "report confirmed");
@@ -713,6 +753,32 @@ impl Agent {
         }
         Ok(())
     }
+}
+
+/// The document's QR codes, read from the PDF: one per page, each the claimed (and verified)
+/// seal. The reason for a refusal otherwise.
+fn document_carries_seal(pdf: &[u8], job: &JobRecord) -> Result<(), String> {
+    let texts = document_qr::qr_texts(pdf).map_err(|e| format!("document QR check: {e}"))?;
+    if texts.len() != job.copies.len() {
+        return Err(format!(
+            "document QR check: {} page(s) for {} copies",
+            texts.len(),
+            job.copies.len()
+        ));
+    }
+    // The seal itself is compared (the COSE bytes), not the address in front of it.
+    let verified = decode_qr_text(&job.qr_text).ok();
+    if let Some((page, text)) = texts
+        .iter()
+        .enumerate()
+        .find(|(_, t)| verified.is_none() || decode_qr_text(t).ok() != verified)
+    {
+        return Err(format!(
+            "document QR check: the QR code on page {} ({text}) is not the verified seal",
+            page + 1
+        ));
+    }
+    Ok(())
 }
 
 enum Fetched {

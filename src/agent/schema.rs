@@ -18,6 +18,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         claimed_at -> Text,
         updated_at -> Text,
+        licence_identifier -> Text,
     }
 }
 

@@ -680,6 +680,58 @@ pub fn reroute_job(
     })
 }
 
+/// Who may requeue a failed job: whoever manages it, and the operators of the hall whose
+/// printer failed (they know when it works again).
+pub fn may_requeue(staff: &Staff, hall: &str, issuing_hall: &str) -> bool {
+    staff.role == Role::Admin
+        || (staff.role == Role::Issuer && staff.hall_code == issuing_hall)
+        || (staff.role == Role::HallOperator && staff.hall_code == hall)
+}
+
+/// `POST /api/v1/print-jobs/{id}/requeue`: a failed job (every attempt failed with nothing
+/// printed) gets a fresh round of attempts at the same hall. It is the same job, so the
+/// licence still has one open job, never two.
+pub fn requeue_job(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<JobRow, JobError> {
+    let today = now.date_naive();
+    storage::write_tx(conn, |conn| {
+        let job = visible_job(conn, staff, id, true)?;
+        if !may_requeue(staff, &job.hall, &job.issuing_hall) {
+            return Err(JobError::Forbidden(
+                "only an administrator, an issuer of the issuing hall or an operator of the target hall may requeue a job".into(),
+            ));
+        }
+        let from = state_of(&job)?;
+        let to = transition(from, JobEvent::Requeue)?;
+        let licence = licences::get_licence(conn, &job.licence_id)?;
+        licence_validity(&licence, today).map_err(|m| refused(Refusal::LicenceNotValid, m))?;
+        store::update_job(
+            conn,
+            id,
+            from.as_str(),
+            &JobChanges {
+                state: Some(to.as_str().into()),
+                attempts: Some(0),
+                ..changes(now)
+            },
+        )?;
+        audit::insert_event(
+            conn,
+            now,
+            &staff.username,
+            "PrintJobRequeued",
+            &subject(id),
+            json!({"from": from.as_str(), "failed_attempts": job.attempts}),
+        )?;
+        crate::distribution::wakeup::notify_in_tx(conn, &job.hall)?;
+        reload(conn, id)
+    })
+}
+
 /// `POST /api/v1/print-jobs/{id}/unlock-pickup`: reset the wrong-attempt count.
 pub fn unlock_pickup(
     conn: &mut DbConnection,

@@ -377,6 +377,7 @@ impl ClaimedJob {
         json!({
             "id": self.job.id,
             "licence_id": self.job.licence_id,
+            "licence_identifier": self.licence.identifier,
             "type_code": self.licence.type_code,
             "copies": copies_of(&self.job),
             "qr_text": crate::verification::qr_text(public_url, &self.licence.cose),

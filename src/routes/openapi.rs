@@ -388,6 +388,16 @@ const OPERATIONS: &[Op] = &[
     ),
     (
         "post",
+        "/api/v1/print-jobs/{id}/requeue",
+        "print jobs",
+        "Give a failed job (every attempt failed, nothing printed) a fresh round of attempts at the same hall (admin, issuer of the issuing hall, operator of the target hall); 409 invalid_transition unless failed; 422 licence_not_valid",
+        Auth::Staff,
+        None,
+        200,
+        "PrintJob",
+    ),
+    (
+        "post",
         "/api/v1/print-jobs/{id}/reroute",
         "print jobs",
         "Send a queued job to another hall that may print its type (same checks as queueing); the document is kept",
@@ -595,10 +605,11 @@ fn agent_schemas() -> Map<String, Value> {
         ),
     );
     m.insert("ClaimAnswer".into(), obj(json!({"jobs": {"type": "array", "items": obj(json!({"id": {"type": "string"}, "licence_id": {"type": "string"},
+                "licence_identifier": {"type": "string", "description": "the licence's identifier (证照标识): the seal in the document's QR code names it"},
                 "type_code": {"type": "string"}, "copies": {"type": "array", "items": {"enum": ["original", "duplicate"]}},
                 "qr_text": {"type": "string"}, "lease_token": {"type": "string"}, "lease_expires_at": {"type": "string", "format": "date-time"},
                 "document_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}),
-                &["id", "licence_id", "type_code", "copies", "qr_text", "lease_token", "lease_expires_at", "document_sha256"])}}), &["jobs"]));
+                &["id", "licence_id", "licence_identifier", "type_code", "copies", "qr_text", "lease_token", "lease_expires_at", "document_sha256"])}}), &["jobs"]));
     m.insert(
         "LeaseToken".into(),
         obj(json!({"lease_token": {"type": "string"}}), &["lease_token"]),

@@ -78,7 +78,8 @@ pub async fn get_print_job(
     Ok(HttpResponse::Ok().json(job))
 }
 
-/// `cancel` `{reason}`, `reroute` `{hall}`, `unlock-pickup`: each answers the job.
+/// `cancel` `{reason}`, `reroute` `{hall}`, `unlock-pickup`, `requeue`, `resolve`: each
+/// answers the job.
 #[post("/api/v1/print-jobs/{id}/{action}")]
 pub async fn change_print_job(
     state: web::Data<AppState>,
@@ -87,7 +88,7 @@ pub async fn change_print_job(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (id, action) = path.into_inner();
-    // unlock-pickup needs no body; the others are checked field by field.
+    // unlock-pickup and requeue need no body; the others are checked field by field.
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
@@ -103,6 +104,7 @@ pub async fn change_print_job(
                 "cancel" => jobs::cancel_job(conn, &staff, &id, &body, now)?,
                 "reroute" => jobs::reroute_job(conn, &st.catalog, &staff, &id, &body, now)?,
                 "unlock-pickup" => jobs::unlock_pickup(conn, &staff, &id, now)?,
+                "requeue" => jobs::requeue_job(conn, &staff, &id, now)?,
                 "resolve" => {
                     crate::distribution::protocol::resolve_job(conn, &staff, &id, &body, now)?
                 }
@@ -114,7 +116,7 @@ pub async fn change_print_job(
                 .map_err(ApiError::from)
         })
         .await?;
-    // Rerouted or resolved for a reprint: the hall's agents may claim it now.
+    // Rerouted, requeued or resolved for a reprint: the hall's agents may claim it now.
     let (job, claimable) = job;
     if let Some(hall) = claimable {
         state.wakeups.wake(&hall);

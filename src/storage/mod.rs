@@ -5,6 +5,7 @@
 pub mod agent_reports;
 pub mod agent_tokens;
 pub mod audit;
+pub mod backup;
 pub mod halls;
 pub mod jobs;
 pub mod licences;
@@ -47,6 +48,10 @@ pub enum StorageError {
     },
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The disk under the database is full: nothing was written; writes work again once
+    /// space is freed (reads go on meanwhile).
+    #[error("the database's disk is full: {0}")]
+    StorageFull(String),
     #[error("migration failed: {0}")]
     Migration(String),
     #[error("{0}")]
@@ -66,9 +71,18 @@ impl From<diesel::result::Error> for StorageError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 info,
             ) => StorageError::Unavailable(info.message().to_string()),
+            Error::DatabaseError(_, info) if is_disk_full(info.message()) => {
+                StorageError::StorageFull(info.message().to_string())
+            }
             other => StorageError::Query(other),
         }
     }
+}
+
+/// SQLite's SQLITE_FULL ("database or disk is full"); PostgreSQL's 53100 disk_full, whose
+/// messages name ENOSPC ("could not extend file ...: No space left on device").
+fn is_disk_full(message: &str) -> bool {
+    message.contains("database or disk is full") || message.contains("No space left on device")
 }
 
 impl From<diesel::r2d2::PoolError> for StorageError {

@@ -200,6 +200,7 @@ struct JobPage {
     error: Option<String>,
     may_resolve: bool,
     resolve: ResolveForm,
+    may_requeue: bool,
 }
 
 /// The reconciliation form of a job in `needs_reconciliation`: what was typed, and the
@@ -298,6 +299,12 @@ async fn render_job(
             && session.staff.hall_code == text(&job["hall"])
             && job["state"] == "needs_reconciliation",
         resolve,
+        may_requeue: job["state"] == "failed"
+            && jobs::may_requeue(
+                &session.staff,
+                job["hall"].as_str().unwrap_or(""),
+                job["issuing_hall"].as_str().unwrap_or(""),
+            ),
         sheets: job["sheets"]
             .as_array()
             .map(|a| {
@@ -536,6 +543,41 @@ pub async fn resolve_job(
         Outcome::notice(notice),
     )
     .await
+}
+
+/// Give a failed job another round of attempts, as `POST /api/v1/print-jobs/{id}/requeue`.
+#[post("/jobs/{id}/requeue")]
+pub async fn requeue_job(
+    state: web::Data<AppState>,
+    post: FormPost,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id = path.into_inner();
+    let staff = post.session.staff.clone();
+    let now = state.now();
+    let job_id = id.clone();
+    let outcome = state
+        .db(move |conn| Ok::<_, ApiError>(jobs::requeue_job(conn, &staff, &job_id, now)))
+        .await?;
+    let (status, outcome) = match outcome {
+        Ok(row) => {
+            state.wakeups.wake(&row.hall);
+            (
+                StatusCode::OK,
+                Outcome::notice("已重新排队，打印代理将再次尝试打印。"),
+            )
+        }
+        Err(jobs::JobError::Transition(_)) => (
+            StatusCode::CONFLICT,
+            Outcome::error("只有“打印失败”的任务可以重新排队，请刷新后查看。"),
+        ),
+        Err(jobs::JobError::Refused { message, .. }) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Outcome::error(format!("不能重新排队：证照已不在有效状态（{message}）。")),
+        ),
+        Err(e) => return Err(PageError::Api(e.into())),
+    };
+    render_job(&state, &post.session, id, status, outcome).await
 }
 
 #[derive(Template)]

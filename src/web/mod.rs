@@ -53,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(hall::job_page)
         .service(hall::pick_up)
         .service(hall::resolve_job)
+        .service(hall::requeue_job)
         .service(hall::stock_page)
         .service(hall::void_sheet)
         .service(admin::admin_home)

@@ -444,3 +444,77 @@ async fn a_job_whose_seal_does_not_verify_against_the_cached_trust_list_is_never
         "the reason reaches the job: {failed}"
     );
 }
+
+/// Replace a job's stored document (and its hash, so the download itself checks out).
+fn swap_document(w: &World, job_id: &str, document: &[u8]) {
+    use crosscert::storage::schema::print_jobs;
+    use diesel::prelude::*;
+    let state = w.state.clone().unwrap();
+    let mut conn = state.pool.get().unwrap();
+    let sha = crosscert::distribution::jobs::sha256_hex(document);
+    diesel::update(print_jobs::table.find(job_id))
+        .set((
+            print_jobs::document.eq(document),
+            print_jobs::document_sha256.eq(sha),
+        ))
+        .execute(&mut *conn)
+        .unwrap();
+}
+
+fn document_of(w: &World, job_id: &str) -> Vec<u8> {
+    use crosscert::storage::schema::print_jobs;
+    use diesel::prelude::*;
+    let state = w.state.clone().unwrap();
+    let mut conn = state.pool.get().unwrap();
+    print_jobs::table
+        .find(job_id)
+        .select(print_jobs::document)
+        .first(&mut *conn)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_whose_qr_code_is_another_seal_is_never_printed_and_a_requeue_prints_it_once_fixed(
+) {
+    let w = World::new().await;
+    w.load_stock();
+    // Two genuine licences; job A's stored document is swapped for B's: the claim's seal (A's)
+    // verifies and the document matches its hash, but the QR code on the page is B's seal.
+    let (job_a, _) = w.queue_job().await;
+    let (job_b, _) = w.queue_job().await;
+    let (a, b) = (job_a["id"].as_str().unwrap(), job_b["id"].as_str().unwrap());
+    let res = w
+        .post(
+            &format!("/api/v1/print-jobs/{b}/cancel"),
+            &w.issuer,
+            &json!({"reason": "test"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let original = document_of(&w, a);
+    swap_document(&w, a, &document_of(&w, b));
+
+    let _agent = w.start_agent(false);
+    let failed = w.wait_for_job_state(a, "failed").await;
+    assert!(sheet_serials(&failed).is_empty());
+    assert!(w.printed_lines().is_empty(), "nothing was printed");
+    assert!(w.status().contains("tray: 10 blank"), "{}", w.status());
+    assert!(
+        failed.to_string().contains("QR code on page 1"),
+        "the reason reaches the job: {failed}"
+    );
+
+    // The right document back; the hall's operator requeues the failed job and it prints.
+    swap_document(&w, a, &original);
+    let res = w
+        .post(
+            &format!("/api/v1/print-jobs/{a}/requeue"),
+            &w.operator,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let printed = w.wait_for_job_state(a, "printed").await;
+    assert_eq!(sheet_serials(&printed), [FIRST_SERIAL]);
+    assert_eq!(w.printed_lines().len(), 1);
+}

@@ -845,6 +845,126 @@ async fn failures_with_nothing_printed_requeue_until_the_third_fails_the_job() {
     );
 }
 
+/// Fail a queued job's three attempts (nothing printed each time).
+async fn fail_three_times(ctx: &Ctx, id: &Value) {
+    for attempt in 1..=3 {
+        let claimed = claim_one(ctx).await;
+        assert_eq!(claimed["id"], *id);
+        let res = post_job(
+            &ctx.app,
+            &ctx.agent,
+            id,
+            "report",
+            json!({"lease_token": claimed["lease_token"], "seq": attempt, "outcome": "failed",
+                "printed_nothing": true, "reason": "printer offline"}),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+    }
+    assert_eq!(job_of(ctx, id).await["state"], "failed");
+}
+
+async fn requeue(ctx: &Ctx, token: &str, id: &Value) -> reqwest::Response {
+    ctx.app
+        .post_json(
+            &format!("/api/v1/print-jobs/{}/requeue", id.as_str().unwrap()),
+            Some(token),
+            &json!({}),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_failed_job_is_requeued_for_a_fresh_round_or_cancelled_to_make_way_for_a_new_job() {
+    let ctx = setup().await;
+    let (job, licence) = queue_to_pizhou(&ctx).await;
+    let id = &job["id"];
+    // Only a failed job is requeued.
+    assert_error(
+        requeue(&ctx, &ctx.operator, id).await,
+        409,
+        "invalid_transition",
+    )
+    .await;
+    fail_three_times(&ctx, id).await;
+    let queue_again =
+        json!({"licence_id": licence["id"], "hall": PIZHOU_PARTNER, "copies": ["original"]});
+    // While failed, the job still holds the licence's one open job.
+    let res = ctx
+        .app
+        .post_json("/api/v1/print-jobs", Some(&ctx.issuer), &queue_again)
+        .await;
+    assert_error(res, 422, "job_exists").await;
+
+    // Another hall's operator does not see the job; an agent token is not staff.
+    let admin = ctx.app.login("root").await;
+    ctx.app
+        .create_user("xuming", Role::HallOperator, XINYI_PARTNER);
+    let stranger = ctx.app.login("xuming").await;
+    assert_error(requeue(&ctx, &stranger, id).await, 404, "not_found").await;
+    assert_eq!(requeue(&ctx, &ctx.agent, id).await.status(), 401);
+    assert_eq!(job_of(&ctx, id).await["state"], "failed");
+
+    // The target hall's operator requeues: queued, attempts back to 0, claimable at once.
+    let res = requeue(&ctx, &ctx.operator, id).await;
+    assert_eq!(res.status(), 200);
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["state"], "queued");
+    assert_eq!(answer["attempts"], 0);
+    assert!(actions(&job_of(&ctx, id).await).contains(&"PrintJobRequeued".to_string()));
+    let claimed = claim_one(&ctx).await;
+    assert_eq!(claimed["id"], *id);
+    let res = post_job(
+        &ctx.app,
+        &ctx.agent,
+        id,
+        "report",
+        json!({"lease_token": claimed["lease_token"], "seq": 4, "outcome": "failed",
+            "printed_nothing": true, "reason": "printer offline"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    // A fresh round: one failure does not fail the job again.
+    assert_eq!(job_of(&ctx, id).await["state"], "queued");
+
+    // Failed again and cancelled this time: a new job for the licence may be queued.
+    for seq in [5, 6] {
+        let claimed = claim_one(&ctx).await;
+        let res = post_job(
+            &ctx.app,
+            &ctx.agent,
+            id,
+            "report",
+            json!({"lease_token": claimed["lease_token"], "seq": seq, "outcome": "failed",
+                "printed_nothing": true}),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+    }
+    assert_eq!(job_of(&ctx, id).await["state"], "failed");
+    let res = ctx
+        .app
+        .post_json(
+            &format!("/api/v1/print-jobs/{}/cancel", id.as_str().unwrap()),
+            Some(&admin),
+            &json!({"reason": "打印机故障，改派"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = ctx
+        .app
+        .post_json("/api/v1/print-jobs", Some(&ctx.issuer), &queue_again)
+        .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    // A cancelled job is never requeued.
+    assert_error(
+        requeue(&ctx, &ctx.operator, id).await,
+        409,
+        "invalid_transition",
+    )
+    .await;
+}
+
 /// A job claimed and then lost: its lease expired and the sweeper moved it.
 async fn lost_job(ctx: &Ctx) -> Value {
     let (job, _) = queue_to_pizhou(ctx).await;

@@ -4,6 +4,7 @@
 mod accounts;
 mod agent;
 mod agent_protocol;
+mod backup;
 mod cli;
 mod documents;
 mod halls;

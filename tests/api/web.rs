@@ -1062,3 +1062,73 @@ async fn hall_staff_settle_a_lost_job_on_its_page_and_a_reprint_needs_voided_she
         .await;
     assert_eq!(res.status(), 409);
 }
+
+#[tokio::test]
+async fn a_failed_job_is_requeued_with_the_button_on_its_page() {
+    let app = spawn_app().await;
+    let issuer = issuer_session(&app).await;
+    app.create_user("zhou", Role::HallOperator, PIZHOU_PARTNER);
+    app.create_user("chen", Role::HallOperator, crate::helpers::CITY_HALL);
+    let (_, op) = web_login(&app, "zhou").await;
+    let (_, unrelated_hall) = web_login(&app, "chen").await;
+    let licence_page = issue_through_form(&app, &issuer).await;
+    let res = issuer
+        .post(
+            &app,
+            &format!("{licence_page}/print"),
+            &[("hall", PIZHOU_PARTNER), ("copies", "original")],
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let job = text_between(&res.text().await.unwrap(), "id=\"job-id\">", "<").to_string();
+    let path = format!("/jobs/{job}/requeue");
+    let no_fields: &[(&str, &str)] = &[];
+
+    // A queued job has no button, and posting anyway is a conflict that changes nothing.
+    let page = op
+        .get(&app, &format!("/jobs/{job}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("id=\"requeue\""));
+    let res = op.post(&app, &path, no_fields).await;
+    assert_eq!(res.status(), 409);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("只有“打印失败”的任务可以重新排队"));
+
+    // Every attempt failed with nothing printed (the agent protocol's path is tested in
+    // agent_protocol.rs): the button appears for the target hall's operator.
+    {
+        use crosscert::storage::schema::print_jobs;
+        use diesel::prelude::*;
+        let mut conn = app.state.pool.get().unwrap();
+        diesel::update(print_jobs::table.find(&job))
+            .set((print_jobs::state.eq("failed"), print_jobs::attempts.eq(3)))
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    let page = op
+        .get(&app, &format!("/jobs/{job}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"requeue\""), "the operator's button");
+    assert!(page.contains("重新排队"));
+    // Without the form token, or from a hall with no part in the job: refused.
+    assert_eq!(op.post_raw(&app, &path, no_fields).await.status(), 403);
+    assert_eq!(
+        unrelated_hall.post(&app, &path, no_fields).await.status(),
+        404
+    );
+    assert_eq!(job_state(&op, &app, &job).await, "failed");
+
+    let res = op.post(&app, &path, no_fields).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("已重新排队"));
+    assert_eq!(job_state(&op, &app, &job).await, "queued");
+}
