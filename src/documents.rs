@@ -5,7 +5,7 @@
 use crate::catalog::cert_type::{FieldKind, HolderKind};
 use crate::catalog::{Catalog, CertType};
 use crate::domain::copy::CopyKind;
-use crate::render::{self, CertificateView, Fonts, RenderError, RenderMode};
+use crate::render::{self, CertificateView, Fonts, PageGeometry, RenderError, RenderMode};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 
@@ -84,6 +84,35 @@ pub fn render_certificate(
     serials: Option<&[String]>,
     mode: RenderMode,
 ) -> Result<Vec<u8>, DocumentError> {
+    with_view(catalog, data, copies, serials, mode, |view| {
+        render::render_pdf(fonts, view)
+    })
+}
+
+/// Where [`render_certificate`] would place everything on each page (see
+/// [`render::geometry`]), without writing the PDF.
+pub fn certificate_geometry(
+    fonts: &Fonts,
+    catalog: &Catalog,
+    data: &CertificateData<'_>,
+    copies: &[CopyKind],
+    serials: Option<&[String]>,
+    mode: RenderMode,
+) -> Result<Vec<PageGeometry>, DocumentError> {
+    with_view(catalog, data, copies, serials, mode, |view| {
+        render::page_geometry(fonts, view)
+    })
+}
+
+/// The renderer's view of a certificate, handed to `f`.
+fn with_view<T>(
+    catalog: &Catalog,
+    data: &CertificateData<'_>,
+    copies: &[CopyKind],
+    serials: Option<&[String]>,
+    mode: RenderMode,
+    f: impl FnOnce(&CertificateView) -> Result<T, RenderError>,
+) -> Result<T, DocumentError> {
     let t = catalog
         .get(data.type_code)
         .ok_or_else(|| DocumentError::UnknownType(data.type_code.to_string()))?;
@@ -132,7 +161,7 @@ pub fn render_certificate(
         serials,
         mode,
     };
-    Ok(render::render_pdf(fonts, &view)?)
+    Ok(f(&view)?)
 }
 
 /// A specimen (样本) of a type from a validated example-shaped record: placeholder number and

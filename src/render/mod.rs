@@ -6,12 +6,15 @@
 mod canvas;
 mod cff;
 mod fonts;
+pub mod geometry;
 mod page;
 mod qr;
 pub mod samples;
 mod seal;
 mod text;
 
+#[cfg(test)]
+mod geometry_tests;
 #[cfg(test)]
 mod tests;
 
@@ -27,6 +30,7 @@ use crate::catalog::layout::Layout;
 use crate::domain::copy::CopyKind;
 
 pub use fonts::{FontCandidate, Fonts};
+pub use geometry::PageGeometry;
 
 /// What a specimen's QR code says instead of the verification URL: scanning a specimen must
 /// never look like a valid certificate.
@@ -230,6 +234,41 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
     lo.save_to(&mut bytes).map_err(|_| RenderError::Trailer)?;
     fix_document_id(&mut bytes)?;
     Ok(bytes)
+}
+
+/// What [`render_pdf`] places on each page (text runs, the QR with its quiet zone, the
+/// seal, the frame's inner line), without writing the PDF: for checking the layout rules
+/// ([`PageGeometry::problems`]).
+pub fn page_geometry(
+    fonts: &Fonts,
+    view: &CertificateView,
+) -> Result<Vec<PageGeometry>, RenderError> {
+    if view.copies.is_empty() {
+        return Err(RenderError::NoCopies);
+    }
+    let plan = page::Plan::new(fonts, view)?;
+    let qr_text = match view.mode {
+        RenderMode::Specimen => SPECIMEN_QR_TEXT,
+        RenderMode::Electronic | RenderMode::Print => view.qr_text,
+    };
+    let qr = qr::encode(qr_text)?;
+    let body = FontId(BODY_FONT.to_string());
+    let ids = page::FontIds {
+        body: body.clone(),
+        title: match &fonts.title {
+            Some(_) if plan.title_uses_title_face => FontId(TITLE_FONT.to_string()),
+            _ => body,
+        },
+    };
+    Ok(view
+        .copies
+        .iter()
+        .enumerate()
+        .map(|(i, copy)| {
+            let serial = view.serials.and_then(|s| s.get(i)).map(String::as_str);
+            plan.geometry(fonts, &ids, view, *copy, serial, &qr)
+        })
+        .collect())
 }
 
 /// The text shown in `font` on these pages.

@@ -5,6 +5,7 @@ use printpdf::{Color, FontId, Mm, PaintMode, PdfPage};
 
 use super::canvas::{rgb, Canvas};
 use super::fonts::{Face, Fonts};
+use super::geometry::{BoxMm, PageGeometry, Placed, PlacedKind};
 use super::qr::{self, QrRuns};
 use super::text::{self, SizeRange};
 use super::{seal, CertificateView, RenderError, RenderMode, MIN_QR_MM};
@@ -16,7 +17,7 @@ pub(crate) struct FontIds {
     pub title: FontId,
 }
 
-fn ink() -> Color {
+fn ink_colour() -> Color {
     rgb(0.08, 0.08, 0.1)
 }
 fn frame_colour() -> Color {
@@ -111,6 +112,42 @@ impl Plan {
         qr: &QrRuns,
     ) -> PdfPage {
         let layout = view.layout;
+        let (ops, _) = self.draw(fonts, ids, view, copy, serial, qr, false);
+        PdfPage::new(Mm(layout.width_mm), Mm(layout.height_mm), ops)
+    }
+
+    /// What [`Plan::page`] places on the page, without the PDF.
+    pub(crate) fn geometry(
+        &self,
+        fonts: &Fonts,
+        ids: &FontIds,
+        view: &CertificateView,
+        copy: CopyKind,
+        serial: Option<&str>,
+        qr: &QrRuns,
+    ) -> PageGeometry {
+        let layout = view.layout;
+        let (_, placed) = self.draw(fonts, ids, view, copy, serial, qr, true);
+        PageGeometry {
+            width_mm: layout.width_mm,
+            height_mm: layout.height_mm,
+            frame_inner: frame_lines(layout.width_mm, layout.height_mm).1,
+            placed: placed.unwrap_or_default(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn draw(
+        &self,
+        fonts: &Fonts,
+        ids: &FontIds,
+        view: &CertificateView,
+        copy: CopyKind,
+        serial: Option<&str>,
+        qr: &QrRuns,
+        record: bool,
+    ) -> (Vec<printpdf::Op>, Option<Vec<Placed>>) {
+        let layout = view.layout;
         let mut p = PageCtx {
             canvas: Canvas::new(layout.height_mm),
             body: &fonts.body,
@@ -120,14 +157,16 @@ impl Plan {
                 &fonts.body
             },
             ids,
+            placed: record.then(Vec::new),
+            role: BlockRole::Title,
         };
         if view.mode == RenderMode::Specimen {
             p.watermark(layout.width_mm, layout.height_mm);
         }
         p.frame(layout.width_mm, layout.height_mm);
 
-        let fields_block = layout.blocks.iter().find(|b| b.role == BlockRole::Fields);
-        let base = page_text_size(layout, fields_block);
+        let flow = Flow::new(view);
+        let base = flow.base;
         // The seal goes on top of the issuer text and the QR last, so that nothing covers
         // either of them; the rest keeps the layout's order.
         let mut blocks: Vec<&Block> = layout.blocks.iter().collect();
@@ -137,17 +176,29 @@ impl Plan {
             _ => 0,
         });
         for block in blocks {
+            p.role = block.role;
             match block.role {
                 BlockRole::Title => p.title_block(block, view.title, view.title_en),
                 BlockRole::CopyMark => p.copy_mark(block, copy, view.mode),
                 BlockRole::Numbers => p.numbers(block, view, base),
                 BlockRole::Holder => p.holder(block, view, base),
-                BlockRole::Fields => p.fields(block, view.fields, base),
-                BlockRole::LongText => p.long_texts(block, view.long_texts, base),
+                BlockRole::Fields => {
+                    let b = flow.fields_block(block);
+                    p.fields(&b, view.fields, base, flow.rows)
+                }
+                BlockRole::LongText => {
+                    let b = flow.long_text_block(block);
+                    p.long_texts(&b, view.long_texts, base)
+                }
                 BlockRole::Issuer => p.issuer(block, view),
                 BlockRole::Seal => {
                     let r = block.w_mm.min(block.h_mm) / 2.0;
                     let (cx, cy) = (block.x_mm + block.w_mm / 2.0, block.y_mm + block.h_mm / 2.0);
+                    p.record(
+                        PlacedKind::Seal,
+                        BoxMm::new(cx - r, cy - r, 2.0 * r, 2.0 * r),
+                        "",
+                    );
                     seal::draw(
                         &mut p.canvas,
                         p.body,
@@ -163,6 +214,7 @@ impl Plan {
                     let x = block.x_mm + (block.w_mm - side) / 2.0;
                     let y = block.y_mm + (block.h_mm - side) / 2.0;
                     qr::draw(&mut p.canvas, qr, x, y, side);
+                    p.record(PlacedKind::Qr, BoxMm::new(x, y, side, side), "");
                 }
                 BlockRole::Serial => {
                     if let Some(serial) = serial {
@@ -171,7 +223,7 @@ impl Plan {
                 }
             }
         }
-        PdfPage::new(Mm(layout.width_mm), Mm(layout.height_mm), p.canvas.ops)
+        (p.canvas.ops, p.placed)
     }
 }
 
@@ -179,42 +231,157 @@ const VALIDITY_LABEL: &str = "有效期限";
 const LICENCE_NO_LABEL: &str = "证照编号";
 const IDENTIFIER_LABEL: &str = "证照标识";
 
-/// The body text size follows the fields grid's row height, so a dense permit and a roomy
-/// A3 licence both look proportionate; capped at 5.3 mm (15 pt).
-fn text_size_for(fields: Option<&Block>) -> f32 {
-    match fields {
-        Some(b) => {
-            let rows = b.rows.unwrap_or(1).max(1) as f32;
-            (b.h_mm / rows * 0.42).clamp(2.6, 5.3)
+/// Largest body size: 14 pt on A4 and smaller pages, 15 pt on A3.
+const MAX_BODY_MM: f32 = 4.94;
+const MAX_BODY_A3_MM: f32 = 5.3;
+/// Smallest body size the grid starts from (7.4 pt, the card's).
+const MIN_BODY_MM: f32 = 2.6;
+/// Body size as a share of the grid's row pitch.
+const ROW_FILL: f32 = 0.45;
+/// Widest row pitch, in body sizes: a short grid keeps its rows together instead of
+/// spreading a few lines over the whole page.
+const MAX_PITCH_EM: f32 = 4.2;
+/// The numbers line is reference data: a step below the body size.
+const NUMBERS_STEP: f32 = 0.9;
+
+/// Columns and rows the grid uses for `n` fields: one column when the planned rows hold
+/// them all (each value then gets the whole width), else the planned columns.
+fn grid_dims(b: &Block, n: usize) -> (usize, usize) {
+    let planned_rows = (b.rows.unwrap_or(1) as usize).max(1);
+    let cols = (b.columns.unwrap_or(1).max(1) as usize)
+        .min(n.div_ceil(planned_rows))
+        .max(1);
+    (cols, n.div_ceil(cols).max(1))
+}
+
+/// How the fields grid and the long text share the writing area, and the page's body
+/// size that follows. The grid's rows spread over its block (at most [`MAX_PITCH_EM`]
+/// apart), so a permit with five fields fills its page like one with twelve. Where the
+/// long-text block sits under the grid in the same column (the portrait pages), the two
+/// are one writing area: without long text the grid takes all of it; with long text, a
+/// grid that needs less than its block hands the rest down to the long text, which moves
+/// up under it.
+struct Flow {
+    base: f32,
+    /// Rows the grid uses.
+    rows: usize,
+    /// The grid's height: its rows at the row pitch.
+    fields_h: f32,
+    /// Top of the long text when it moves up under the grid.
+    long_top: Option<f32>,
+}
+
+impl Flow {
+    fn new(view: &CertificateView) -> Flow {
+        let layout = view.layout;
+        let max_size = if layout.width_mm.max(layout.height_mm) > 300.0 {
+            MAX_BODY_A3_MM
+        } else {
+            MAX_BODY_MM
+        };
+        let (size, rows, fields_h, long_top) = match layout.block(BlockRole::Fields) {
+            Some(f) => {
+                let (_, rows) = grid_dims(f, view.fields.len());
+                let stacked = layout.block(BlockRole::LongText).filter(|lt| {
+                    lt.y_mm >= f.y_mm + f.h_mm - 0.01
+                        && lt.x_mm <= f.x_mm + 0.01
+                        && lt.x_mm + lt.w_mm >= f.x_mm + f.w_mm - 0.01
+                });
+                let avail = match stacked {
+                    Some(lt) if view.long_texts.is_empty() => lt.y_mm + lt.h_mm - f.y_mm,
+                    _ => f.h_mm,
+                };
+                let raw = avail / rows as f32;
+                let size = (raw * ROW_FILL).clamp(MIN_BODY_MM, max_size);
+                let pitch = raw.min(MAX_PITCH_EM * size);
+                let fields_h = pitch * rows as f32;
+                let long_top = stacked
+                    .filter(|_| !view.long_texts.is_empty())
+                    .map(|lt| f.y_mm + fields_h + (lt.y_mm - f.y_mm - f.h_mm));
+                (size, rows, fields_h, long_top)
+            }
+            None => (4.2, 1, 0.0, None),
+        };
+        Flow {
+            base: page_text_size(layout, size),
+            rows,
+            fields_h,
+            long_top,
         }
-        None => 4.2,
+    }
+
+    fn fields_block(&self, b: &Block) -> Block {
+        Block {
+            h_mm: self.fields_h,
+            ..b.clone()
+        }
+    }
+
+    fn long_text_block(&self, b: &Block) -> Block {
+        match self.long_top {
+            Some(top) if top < b.y_mm => Block {
+                y_mm: top,
+                h_mm: b.y_mm + b.h_mm - top,
+                ..b.clone()
+            },
+            _ => b.clone(),
+        }
     }
 }
 
 /// One body size for the page: the fields grid's, lowered to what the holder and numbers
 /// rows can hold, so that the holder's name is never set smaller than a field label
 /// under it (the blocks then read as one form, not as three type sizes).
-fn page_text_size(layout: &crate::catalog::layout::Layout, fields: Option<&Block>) -> f32 {
-    let mut size = text_size_for(fields);
+fn page_text_size(layout: &crate::catalog::layout::Layout, grid_size: f32) -> f32 {
+    let mut size = grid_size;
     for b in &layout.blocks {
         match b.role {
             BlockRole::Holder => size = size.min(b.h_mm / 2.0 * HOLDER_FILL),
-            BlockRole::Numbers => size = size.min(b.h_mm / 2.0 * NUMBERS_FILL / 0.85),
+            BlockRole::Numbers => size = size.min(b.h_mm / 2.0 * NUMBERS_FILL / NUMBERS_STEP),
             _ => {}
         }
     }
-    size.max(2.6)
+    size.max(MIN_BODY_MM)
 }
 
 /// Share of a row's height the text may take in the holder and numbers blocks.
 const HOLDER_FILL: f32 = 0.55;
 const NUMBERS_FILL: f32 = 0.65;
 
+/// The frame's outer rule sits this far in from the page edge.
+fn frame_margin(w: f32, h: f32) -> f32 {
+    (w.min(h) * 0.03).clamp(5.0, 10.0)
+}
+
+/// Distance from the outer rule to the thin inner line.
+const FRAME_INNER_MM: f32 = 3.7;
+
+/// The frame's outer rule and inner line (centre lines) on a `w` x `h` page.
+pub(crate) fn frame_lines(w: f32, h: f32) -> (BoxMm, BoxMm) {
+    let m = frame_margin(w, h);
+    let i = m + FRAME_INNER_MM;
+    (
+        BoxMm::new(m, m, w - 2.0 * m, h - 2.0 * m),
+        BoxMm::new(i, i, w - 2.0 * i, h - 2.0 * i),
+    )
+}
+
 struct PageCtx<'a> {
     canvas: Canvas,
     body: &'a Face,
     title: &'a Face,
     ids: &'a FontIds,
+    /// What was placed, when the caller asked ([`Plan::geometry`]).
+    placed: Option<Vec<Placed>>,
+    /// The block being drawn.
+    role: BlockRole,
+}
+
+/// Which face a run is set in.
+#[derive(Clone, Copy)]
+enum Ink {
+    Body,
+    Title,
 }
 
 #[derive(Clone, Copy)]
@@ -230,6 +397,32 @@ enum Align {
 }
 
 impl PageCtx<'_> {
+    fn record(&mut self, kind: PlacedKind, bbox: BoxMm, text: &str) {
+        let role = self.role;
+        if let Some(placed) = self.placed.as_mut() {
+            placed.push(Placed {
+                kind,
+                role,
+                bbox,
+                text: text.to_string(),
+            });
+        }
+    }
+
+    /// A run of text with its baseline starting at (x, baseline); its em box is recorded.
+    fn put(&mut self, ink: Ink, size: f32, x: f32, baseline: f32, text: &str) {
+        let (face, id) = match ink {
+            Ink::Body => (self.body, &self.ids.body),
+            Ink::Title => (self.title, &self.ids.title),
+        };
+        self.canvas.text(id, size, x, baseline, text, ink_colour());
+        if self.placed.is_some() {
+            let w = face.width_em(text) * size;
+            let bbox = BoxMm::new(x, baseline - ASCENT * size, w, size);
+            self.record(PlacedKind::Text, bbox, text);
+        }
+    }
+
     fn watermark(&mut self, w: f32, h: f32) {
         let text = "样本 SPECIMEN";
         let angle = (h / w).atan();
@@ -254,13 +447,13 @@ impl PageCtx<'_> {
 
     /// A heavy outer rule, a band of small diamonds, and a thin inner rule.
     fn frame(&mut self, w: f32, h: f32) {
-        let m = (w.min(h) * 0.03).clamp(5.0, 10.0);
+        let m = frame_margin(w, h);
         let col = frame_colour();
         self.canvas.stroke_style(col.clone(), 0.9);
         self.canvas
             .rect(m, m, w - 2.0 * m, h - 2.0 * m, PaintMode::Stroke);
         let band_in = m + 1.3;
-        let band_out = m + 3.7;
+        let band_out = m + FRAME_INNER_MM;
         self.canvas.stroke_style(col.clone(), 0.18);
         self.canvas.rect(
             band_out,
@@ -319,8 +512,7 @@ impl PageCtx<'_> {
         let baseline = b.y_mm + (zh_h - size) / 2.0 + ASCENT * size;
         for c in &chars {
             let s = c.to_string();
-            self.canvas
-                .text(&self.ids.title, size, x, baseline, &s, ink());
+            self.put(Ink::Title, size, x, baseline, &s);
             x += self.title.advance_em(*c) * size + spacing;
         }
         if has_en {
@@ -329,8 +521,7 @@ impl PageCtx<'_> {
             let y = b.y_mm + zh_h + (en_box_h - size) / 2.0 + ASCENT * size;
             let w = self.body.width_em(title_en) * size;
             let x = b.x_mm + (b.w_mm - w) / 2.0;
-            self.canvas
-                .text(&self.ids.body, size, x, y, title_en, ink());
+            self.put(Ink::Body, size, x, y, title_en);
         }
     }
 
@@ -363,7 +554,7 @@ impl PageCtx<'_> {
             (IDENTIFIER_LABEL, view.identifier),
         ];
         // Reference numbers, not the certificate's content: a step below the body size.
-        let size = (b.h_mm / 2.0 * NUMBERS_FILL).min(base * 0.85);
+        let size = (b.h_mm / 2.0 * NUMBERS_FILL).min(base * NUMBERS_STEP);
         // An identifier broken over two lines is hard to type back: one line each, and both
         // rows at the size the longer one needs.
         self.labelled_rows(b, &rows, size, 1.0, Wrap::Never);
@@ -410,18 +601,13 @@ impl PageCtx<'_> {
         }
     }
 
-    fn fields(&mut self, b: &Block, fields: &[(&str, &str)], base: f32) {
+    /// The grid in `b` (already sized by [`Flow`] to `rows` rows).
+    fn fields(&mut self, b: &Block, fields: &[(&str, &str)], base: f32, rows: usize) {
         if fields.is_empty() {
             return;
         }
-        let planned_rows = (b.rows.unwrap_or(1) as usize).max(1);
-        // Fewer fields than one column holds: one column, so each value gets the whole
-        // width instead of a half cell (a long address then keeps the grid's size).
-        let cols = (b.columns.unwrap_or(1).max(1) as usize)
-            .min(fields.len().div_ceil(planned_rows))
-            .max(1);
-        let needed_rows = fields.len().div_ceil(cols);
-        let rows = planned_rows.max(needed_rows);
+        let (cols, _) = grid_dims(b, fields.len());
+        let rows = rows.max(fields.len().div_ceil(cols));
         let cell_w = b.w_mm / cols as f32;
         let cell_h = b.h_mm / rows as f32;
         // More fields than the layout planned: rows got lower, so does the text. Then one
@@ -493,14 +679,7 @@ impl PageCtx<'_> {
             // First text line shares the label's top edge.
             let mut baseline = y + ASCENT * stack.size_mm;
             for line in lines {
-                self.canvas.text(
-                    &self.ids.body,
-                    stack.size_mm,
-                    b.x_mm + label_w,
-                    baseline,
-                    line,
-                    ink(),
-                );
+                self.put(Ink::Body, stack.size_mm, b.x_mm + label_w, baseline, line);
                 baseline += stack.leading_mm;
             }
             let used = (lines.len().max(1) as f32) * stack.leading_mm;
@@ -546,12 +725,8 @@ impl PageCtx<'_> {
             Align::Right => r.x + r.w - w,
         };
         let baseline = r.y + (r.h - size) / 2.0 + ASCENT * size;
-        let id = if title {
-            &self.ids.title
-        } else {
-            &self.ids.body
-        };
-        self.canvas.text(id, size, x, baseline, text, ink());
+        let ink = if title { Ink::Title } else { Ink::Body };
+        self.put(ink, size, x, baseline, text);
     }
 
     /// A label spread to the label column's width (名　　称 / 统一社会信用代码 line up, as on
@@ -593,14 +768,7 @@ impl PageCtx<'_> {
         self.justified_label(&label_box, label, size.min(row.h));
         let mut baseline = top + ASCENT * fitted.size_mm;
         for line in &fitted.lines {
-            self.canvas.text(
-                &self.ids.body,
-                fitted.size_mm,
-                row.x + label_w,
-                baseline,
-                line,
-                ink(),
-            );
+            self.put(Ink::Body, fitted.size_mm, row.x + label_w, baseline, line);
             baseline += fitted.leading_mm;
         }
     }
@@ -616,8 +784,7 @@ impl PageCtx<'_> {
         let natural = self.body.width_em(label) * size;
         let baseline = r.y + ASCENT * size;
         if chars.len() < 2 || natural >= r.w {
-            self.canvas
-                .text(&self.ids.body, size, r.x, baseline, label, ink());
+            self.put(Ink::Body, size, r.x, baseline, label);
             return;
         }
         let spacing = (r.w - natural) / (chars.len() - 1) as f32;
@@ -626,8 +793,7 @@ impl PageCtx<'_> {
         for c in chars {
             run.clear();
             run.push(c);
-            self.canvas
-                .text(&self.ids.body, size, x, baseline, &run, ink());
+            self.put(Ink::Body, size, x, baseline, &run);
             x += self.body.advance_em(c) * size + spacing;
         }
     }

@@ -11,7 +11,7 @@ use super::samples::Sample;
 use super::*;
 use crate::catalog::layout::BlockRole;
 
-fn fonts() -> Option<&'static Fonts> {
+pub(super) fn fonts() -> Option<&'static Fonts> {
     static FONTS: OnceLock<Option<Fonts>> = OnceLock::new();
     FONTS
         .get_or_init(|| match Fonts::load(None) {
@@ -24,7 +24,7 @@ fn fonts() -> Option<&'static Fonts> {
         .as_ref()
 }
 
-fn tools(names: &[&str]) -> bool {
+pub(super) fn tools(names: &[&str]) -> bool {
     for name in names {
         let found = Command::new("sh")
             .arg("-c")
@@ -158,7 +158,7 @@ fn specimen_is_watermarked_and_its_qr_says_so() {
 
 /// Word boxes as pdftotext -bbox reports them: (page, xMin, yMin, xMax, yMax, word), in pt
 /// from the top-left.
-fn word_boxes(pdf: &Path) -> Vec<(usize, f32, f32, f32, f32, String)> {
+pub(super) fn word_boxes(pdf: &Path) -> Vec<(usize, f32, f32, f32, f32, String)> {
     let html = pdftotext(pdf, &["-bbox"]);
     let mut page = 0;
     let mut words = Vec::new();
