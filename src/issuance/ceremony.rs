@@ -414,6 +414,15 @@ pub fn init_root(
         now.format("%Y-%m-%d")
     );
     write_new(&out.join(MANIFEST), &manifest, false)?;
+    // The server secret pickup codes are stored under (HMAC; not a signing key): the key
+    // folder `serve` runs on needs one, and a new folder gets its own.
+    let mut secret = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+    write_new(
+        &out.join(crate::distribution::pickup_key::FILE_NAME),
+        &format!("{}\n", hex::encode(secret)),
+        true,
+    )?;
     // The manifest must load as it is.
     KeySet::load_with(out, KeyAccess::PublicOnly)?;
     record(

@@ -302,7 +302,8 @@ fn sync_from(base: &str, dir: &Path) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolled_back_trust_and_status_lists_are_refused_by_sync() {
-    let app = spawn_app_with(|_| {}).await;
+    // The clock moves an hour on while the issuer stays signed in.
+    let app = spawn_app_with(|s| s.session_idle_minutes = 120).await;
     let token = issuer(&app).await;
     let body = example_body(&app, &token, &business_licence_code(&app)).await;
     let licence = issue(&app, &token, &body).await;
@@ -550,7 +551,8 @@ async fn a_second_server_over_the_same_database_publishes_the_same_list() {
 
 #[tokio::test]
 async fn a_licence_sealed_before_status_lists_is_indexed_and_its_revocation_seen_offline() {
-    let app = spawn_app_with(|_| {}).await;
+    // The clock moves an hour on while the issuer stays signed in.
+    let app = spawn_app_with(|s| s.session_idle_minutes = 120).await;
     let token = issuer(&app).await;
     let body = example_body(&app, &token, &business_licence_code(&app)).await;
     let issued = issue(&app, &token, &body).await;
