@@ -25,6 +25,7 @@ fn claims(iat: i64) -> SealClaims {
         licence_no: "JY13701020000123".into(),
         holder_name: "临沂经济技术开发区某某某某某某某某某某新材料科技股份有限公司".into(),
         holder_code_masked: "91350100M000100Y43".into(),
+        status: None,
     }
 }
 
