@@ -161,14 +161,19 @@ fn licence_number(
 }
 
 /// The densest QR a seal with a status claim may need (error correction M, as printed).
-/// Version 14 reads back from every layout at 150 dpi; version 15 does not from all of them.
+/// Beyond that, and beyond the version the same seal needs without the claim, the claim is left
+/// out: a denser code read back unreliably from a 150 dpi scan of the business licence.
 pub const STATUS_CLAIM_MAX_QR_VERSION: i16 = 14;
 
-fn qr_within_budget(public_url: &str, cose: &[u8]) -> bool {
+/// The QR version a seal prints at (error correction M), if it fits a QR code at all.
+fn qr_version(public_url: &str, cose: &[u8]) -> Option<i16> {
     let text = crate::verification::qr_text(public_url, cose);
-    qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M).is_ok_and(
-        |c| matches!(c.version(), qrcode::Version::Normal(v) if v <= STATUS_CLAIM_MAX_QR_VERSION),
-    )
+    match qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
+        .map(|c| c.version())
+    {
+        Ok(qrcode::Version::Normal(v)) => Some(v),
+        _ => None,
+    }
 }
 
 /// The public URL of status list `list_id` (the `uri` of the seal's status claim and the
@@ -233,15 +238,27 @@ fn seal_and_store(
         &format!("licence:{id}"),
         json!({"identifier": identifier.to_string(), "type_code": d.cert_type.code, "version": d.version}),
     )?;
-    let mut cose = ctx.sealer.seal(&claims, ctx.now)?;
-    if !qr_within_budget(ctx.public_url, &cose) {
+    let with_status = ctx.sealer.seal(&claims, ctx.now)?;
+    let status = claims.status.take();
+    let without_status = ctx.sealer.seal(&claims, ctx.now)?;
+    let denser = match (
+        qr_version(ctx.public_url, &with_status),
+        qr_version(ctx.public_url, &without_status),
+    ) {
+        (Some(with), Some(without)) => with > without || with > STATUS_CLAIM_MAX_QR_VERSION,
+        _ => true,
+    };
+    let cose = if denser {
         // The status claim (~75 bytes, ~120 QR characters) would make this QR denser than
-        // paper reads reliably: seal without it; the signed status index names this
-        // licence's slot instead, as for licences sealed before status lists.
+        // the same seal without it, and a denser code reads back less reliably from paper
+        // and scans: seal without it; the signed status index names this licence's slot
+        // instead, as for licences sealed before status lists.
         store_lists::mark_index_only(conn, &id, ctx.now)?;
-        claims.status = None;
-        cose = ctx.sealer.seal(&claims, ctx.now)?;
-    }
+        without_status
+    } else {
+        claims.status = status;
+        with_status
+    };
     let kid = crate::verification::envelope::Envelope::decode(&cose)
         .ok()
         .and_then(|e| e.kid.map(hex::encode))
