@@ -160,22 +160,6 @@ fn licence_number(
         .ok_or_else(|| RegistrationError::NumbersExhausted(t.code.clone()))
 }
 
-/// The densest QR a seal with a status claim may need (error correction M, as printed).
-/// Beyond that, and beyond the version the same seal needs without the claim, the claim is left
-/// out: a denser code read back unreliably from a 150 dpi scan of the business licence.
-pub const STATUS_CLAIM_MAX_QR_VERSION: i16 = 14;
-
-/// The QR version a seal prints at (error correction M), if it fits a QR code at all.
-fn qr_version(public_url: &str, cose: &[u8]) -> Option<i16> {
-    let text = crate::verification::qr_text(public_url, cose);
-    match qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
-        .map(|c| c.version())
-    {
-        Ok(qrcode::Version::Normal(v)) => Some(v),
-        _ => None,
-    }
-}
-
 /// The public URL of status list `list_id` (the `uri` of the seal's status claim and the
 /// `sub` of the list).
 pub fn status_list_uri(public_url: &str, list_id: i64) -> String {
@@ -217,7 +201,7 @@ fn seal_and_store(
     );
     let id = uuid::Uuid::new_v4().to_string();
     let slot = store_lists::allocate(conn, &id, false, ctx.now)?;
-    let mut claims = SealClaims {
+    let claims = SealClaims {
         iss: d.issuer_code.clone(),
         iat: ctx.now.timestamp(),
         exp: d.record.valid_to.map(unix_end_of_day),
@@ -238,27 +222,11 @@ fn seal_and_store(
         &format!("licence:{id}"),
         json!({"identifier": identifier.to_string(), "type_code": d.cert_type.code, "version": d.version}),
     )?;
-    let with_status = ctx.sealer.seal(&claims, ctx.now)?;
-    let status = claims.status.take();
-    let without_status = ctx.sealer.seal(&claims, ctx.now)?;
-    let denser = match (
-        qr_version(ctx.public_url, &with_status),
-        qr_version(ctx.public_url, &without_status),
-    ) {
-        (Some(with), Some(without)) => with > without || with > STATUS_CLAIM_MAX_QR_VERSION,
-        _ => true,
-    };
-    let cose = if denser {
-        // The status claim (~75 bytes, ~120 QR characters) would make this QR denser than
-        // the same seal without it, and a denser code reads back less reliably from paper
-        // and scans: seal without it; the signed status index names this licence's slot
-        // instead, as for licences sealed before status lists.
-        store_lists::mark_index_only(conn, &id, ctx.now)?;
-        without_status
-    } else {
-        claims.status = status;
-        with_status
-    };
+    // Every new seal names its status-list slot (claim 65535), so an offline verifier with
+    // the signed list needs nothing else. The claim takes a business licence's QR from
+    // version 14 to 16 or 17; the offline reader's window search reads those from a 150 dpi
+    // scan (verification/offline.rs).
+    let cose = ctx.sealer.seal(&claims, ctx.now)?;
     let kid = crate::verification::envelope::Envelope::decode(&cose)
         .ok()
         .and_then(|e| e.kid.map(hex::encode))

@@ -156,21 +156,6 @@ pub fn note_change(
     Ok(())
 }
 
-/// Publishes a licence's slot through the status index (its seal carries no status claim),
-/// and marks its list changed so every process rebuilds the index.
-pub fn mark_index_only(
-    conn: &mut DbConnection,
-    licence_id: &str,
-    now: DateTime<Utc>,
-) -> StorageResult<()> {
-    diesel::update(
-        status_list_entries::table.filter(status_list_entries::licence_id.eq(licence_id)),
-    )
-    .set(status_list_entries::legacy.eq(true))
-    .execute(conn)?;
-    note_change(conn, licence_id, now)
-}
-
 /// Marks every list as changed (after older licences were indexed into them).
 pub fn note_all_changed(conn: &mut DbConnection, now: DateTime<Utc>) -> StorageResult<()> {
     diesel::update(status_lists::table)

@@ -96,7 +96,7 @@ async fn every_catalog_type_is_issued_from_its_example_and_its_seal_verifies() {
 }
 
 #[tokio::test]
-async fn a_thirty_character_company_name_still_fits_qr_version_15() {
+async fn a_thirty_character_company_name_still_fits_qr_version_17() {
     let app = spawn_app().await;
     let token = issuer(&app).await;
     let mut body = example_body(&app, &token, &business_licence_code(&app)).await;
@@ -106,8 +106,11 @@ async fn a_thirty_character_company_name_still_fits_qr_version_15() {
     let qr = licence["qr_text"].as_str().unwrap();
     let code =
         qrcode::QrCode::with_error_correction_level(qr.as_bytes(), qrcode::EcLevel::M).unwrap();
+    // The design's budget was version 15; the status-list claim every seal now carries
+    // (~75 bytes) takes it to 17. The offline reader reads such a code back from a 150 dpi
+    // scan (verify.rs: the_offline_command_reads_the_qr_from_a_rendered_licence_pdf).
     assert!(
-        matches!(code.version(), qrcode::Version::Normal(v) if v <= 15),
+        matches!(code.version(), qrcode::Version::Normal(v) if v <= 17),
         "{:?}",
         code.version()
     );

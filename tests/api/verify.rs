@@ -818,35 +818,49 @@ async fn the_offline_envelope_check_takes_a_bare_cose_and_a_certificate() {
 #[tokio::test]
 async fn the_offline_command_reads_the_qr_from_a_rendered_licence_pdf() {
     let app = spawn_app().await;
-    let (token, licence) = issued_business_licence(&app).await;
+    let token = issuer(&app).await;
     let dir = tempfile::tempdir().unwrap();
     let trust = saved_trust_list(&app, dir.path()).await;
-    let res = app
-        .get(
-            &format!("/api/v1/licences/{}/pdf", licence["id"].as_str().unwrap()),
-            Some(&token),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let pdf = dir.path().join("licence.pdf");
-    std::fs::write(&pdf, res.bytes().await.unwrap()).unwrap();
-    // The page as a scanner or a phone photo would deliver it: 150 dpi greyscale PNG.
-    let status = Command::new("pdftoppm")
-        .args(["-r", "150", "-png", "-singlefile"])
-        .arg(&pdf)
-        .arg(dir.path().join("page"))
-        .status()
-        .expect("pdftoppm (poppler-utils) is installed");
-    assert!(status.success());
-    let png = dir.path().join("page.png");
-    let (code, out, err) = crosscert_verify(&[
-        "--trust-list",
-        trust.to_str().unwrap(),
-        "--image",
-        png.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["licence"]["identifier"], licence["identifier"]);
-    assert_eq!(v["licence"]["licence_no"], licence["licence_no"]);
+    let mut body = example_body(&app, &token, &business_licence_code(&app)).await;
+    // Three business licences (the densest codes: versions 16 and 17 with the status claim),
+    // the last with a 30-character company name; every seal's signature differs, so each
+    // is a different code to find.
+    for name in [
+        None,
+        None,
+        Some("临沂市兰山区鑫源国际商贸物流供应链管理集团股份有限公司分公司"),
+    ] {
+        if let Some(name) = name {
+            body["holder"]["name"] = json!(name);
+        }
+        let licence = issue(&app, &token, &body).await;
+        let res = app
+            .get(
+                &format!("/api/v1/licences/{}/pdf", licence["id"].as_str().unwrap()),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        let pdf = dir.path().join("licence.pdf");
+        std::fs::write(&pdf, res.bytes().await.unwrap()).unwrap();
+        // The page as a scanner or a phone photo would deliver it: 150 dpi greyscale PNG.
+        let status = Command::new("pdftoppm")
+            .args(["-r", "150", "-png", "-singlefile"])
+            .arg(&pdf)
+            .arg(dir.path().join("page"))
+            .status()
+            .expect("pdftoppm (poppler-utils) is installed");
+        assert!(status.success());
+        let png = dir.path().join("page.png");
+        let (code, out, err) = crosscert_verify(&[
+            "--trust-list",
+            trust.to_str().unwrap(),
+            "--image",
+            png.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["licence"]["identifier"], licence["identifier"]);
+        assert_eq!(v["licence"]["licence_no"], licence["licence_no"]);
+    }
 }
