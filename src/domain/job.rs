@@ -70,6 +70,21 @@ impl JobState {
     }
 }
 
+impl JobState {
+    /// The staff pages' name of the state.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            JobState::Queued => "排队中",
+            JobState::Leased => "打印中",
+            JobState::Printed => "已打印待领取",
+            JobState::Collected => "已领取",
+            JobState::Cancelled => "已取消",
+            JobState::Failed => "打印失败",
+            JobState::NeedsReconciliation => "待核对",
+        }
+    }
+}
+
 impl fmt::Display for JobState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

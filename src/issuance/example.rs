@@ -226,7 +226,7 @@ pub fn generate_example_set(out: &Path, now: DateTime<Utc>) -> Result<(), KeyErr
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
     write(
         out,
-        crate::distribution::pickup_key::FILE_NAME,
+        super::PICKUP_SECRET_FILE,
         &format!("{}\n", hex::encode(secret)),
         true,
     )?;

@@ -293,7 +293,16 @@ fn with_bundle(args: &OfflineArgs, now: DateTime<Utc>) -> Outcome {
     if trust_stale {
         note = trust_note;
     }
-    let valid = status == "valid" && !trust_stale;
+    let listed_valid = !expired
+        && matches!(
+            &found,
+            BundleStatus::Known {
+                status: ListStatus::Valid,
+                ..
+            }
+        );
+    let unknown = !expired && matches!(&found, BundleStatus::Unknown(_));
+    let valid = listed_valid && !trust_stale;
     let as_of_text = as_of
         .map(|t| format!("status as of {}", rfc3339(t)))
         .unwrap_or_else(|| "status unknown".into());
@@ -301,7 +310,7 @@ fn with_bundle(args: &OfflineArgs, now: DateTime<Utc>) -> Outcome {
         (true, _) => format!("authentic seal by signer {kid}; VALID ({as_of_text})"),
         (false, Some(n)) => format!(
             "authentic seal by signer {kid}; {} ({as_of_text}): {n}",
-            if status == "unknown" {
+            if unknown {
                 "status UNKNOWN".to_owned()
             } else {
                 format!("NOT VALID: {}", reason.unwrap_or(status))

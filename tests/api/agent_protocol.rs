@@ -739,7 +739,7 @@ fn extend_lease(
     crosscert::storage::jobs::update_job(
         conn,
         id,
-        "leased",
+        crosscert::domain::job::JobState::Leased,
         &crosscert::storage::jobs::JobChanges {
             lease_expires_at: Some(Some((now + chrono::Duration::minutes(2)).naive_utc())),
             ..Default::default()
