@@ -1,4 +1,4 @@
-//! Security stock (DESIGN §6): numbered batches of blank sheets registered per hall, every
+//! Security stock (docs/architecture.md, "Print distribution"): numbered batches of blank sheets registered per hall, every
 //! printed or voided sheet, and each hall's inventory. The agent protocol calls
 //! `mark_printed` and `void_sheet` inside its own transactions.
 

@@ -1,4 +1,4 @@
-//! Print job states and their transitions (DESIGN §6). Pure: the services and the agent
+//! Print job states and their transitions (docs/architecture.md, "Print distribution"). Pure: the services and the agent
 //! protocol ask `transition` whether a change is allowed and store what it answers, so the
 //! rules live in one place and are tested exhaustively here.
 

@@ -1,4 +1,4 @@
-//! Security stock serials (DESIGN §6): letters then digits, e.g. `LY00000001`, counted up in
+//! Security stock serials (docs/architecture.md, "Print distribution"): letters then digits, e.g. `LY00000001`, counted up in
 //! the digits with their width kept (`LY00000099` -> `LY00000100`). Two serials of the same
 //! prefix but different widths are different sheets.
 

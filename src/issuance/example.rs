@@ -16,7 +16,7 @@ use super::keys::{KeyError, MANIFEST};
 const ROOT_YEARS: i32 = 30;
 /// Length of a signer's signing period.
 const SIGNING_YEARS: i32 = 3;
-/// The demo halls of the example set (DESIGN §3 demo data).
+/// The demo halls of the example set (demo data; docs/architecture.md, "Halls and issuing authorities").
 pub const EXAMPLE_HALLS: [&str; 2] = ["320382000", "410381000"];
 
 fn gen_err(e: rcgen::Error) -> KeyError {

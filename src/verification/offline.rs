@@ -4,7 +4,7 @@
 //! on the server); only the expiry sealed into the code is checked. Loads no font, catalog or
 //! database, so it starts in milliseconds.
 //!
-//! Exit codes (API.md): 0 authentic and valid as far as known, 1 anything that does not
+//! Exit codes (docs/architecture.md, "Verification"): 0 authentic and valid as far as known, 1 anything that does not
 //! verify (a code that does not decode included), 2 unusable arguments.
 
 use std::io::Write;

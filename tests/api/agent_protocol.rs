@@ -1,4 +1,4 @@
-//! The hall agent protocol (DESIGN §6, API.md "Hall agents") through the real server: claim
+//! The hall agent protocol (docs/architecture.md, "Print distribution" and "The hall agent") through the real server: claim
 //! and long-poll, document, heartbeat, idempotent reports, stock, the lease sweeper,
 //! reconciliation and the operator's resolution. Every refusal is checked to change nothing.
 

@@ -4,7 +4,7 @@
 //! confirmed), in one transaction with the tray change and an event line, so after a crash or
 //! a power cut the agent knows what may already be on paper and which reports are still owed.
 //!
-//! Restart rule (DESIGN §6, no automatic reprint): a job journaled as `printing` has an
+//! Restart rule (docs/architecture.md, "The hall agent"; no automatic reprint): a job journaled as `printing` has an
 //! unknown outcome. It is never printed again; it is reported `failed` WITHOUT
 //! `printed_nothing`, which moves it to `needs_reconciliation` on the server, and its sheets
 //! are kept out of the tray as `in_doubt` until a hall operator resolves the job.

@@ -1,7 +1,7 @@
 //! The key set: a folder with a `keys.toml` manifest naming the root CA, the issuing signers
 //! (each with its signing period and status), the hall CA with its hall client certificates,
 //! and the server's TLS identity. Loading checks everything a running service relies on and
-//! refuses an inconsistent set, naming the file at fault (DESIGN §5).
+//! refuses an inconsistent set, naming the file at fault (docs/architecture.md, "Keys and custody").
 
 use std::fmt;
 use std::path::{Path, PathBuf};
