@@ -56,7 +56,6 @@ const ACTIX_ALLOWED: &[&str] = &[
     "src/startup.rs",
     "src/tls.rs",
     "src/main.rs",
-    "src/telemetry.rs",
 ];
 
 fn src_dir() -> PathBuf {

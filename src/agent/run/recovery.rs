@@ -64,15 +64,20 @@ impl Agent {
         job: &JobRecord,
         server_state: &str,
     ) -> Result<(), AgentError> {
-        match (job.step, server_state) {
+        use crate::domain::job::JobState as S;
+        match (job.step, S::parse(server_state)) {
             // Not printed here and no longer ours on the server: let it go.
-            (Step::Claimed | Step::Downloaded, s) if s != "leased" => {
+            (Step::Claimed | Step::Downloaded, s) if s != Some(S::Leased) => {
+                let s = server_state;
                 self.journal
                     .mark_abandoned(&job.id, &format!("the server has it {s}"))?;
                 tracing::info!(job = %job.id, step = "abandoned", server_state = s, "job settled on the server before printing");
             }
             // An operator settled a refused report.
-            (Step::Rejected, "printed" | "collected" | "cancelled" | "queued" | "failed") => {
+            (
+                Step::Rejected,
+                Some(S::Printed | S::Collected | S::Cancelled | S::Queued | S::Failed),
+            ) => {
                 self.journal
                     .mark_confirmed(&job.id, &format!("settled on the server: {server_state}"))?;
                 tracing::info!(job = %job.id, step = "confirmed", server_state, "settled by the hall operator");

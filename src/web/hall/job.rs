@@ -114,6 +114,8 @@ pub(super) async fn render_job(
         .db(move |conn| jobs::get_job(conn, &st.catalog, &staff, &id, today))
         .await?;
     let l = &job["licence"];
+    // The service answers JSON today; its state is read once, as the enum.
+    let job_state = JobState::parse(job["state"].as_str().unwrap_or(""));
     let page = JobPage {
         chrome: Chrome::new("打印任务", session),
         id: text(&job["id"]),
@@ -133,12 +135,12 @@ pub(super) async fn render_job(
         pickup_locked: job["pickup_locked"].as_bool().unwrap_or(false),
         may_pick_up: session.staff.role == Role::HallOperator
             && session.staff.hall_code == text(&job["hall"])
-            && job["state"] == "printed",
+            && job_state == Some(JobState::Printed),
         may_resolve: session.staff.role == Role::HallOperator
             && session.staff.hall_code == text(&job["hall"])
-            && job["state"] == "needs_reconciliation",
+            && job_state == Some(JobState::NeedsReconciliation),
         resolve,
-        may_requeue: job["state"] == "failed"
+        may_requeue: job_state == Some(JobState::Failed)
             && jobs::may_requeue(
                 &session.staff,
                 job["hall"].as_str().unwrap_or(""),

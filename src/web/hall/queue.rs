@@ -40,14 +40,14 @@ pub struct QueueQuery {
 }
 
 /// The states a hall works through, in the order it meets them.
-pub(super) const TABS: [(&str, &str); 7] = [
-    ("queued", "排队中"),
-    ("leased", "打印中"),
-    ("printed", "待领取"),
-    ("needs_reconciliation", "待核对"),
-    ("failed", "失败"),
-    ("collected", "已领取"),
-    ("cancelled", "已取消"),
+pub(super) const TABS: [(JobState, &str); 7] = [
+    (JobState::Queued, "排队中"),
+    (JobState::Leased, "打印中"),
+    (JobState::Printed, "待领取"),
+    (JobState::NeedsReconciliation, "待核对"),
+    (JobState::Failed, "失败"),
+    (JobState::Collected, "已领取"),
+    (JobState::Cancelled, "已取消"),
 ];
 
 #[get("/hall")]
@@ -60,15 +60,16 @@ pub async fn queue_page(
     let hall = hall_of_page(&session, q.hall.as_deref())?;
     let wanted = q
         .state
-        .filter(|s| JobState::parse(s).is_some())
-        .unwrap_or_else(|| "printed".to_string());
+        .as_deref()
+        .and_then(JobState::parse)
+        .unwrap_or(JobState::Printed);
     let staff = session.staff.clone();
-    let (h, w, st) = (hall.clone(), wanted.clone(), state.clone());
+    let (h, w, st) = (hall.clone(), wanted.as_str(), state.clone());
     let (hall_row, lines) = state
         .db(move |conn| {
             let hall_row = storage::halls::find_hall(conn, &h)?
                 .ok_or_else(|| ApiError::not_found(format!("no hall with code {h}")))?;
-            let list = jobs::list_jobs(conn, &staff, Some(&h), Some(&w), Some("200"))?;
+            let list = jobs::list_jobs(conn, &staff, Some(&h), Some(w), Some("200"))?;
             let mut lines = Vec::new();
             for j in list {
                 let licence_id = text(&j["licence_id"]);
@@ -116,12 +117,12 @@ pub async fn queue_page(
         tabs: TABS
             .iter()
             .map(|(k, l)| StateTab {
-                key: k,
+                key: k.as_str(),
                 label: l,
                 on: *k == wanted,
             })
             .collect(),
-        state: wanted,
+        state: wanted.as_str().to_string(),
         jobs: lines,
         show_pickup: session.staff.role == Role::HallOperator,
     };
