@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use crosscert::config::ListSettings;
+use crosscert::domain::licence::LicenceStatus;
 use crosscert::domain::status_list::CAPACITY;
 use crosscert::issuance::KeySet;
 use crosscert::storage::licences::LicenceRow;
@@ -57,11 +58,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut entries = Vec::with_capacity(1);
         for (i, idx) in idx.iter().enumerate() {
             let status = if i < revoked {
-                "revoked"
+                LicenceStatus::Revoked
             } else if i < revoked + suspended {
-                "suspended"
+                LicenceStatus::Suspended
             } else {
-                "valid"
+                LicenceStatus::Valid
             };
             let id = format!("bench-{i:07}");
             rows.push(LicenceRow {
@@ -78,7 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 fields: "{}".into(),
                 valid_from: now.date_naive(),
                 valid_to: None,
-                status: status.into(),
+                status,
                 status_reason: None,
                 status_changed_at: None,
                 cose: vec![0],

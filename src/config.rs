@@ -1,4 +1,4 @@
-//! Settings: a TOML file plus `CROSSCERT_*` environment variables (API.md, "Configuration").
+//! Settings: a TOML file plus `CROSSCERT_*` environment variables (README.md, "Configuration").
 //! Secrets are never printed: `Debug` is written by hand where a field is sensitive.
 
 use crate::domain::role::Role;

@@ -18,6 +18,7 @@ pub mod documents;
 pub mod domain;
 pub mod error;
 pub mod issuance;
+pub mod licence_view;
 pub mod published;
 pub mod registration;
 pub mod render;

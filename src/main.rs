@@ -396,7 +396,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Verify(args) => {
-            // The verdict is the exit code (0/1/2, API.md); nothing else is loaded first.
+            // The verdict is the exit code (0/1/2, docs/architecture.md "Verification"); nothing else is loaded first.
             let code = crosscert::verification::offline::run(&offline_args(args));
             std::process::exit(i32::from(code))
         }

@@ -16,7 +16,6 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::config::ListSettings;
-use crate::domain::licence::LicenceStatus;
 use crate::domain::status_list::{ListStatus, PackedStatuses, StatusListClaims, TYP};
 use crate::issuance::{KeySet, ListSignError};
 use crate::storage::{self, status_lists, DbConnection, DbPool, StorageError};
@@ -122,7 +121,7 @@ pub fn build_status_list(
     let rows = status_lists::list_non_valid(conn, list.id, iat.date_naive())?;
     let mut packed = PackedStatuses::new(list.capacity as u64);
     for r in rows {
-        let stored = LicenceStatus::parse(&r.status).unwrap_or(LicenceStatus::Valid);
+        let stored = r.status;
         let status = ListStatus::of(stored.effective(r.valid_to, iat.date_naive()));
         // An index outside the list would be a database bug; the list stays correct for the rest.
         if packed.set(r.idx as u64, status).is_err() {

@@ -76,7 +76,7 @@ pub fn licence_json(
     public_url: &str,
     today: chrono::NaiveDate,
 ) -> Value {
-    let stored = LicenceStatus::parse(&row.status).unwrap_or(LicenceStatus::Valid);
+    let stored = row.status;
     let status = stored.effective(row.valid_to, today);
     let fields: Value = serde_json::from_str(&row.fields).unwrap_or(Value::Null);
     let cert_type = catalog.get(&row.type_code);
@@ -245,7 +245,7 @@ fn seal_and_store(
         fields: serde_json::to_string(&d.record.fields).unwrap_or_else(|_| "{}".into()),
         valid_from: d.record.valid_from,
         valid_to: d.record.valid_to,
-        status: LicenceStatus::Valid.as_str().to_string(),
+        status: LicenceStatus::Valid,
         status_reason: None,
         status_changed_at: None,
         cose,
@@ -416,17 +416,9 @@ where
                 },
             );
         }
-        let from = LicenceStatus::parse(&row.status).unwrap_or(LicenceStatus::Valid);
+        let from = row.status;
         let to = action.apply(from)?;
-        store::update_status(
-            conn,
-            id,
-            from.as_str(),
-            to.as_str(),
-            Some(&reason),
-            None,
-            now,
-        )?;
+        store::update_status(conn, id, from, to, Some(&reason), None, now)?;
         audit::insert_event(
             conn,
             now,
@@ -475,7 +467,7 @@ where
     ctx.sealer.keys().active_signer(ctx.now)?;
     storage::write_tx(conn, |conn| {
         let row = store::get_licence(conn, id)?;
-        let from = LicenceStatus::parse(&row.status).unwrap_or(LicenceStatus::Valid);
+        let from = row.status;
         if from != LicenceStatus::Valid {
             return Err(RegistrationError::NotChangeable(from));
         }
@@ -497,8 +489,8 @@ where
         store::update_status(
             conn,
             id,
-            "valid",
-            "superseded",
+            LicenceStatus::Valid,
+            LicenceStatus::Superseded,
             Some("changed"),
             Some(&new.id),
             ctx.now,

@@ -190,6 +190,8 @@ impl Application {
                 .wrap(TracingLogger::<routes::client_ip::ClientIpSpan>::new())
                 .app_data(server_state.clone())
                 .configure(routes::configure)
+                // The staff pages use the API's extractors (web -> routes, never back).
+                .configure(crate::web::configure)
                 .default_service(web::to(routes::not_found))
         })
         .on_connect(crate::tls::remember_peer)

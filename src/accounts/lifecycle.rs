@@ -55,7 +55,7 @@ fn view(u: users::UserRow, locked_until: Option<DateTime<Utc>>) -> UserView {
     UserView {
         id: u.id,
         username: u.username,
-        role: u.role,
+        role: u.role.to_string(),
         hall: u.hall_code,
         active: u.active,
         locked: locked_until.is_some(),
@@ -131,9 +131,9 @@ pub fn update_user(
                 return Err(AccountError::UnknownHall(hall.clone()));
             }
         }
-        let stays_admin = patch.active.unwrap_or(user.active)
-            && role.map_or(user.role == "admin", |r| r == Role::Admin);
-        if user.role == "admin"
+        let stays_admin =
+            patch.active.unwrap_or(user.active) && role.unwrap_or(user.role) == Role::Admin;
+        if user.role == Role::Admin
             && user.active
             && !stays_admin
             && users::count_other_active_admins(conn, user.id)? == 0
@@ -147,7 +147,7 @@ pub fn update_user(
             user.id,
             &users::UserChanges {
                 active: patch.active,
-                role: role.map(Role::as_str),
+                role,
                 hall_code: patch.hall.as_deref(),
                 ..Default::default()
             },

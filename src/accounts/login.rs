@@ -10,10 +10,9 @@
 
 use super::{token_hash, totp, verify_password, AccountError, Staff};
 use crate::config::{LoginThrottle, Settings};
-use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::storage::{self, audit, login_throttle, users, DbConnection, StorageError};
+use crate::storage::{self, audit, login_throttle, users, DbConnection};
 use chrono::{DateTime, Duration, Utc};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -192,12 +191,7 @@ fn finish_attempt(
             } else {
                 SecondFactor::None
             };
-            let role = Role::parse(&user.role).ok_or_else(|| {
-                AccountError::Storage(StorageError::Migration(format!(
-                    "unknown role {}",
-                    user.role
-                )))
-            })?;
+            let role = user.role;
             login_throttle::delete_key(conn, &keys.pair)?;
             login_throttle::release_attempt(conn, &keys.ip)?;
             login_throttle::release_attempt(conn, &keys.account)?;
@@ -383,9 +377,7 @@ pub fn authenticate(
     if storage::from_db_time(session.last_seen_at) + Duration::seconds(TOUCH_EVERY_S) <= now {
         storage::write_tx(conn, |conn| users::touch_session(conn, &hash, now))?;
     }
-    let Some(role) = Role::parse(&user.role) else {
-        return Ok(None);
-    };
+    let role = user.role;
     Ok(Some(Authenticated {
         must_change_password: user.must_change_password,
         totp_enrolment_required: !user.totp_enabled

@@ -205,7 +205,7 @@ pub fn create_user_hashed(
             users::NewUser {
                 username: account.username,
                 password_hash: hash,
-                role: account.role.as_str(),
+                role: account.role,
                 hall_code: account.hall_code,
                 active: true,
                 failed_logins: 0,
@@ -286,7 +286,7 @@ pub fn revoke_agent_token(
         let changed = storage::agent_tokens::revoke_agent_token(conn, id, now)?;
         if changed {
             // Other server processes drop their cached tokens on commit.
-            crate::distribution::wakeup::notify_auth_in_tx(conn)?;
+            storage::agent_tokens::notify_auth_in_tx(conn)?;
             audit::insert_event(
                 conn,
                 now,

@@ -1,4 +1,4 @@
-//! The hall print agent (DESIGN §6): an HTTP client of the "Hall agents" routes with its own
+//! The hall print agent (docs/architecture.md, "The hall agent"): an HTTP client of the "Hall agents" routes with its own
 //! small journal. It never touches the server's database.
 //!
 //! Where to start: `run.rs` is the loop (claim, check, print, report, recover); `journal.rs`

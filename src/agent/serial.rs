@@ -1,4 +1,4 @@
-//! Blank-sheet serials as the agent's tray counts them (DESIGN §6): capital letters then
+//! Blank-sheet serials as the agent's tray counts them (docs/architecture.md, "Print distribution"): capital letters then
 //! digits, counted up in the digits with their width kept (`LY0099` -> `LY0100`). The server
 //! checks membership in its registered batches; here the arithmetic only has to agree with it.
 

@@ -107,7 +107,7 @@ impl CertType {
     }
 }
 
-/// The domains partner agreements may cover (DESIGN §3).
+/// The domains partner agreements may cover (docs/architecture.md, "Halls and issuing authorities").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Domain {

@@ -98,7 +98,7 @@ impl BlockRole {
     }
 }
 
-/// The smallest printed QR side (DESIGN §4): a phone must read it from arm's length.
+/// The smallest printed QR side (docs/architecture.md, "Licences"): a phone must read it from arm's length.
 pub const MIN_QR_MM: f32 = 30.0;
 
 /// What is wrong with a layout; `field` is a path such as `blocks[3].w_mm`.

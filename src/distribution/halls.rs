@@ -1,5 +1,5 @@
 //! Halls and partner agreements: validation of what administrators submit, and the audited
-//! changes (DESIGN §3).
+//! changes (docs/architecture.md, "Halls and issuing authorities").
 
 use crate::domain::codes::UnifiedCreditCode;
 use crate::domain::hall::{Agreement, Hall};

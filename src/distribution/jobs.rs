@@ -116,12 +116,8 @@ pub(crate) fn subject(id: &str) -> String {
 }
 
 pub(crate) fn state_of(row: &JobRow) -> Result<JobState, JobError> {
-    JobState::parse(&row.state).ok_or_else(|| {
-        JobError::Storage(StorageError::Migration(format!(
-            "print job {} has unknown state {}",
-            row.id, row.state
-        )))
-    })
+    // Parsed where the row left the database (`storage::columns`).
+    Ok(row.state)
 }
 
 pub(crate) fn copies_of(row: &JobRow) -> Vec<CopyKind> {
@@ -222,7 +218,7 @@ impl QueueRequest {
 /// The licence must be valid today (status 01): not suspended, withdrawn, superseded or
 /// past its validity.
 pub(crate) fn licence_validity(row: &LicenceRow, today: NaiveDate) -> Result<(), String> {
-    let stored = LicenceStatus::parse(&row.status).unwrap_or(LicenceStatus::Superseded);
+    let stored = row.status;
     match stored.effective(row.valid_to, today) {
         LicenceStatus::Valid => Ok(()),
         status => Err(match &row.status_reason {
@@ -269,8 +265,7 @@ fn check_queueable(
     today: NaiveDate,
 ) -> Result<(), JobError> {
     licence_validity(licence, today).map_err(|m| refused(Refusal::LicenceNotValid, m))?;
-    let open: Vec<&str> = JobState::OPEN.iter().map(|s| s.as_str()).collect();
-    if let Some(job) = store::list_for_licence(conn, &licence.id, &open)?.first() {
+    if let Some(job) = store::list_for_licence(conn, &licence.id, &JobState::OPEN)?.first() {
         return Err(refused(
             Refusal::JobExists,
             format!(
@@ -370,7 +365,7 @@ pub fn queue_job(
         licence_id: licence.id.clone(),
         hall: req.hall.clone(),
         issuing_hall: licence.issuing_hall.clone(),
-        state: JobState::Queued.as_str().into(),
+        state: JobState::Queued,
         copies: json!(req.copies).to_string(),
         document,
         document_sha256: document_sha256.clone(),
@@ -504,9 +499,7 @@ pub fn detail_json(
         })
         .collect();
     if let Some(l) = licences::find_licence(conn, &row.licence_id)? {
-        let status = LicenceStatus::parse(&l.status)
-            .unwrap_or(LicenceStatus::Superseded)
-            .effective(l.valid_to, today);
+        let status = l.status.effective(l.valid_to, today);
         v["licence"] = json!({
             "licence_no": l.licence_no,
             "type_code": l.type_code,
@@ -564,7 +557,7 @@ pub fn list_jobs(
     };
     let filter = JobFilter {
         hall: hall.map(str::to_string),
-        state: state.map(|s| s.as_str().to_string()),
+        state,
         involving_hall: (staff.role != Role::Admin).then(|| staff.hall_code.clone()),
         limit,
     };
@@ -586,7 +579,7 @@ pub(crate) fn changes(now: DateTime<Utc>) -> JobChanges {
 /// A move to `to` that ends the job's lease (its token no longer opens anything).
 pub(crate) fn end_lease(to: JobState, now: DateTime<Utc>) -> JobChanges {
     JobChanges {
-        state: Some(to.as_str().into()),
+        state: Some(to),
         lease_token_hash: Some(None),
         lease_expires_at: Some(None),
         ..changes(now)
@@ -609,9 +602,9 @@ pub fn cancel_job(
         store::update_job(
             conn,
             id,
-            from.as_str(),
+            from,
             &JobChanges {
-                state: Some(to.as_str().into()),
+                state: Some(to),
                 ..changes(now)
             },
         )?;
@@ -658,7 +651,7 @@ pub fn reroute_job(
         store::update_job(
             conn,
             id,
-            from.as_str(),
+            from,
             &JobChanges {
                 hall: Some(hall_code.clone()),
                 ..changes(now)
@@ -709,9 +702,9 @@ pub fn requeue_job(
         store::update_job(
             conn,
             id,
-            from.as_str(),
+            from,
             &JobChanges {
-                state: Some(to.as_str().into()),
+                state: Some(to),
                 attempts: Some(0),
                 ..changes(now)
             },
@@ -741,7 +734,7 @@ pub fn unlock_pickup(
         store::update_job(
             conn,
             id,
-            &job.state,
+            job.state,
             &JobChanges {
                 pickup_failures: Some(0),
                 pickup_locked: Some(false),
@@ -772,10 +765,9 @@ pub fn cancel_for_licence(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<usize, StorageError> {
-    let candidates: Vec<&str> = JobState::ALL
-        .iter()
-        .filter(|s| transition(**s, JobEvent::LicenceWithdrawn).is_ok())
-        .map(|s| s.as_str())
+    let candidates: Vec<JobState> = JobState::ALL
+        .into_iter()
+        .filter(|s| transition(*s, JobEvent::LicenceWithdrawn).is_ok())
         .collect();
     let jobs = store::list_for_licence(conn, licence_id, &candidates)?;
     let why = format!("licence_{licence_status}");
@@ -800,7 +792,7 @@ pub(crate) fn cancel_withdrawn(
     store::update_job(
         conn,
         &job.id,
-        &job.state,
+        job.state,
         &end_lease(JobState::Cancelled, now),
     )?;
     audit::insert_event(
@@ -842,9 +834,9 @@ pub fn lease_job(
         store::update_job(
             conn,
             id,
-            from.as_str(),
+            from,
             &JobChanges {
-                state: Some(to.as_str().into()),
+                state: Some(to),
                 lease_token_hash: Some(Some(lease_token_hash.to_string())),
                 lease_expires_at: Some(Some(storage::to_db_time(expires_at))),
                 ..changes(now)
@@ -981,7 +973,7 @@ pub fn pickup(
             store::update_job(
                 conn,
                 &id,
-                from.as_str(),
+                from,
                 &JobChanges {
                     pickup_failures: Some(failures),
                     pickup_locked: Some(locked),
@@ -1003,9 +995,9 @@ pub fn pickup(
         store::update_job(
             conn,
             &id,
-            from.as_str(),
+            from,
             &JobChanges {
-                state: Some(to.as_str().into()),
+                state: Some(to),
                 collected_at: Some(Some(storage::to_db_time(now))),
                 ..changes(now)
             },

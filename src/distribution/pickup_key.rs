@@ -9,7 +9,7 @@
 use ring::hmac;
 use std::path::{Path, PathBuf};
 
-pub const FILE_NAME: &str = "pickup-secret";
+pub const FILE_NAME: &str = crate::issuance::PICKUP_SECRET_FILE;
 const PREFIX: &str = "hmac-sha256:";
 
 #[derive(Debug, thiserror::Error)]

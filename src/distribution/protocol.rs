@@ -322,7 +322,7 @@ fn hall_job(conn: &mut DbConnection, hall: &str, id: &str) -> Result<JobRow, Pro
 
 /// The token must be the job's current lease (and the job leased).
 fn check_lease(job: &JobRow, lease_token_hash: &str) -> Result<(), ProtocolError> {
-    let current = job.state == JobState::Leased.as_str()
+    let current = job.state == JobState::Leased
         && job
             .lease_token_hash
             .as_deref()
@@ -355,7 +355,7 @@ fn cancel_for_invalid_licence(
     crate::distribution::jobs::cancel_withdrawn(
         conn,
         job,
-        &licence.status,
+        licence.status.as_str(),
         "licence_not_valid",
         message,
         actor,
@@ -437,7 +437,7 @@ pub fn claim_once(
                     conn,
                     &job,
                     &JobChanges {
-                        state: Some(to.as_str().into()),
+                        state: Some(to),
                         lease_token_hash: Some(Some(token_hash(&token))),
                         lease_expires_at: Some(Some(storage::to_db_time(expires))),
                         ..changes(now)
@@ -560,7 +560,7 @@ pub fn heartbeat(
         store::update_job(
             conn,
             id,
-            JobState::Leased.as_str(),
+            JobState::Leased,
             &JobChanges {
                 lease_expires_at: Some(Some(storage::to_db_time(expires))),
                 ..changes(now)
@@ -624,7 +624,7 @@ pub fn report(
             )?,
             Outcome::Failed => record_failed(conn, &job, &req, &actor, now)?,
         };
-        let requeued = row.state == JobState::Queued.as_str();
+        let requeued = row.state == JobState::Queued;
         if requeued {
             wakeup::notify_in_tx(conn, hall)?;
         }
@@ -741,7 +741,7 @@ pub fn sweep_expired_leases(
         for job in expired {
             let from = state_of(&job)?;
             let to = transition(from, JobEvent::LeaseExpired).map_err(JobError::from)?;
-            store::update_job(conn, &job.id, from.as_str(), &end_lease(to, now))?;
+            store::update_job(conn, &job.id, from, &end_lease(to, now))?;
             audit::insert_event(
                 conn,
                 now,
@@ -857,10 +857,7 @@ pub fn reconcile(
             "action": reconcile_action(Some(agent_state), server),
         }));
     }
-    let open = [
-        JobState::Leased.as_str(),
-        JobState::NeedsReconciliation.as_str(),
-    ];
+    let open = [JobState::Leased, JobState::NeedsReconciliation];
     for job in store::list_for_hall(conn, hall, &open, 500)? {
         if ids.contains(&job.id) {
             continue;
@@ -975,9 +972,9 @@ pub fn resolve_job(
         store::update_job(
             conn,
             id,
-            from.as_str(),
+            from,
             &JobChanges {
-                state: Some(to.as_str().into()),
+                state: Some(to),
                 printed_at: printed.then(|| Some(storage::to_db_time(now))),
                 ..changes(now)
             },

@@ -1,4 +1,4 @@
-//! Routing (DESIGN §6): which halls may print a certificate type today, nearest first. The
+//! Routing (docs/architecture.md, "Print distribution"): which halls may print a certificate type today, nearest first. The
 //! same rule decides whether a print job may be queued or rerouted to a hall.
 
 use crate::catalog::{Catalog, CertType};

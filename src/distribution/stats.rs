@@ -148,7 +148,7 @@ mod tests {
         JobTimes {
             hall: hall.into(),
             issuing_hall: "i".into(),
-            state: state.into(),
+            state: JobState::parse(state).unwrap(),
             created_at: t0,
             printed_at: printed_after_s.map(|s| t0 + chrono::Duration::seconds(s)),
             collected_at: collected_after_s.map(|s| t0 + chrono::Duration::seconds(s)),

@@ -1,11 +1,11 @@
-//! Security stock (DESIGN §6): numbered batches of blank sheets registered per hall, every
+//! Security stock (docs/architecture.md, "Print distribution"): numbered batches of blank sheets registered per hall, every
 //! printed or voided sheet, and each hall's inventory. The agent protocol calls
 //! `mark_printed` and `void_sheet` inside its own transactions.
 
 use crate::accounts::Staff;
 use crate::domain::copy::CopyKind;
 use crate::domain::role::Role;
-use crate::domain::stock::SheetSerial;
+use crate::domain::stock::{SheetSerial, SheetState};
 use crate::storage::stock::{self as store, NewBatch, SheetRow};
 use crate::storage::{self, audit, halls, DbConnection, StorageError};
 use chrono::{DateTime, Utc};
@@ -246,8 +246,8 @@ pub fn inventory(
 pub fn hall_inventory(conn: &mut DbConnection, hall: &str) -> Result<Inventory, StockError> {
     let batches = store::list_batches(conn, hall)?;
     let registered: i64 = batches.iter().map(|b| i64::from(b.count)).sum();
-    let printed = store::count_sheets(conn, hall, "printed")?;
-    let voided = store::count_sheets(conn, hall, "voided")?;
+    let printed = store::count_sheets(conn, hall, SheetState::Printed)?;
+    let voided = store::count_sheets(conn, hall, SheetState::Voided)?;
     Ok(Inventory {
         hall: hall.to_string(),
         batches: batches.iter().map(batch_view).collect(),
@@ -296,23 +296,24 @@ fn take_sheet(
         hall: hall.to_string(),
     })?;
     let (state, job_id, copy, reason) = match taken {
-        Taken::Printed { job_id, copy } => ("printed", Some(job_id), Some(copy.as_str()), None),
-        Taken::Voided { job_id, reason } => ("voided", job_id, None, Some(reason)),
+        Taken::Printed { job_id, copy } => (SheetState::Printed, Some(job_id), Some(copy), None),
+        Taken::Voided { job_id, reason } => (SheetState::Voided, job_id, None, Some(reason)),
     };
     let sheet = SheetRow {
         serial: serial.to_string(),
         hall: hall.to_string(),
         batch_id: batch.id,
-        state: state.to_string(),
+        state,
         job_id: job_id.map(str::to_string),
-        copy: copy.map(str::to_string),
+        copy,
         reason: reason.map(str::to_string),
         at: storage::to_db_time(now),
     };
     if store::insert_sheet_if_new(conn, &sheet)? {
         return Ok(());
     }
-    let state = store::find_sheet(conn, serial)?.map_or_else(|| "used".into(), |s| s.state);
+    let state =
+        store::find_sheet(conn, serial)?.map_or_else(|| "used".into(), |s| s.state.to_string());
     Err(StockError::AlreadyUsed {
         serial: serial.to_string(),
         state,

@@ -10,9 +10,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 pub const CHANNEL: &str = "crosscert_jobs";
-/// Agent credentials changed (a token revoked, a hall deactivated): every process drops its
-/// agent authentication cache at once.
-pub const AUTH_CHANNEL: &str = "crosscert_agent_auth";
+pub use crate::storage::agent_tokens::AUTH_CHANNEL;
 
 #[derive(Debug, Default)]
 pub struct JobWakeups {
@@ -68,17 +66,7 @@ pub fn notify_in_tx(
     Ok(())
 }
 
-/// Queue a cross-process "agent credentials changed" inside the current transaction.
-pub fn notify_auth_in_tx(
-    conn: &mut crate::storage::DbConnection,
-) -> Result<(), diesel::result::Error> {
-    if let crate::storage::DbConnection::Pg(c) = conn {
-        diesel::sql_query("SELECT pg_notify($1, '')")
-            .bind::<diesel::sql_types::Text, _>(AUTH_CHANNEL)
-            .execute(c)?;
-    }
-    Ok(())
-}
+pub use crate::storage::agent_tokens::notify_auth_in_tx;
 
 /// Start the PostgreSQL listener thread. It reconnects after errors; reading notifications
 /// (`PQconsumeInput`) sends no query, so idle halls cost the database nothing.

@@ -1,4 +1,4 @@
-//! Checkable codes (DESIGN §8): unified social credit code, resident ID number, and the
+//! Checkable codes (docs/architecture.md, "Checkable codes"): unified social credit code, resident ID number, and the
 //! licence identifier's MOD 37,36 check character.
 //!
 //! Each code is parsed once into a type with a private field; holding the type is the proof

@@ -1,4 +1,4 @@
-//! Halls (DESIGN §3): where licences are issued and printed. City, district, county and zone
+//! Halls (docs/architecture.md, "Halls and issuing authorities"): where licences are issued and printed. City, district, county and zone
 //! halls are issuing authorities; partner halls print under an agreement.
 
 use chrono::NaiveDate;

@@ -1,4 +1,4 @@
-//! Print job states and their transitions (DESIGN §6). Pure: the services and the agent
+//! Print job states and their transitions (docs/architecture.md, "Print distribution"). Pure: the services and the agent
 //! protocol ask `transition` whether a change is allowed and store what it answers, so the
 //! rules live in one place and are tested exhaustively here.
 
@@ -67,6 +67,21 @@ impl JobState {
     /// No sheet of the job has been (or may have been) printed yet.
     pub fn is_before_printing(self) -> bool {
         matches!(self, JobState::Queued | JobState::Failed)
+    }
+}
+
+impl JobState {
+    /// The staff pages' name of the state.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            JobState::Queued => "排队中",
+            JobState::Leased => "打印中",
+            JobState::Printed => "已打印待领取",
+            JobState::Collected => "已领取",
+            JobState::Cancelled => "已取消",
+            JobState::Failed => "打印失败",
+            JobState::NeedsReconciliation => "待核对",
+        }
     }
 }
 

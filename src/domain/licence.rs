@@ -1,4 +1,4 @@
-//! Licence status and lifecycle (DESIGN §4): the status codes used by provincial licence
+//! Licence status and lifecycle (docs/architecture.md, "Licences"): the status codes used by provincial licence
 //! interfaces, the actions that change them, and which changes are possible.
 
 use chrono::NaiveDate;

@@ -1,4 +1,4 @@
-//! The claims sealed into a licence's COSE_Sign1 (DESIGN §4).
+//! The claims sealed into a licence's COSE_Sign1 (docs/architecture.md, "Licences").
 //!
 //! The map is kept as small as the QR code demands: the licence type and version already sit
 //! inside the identifier, so they are not repeated. The CWT issuer (key 1) is omitted whenever it
@@ -22,7 +22,7 @@ const KEY_HOLDER_CODE_MASKED: i64 = -4;
 /// `{"status_list": {"idx": n, "uri": "<list URL>"}}`.
 const KEY_STATUS: i64 = 65535;
 
-/// The identifier's fixed root arc (DESIGN §4); the issuer code is the 7th dotted part.
+/// The identifier's fixed root arc (docs/architecture.md, "Licences"); the issuer code is the 7th dotted part.
 const IDENTIFIER_ROOT: &str = "1.2.156.3005.2.";
 
 /// What a seal asserts about one licence version.

@@ -1,8 +1,39 @@
-//! Security stock serials (DESIGN §6): letters then digits, e.g. `LY00000001`, counted up in
+//! Security stock serials (docs/architecture.md, "Print distribution"): letters then digits, e.g. `LY00000001`, counted up in
 //! the digits with their width kept (`LY00000099` -> `LY00000100`). Two serials of the same
 //! prefix but different widths are different sheets.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// What became of a sheet of registered stock: printed on for a job, or voided (spoilt,
+/// lost in a failed attempt). A sheet not yet taken has no row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SheetState {
+    Printed,
+    Voided,
+}
+
+impl SheetState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SheetState::Printed => "printed",
+            SheetState::Voided => "voided",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SheetState> {
+        [SheetState::Printed, SheetState::Voided]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for SheetState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 pub const MAX_PREFIX: usize = 16;
 /// 15 digits still fit an i64 with room for the count on top.

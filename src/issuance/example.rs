@@ -16,7 +16,7 @@ use super::keys::{KeyError, MANIFEST};
 const ROOT_YEARS: i32 = 30;
 /// Length of a signer's signing period.
 const SIGNING_YEARS: i32 = 3;
-/// The demo halls of the example set (DESIGN §3 demo data).
+/// The demo halls of the example set (demo data; docs/architecture.md, "Halls and issuing authorities").
 pub const EXAMPLE_HALLS: [&str; 2] = ["320382000", "410381000"];
 
 fn gen_err(e: rcgen::Error) -> KeyError {
@@ -226,7 +226,7 @@ pub fn generate_example_set(out: &Path, now: DateTime<Utc>) -> Result<(), KeyErr
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
     write(
         out,
-        crate::distribution::pickup_key::FILE_NAME,
+        super::PICKUP_SECRET_FILE,
         &format!("{}\n", hex::encode(secret)),
         true,
     )?;

@@ -19,5 +19,10 @@ pub use keys::{
 pub use list_signer::{ListSignError, ListSigner};
 pub use seal::{SealError, Sealer};
 
+/// The key folder's file holding the server secret pickup codes are stored under (an HMAC
+/// key, not a signing key): every key folder gets one (`keys init-root`, the example set);
+/// `distribution::pickup_key` reads it.
+pub const PICKUP_SECRET_FILE: &str = "pickup-secret";
+
 #[cfg(test)]
 mod tests;

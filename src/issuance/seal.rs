@@ -1,5 +1,5 @@
 //! Sealing: claims -> COSE_Sign1 (RFC 9052) signed ES256 by the active signer, then verified
-//! with the signer's public key before anyone sees it (DESIGN §4, "verify what you signed").
+//! with the signer's public key before anyone sees it (docs/architecture.md, "The life of a licence": verify what you signed).
 //!
 //! The seal is written with CBOR tag 18 (COSE_Sign1). Untagged would save one byte (under two
 //! QR characters), but the tag makes the bytes self-describing for generic COSE tools and the

@@ -282,7 +282,7 @@ fn sealing_outside_every_signing_period_is_no_signer_in_period() {
     ));
 }
 
-/// Hand-built envelopes in every shape DESIGN §4 tells verifiers to accept.
+/// Hand-built envelopes in every shape verifiers accept (docs/architecture.md, "Licences").
 #[test]
 fn verifier_accepts_kid_placement_and_tag_variants() {
     let dir = example_dir();

@@ -36,7 +36,7 @@ pub use geometry::PageGeometry;
 /// never look like a valid certificate.
 pub const SPECIMEN_QR_TEXT: &str = "SPECIMEN-NOT-VALID";
 
-/// The smallest QR block a layout may give (DESIGN §4: printed at least 30 mm wide).
+/// The smallest QR block a layout may give (docs/architecture.md, "Licences": printed at least 30 mm wide).
 pub const MIN_QR_MM: f32 = 30.0;
 
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +108,7 @@ pub struct CertificateView<'a> {
     pub issued_on: NaiveDate,
     pub licence_no: &'a str,
     pub identifier: &'a str,
-    /// The verification text (DESIGN §4); replaced by [`SPECIMEN_QR_TEXT`] on specimens.
+    /// The verification text (docs/architecture.md, "Licences"); replaced by [`SPECIMEN_QR_TEXT`] on specimens.
     pub qr_text: &'a str,
     /// One page per copy, in this order.
     pub copies: &'a [CopyKind],

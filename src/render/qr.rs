@@ -16,7 +16,7 @@ pub(crate) struct QrRuns {
     pub runs: Vec<(usize, usize, usize)>,
 }
 
-/// Encode at error correction M (DESIGN §4: the seal fits version 15 at M).
+/// Encode at error correction M (docs/architecture.md, "Licences": the seal fits version 15 at M).
 pub(crate) fn encode(text: &str) -> Result<QrRuns, RenderError> {
     let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
         .map_err(|e| RenderError::QrTooLong(e.to_string()))?;

@@ -1,4 +1,4 @@
-//! Hall agent routes (API.md "Hall agents"): claim (long-poll), document, heartbeat, report,
+//! Hall agent routes (the "Hall agents" operations of the OpenAPI document; docs/architecture.md, "The hall agent"): claim (long-poll), document, heartbeat, report,
 //! void spoiled sheets, reconcile. The caller is a hall (`AgentHall`); another hall's job
 //! answers 404.
 

@@ -84,8 +84,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(agent::report)
     .service(agent::void_sheets)
     .service(agent::reconcile)
-    .configure(verify::configure)
-    .configure(crate::web::configure);
+    .configure(verify::configure);
 }
 
 /// Anything no route matched.

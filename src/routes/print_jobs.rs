@@ -111,7 +111,8 @@ pub async fn change_print_job(
                 }
                 other => return Err(ApiError::not_found(format!("no print job action {other}"))),
             };
-            let claimable = (row.state == "queued").then(|| row.hall.clone());
+            let claimable =
+                (row.state == crate::domain::job::JobState::Queued).then(|| row.hall.clone());
             jobs::detail_json(conn, &st.catalog, &row, now.date_naive())
                 .map(|job| (job, claimable))
                 .map_err(ApiError::from)

@@ -5,6 +5,21 @@ use super::{to_db_time, DbConnection, StorageError, StorageResult};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+/// Agent credentials changed (a token revoked, a hall deactivated): on PostgreSQL every
+/// server process listens here and drops its agent authentication cache at once.
+pub const AUTH_CHANNEL: &str = "crosscert_agent_auth";
+
+/// Queue a cross-process "agent credentials changed" inside the current transaction (sent
+/// on commit; nothing to do on SQLite, whose one process invalidates its cache itself).
+pub fn notify_auth_in_tx(conn: &mut DbConnection) -> Result<(), diesel::result::Error> {
+    if let DbConnection::Pg(c) = conn {
+        diesel::sql_query("SELECT pg_notify($1, '')")
+            .bind::<diesel::sql_types::Text, _>(AUTH_CHANNEL)
+            .execute(c)?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = agent_tokens)]
 pub struct AgentTokenRow {

@@ -12,7 +12,7 @@ use diesel::prelude::*;
 pub struct HallRow {
     pub code: String,
     pub name: String,
-    pub kind: String,
+    pub kind: HallKind,
     pub province: String,
     pub city: String,
     pub county: String,
@@ -34,7 +34,7 @@ impl HallRow {
         HallRow {
             code: h.code.clone(),
             name: h.name.clone(),
-            kind: h.kind.as_str().to_string(),
+            kind: h.kind,
             province: h.province.clone(),
             city: h.city.clone(),
             county: h.county.clone(),
@@ -53,9 +53,6 @@ impl HallRow {
     }
 
     pub fn into_hall(self) -> StorageResult<Hall> {
-        let kind = HallKind::parse(&self.kind).ok_or_else(|| {
-            StorageError::Migration(format!("hall {} has unknown kind {}", self.code, self.kind))
-        })?;
         let authority = match (self.authority_name, self.authority_credit_code) {
             (Some(name), Some(credit_code)) => Some(Authority { name, credit_code }),
             _ => None,
@@ -75,7 +72,7 @@ impl HallRow {
         Ok(Hall {
             code: self.code,
             name: self.name,
-            kind,
+            kind: self.kind,
             province: self.province,
             city: self.city,
             county: self.county,

@@ -4,6 +4,7 @@
 use super::licences::LicenceRow;
 use super::schema::{licences, print_jobs};
 use super::{DbConnection, StorageError, StorageResult};
+use crate::domain::job::JobState;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -15,7 +16,7 @@ pub struct JobRow {
     pub licence_id: String,
     pub hall: String,
     pub issuing_hall: String,
-    pub state: String,
+    pub state: JobState,
     pub copies: String,
     pub document_sha256: String,
     pub pickup_code_hash: String,
@@ -38,7 +39,7 @@ pub struct NewJob {
     pub licence_id: String,
     pub hall: String,
     pub issuing_hall: String,
-    pub state: String,
+    pub state: JobState,
     pub copies: String,
     pub document: Vec<u8>,
     pub document_sha256: String,
@@ -52,7 +53,7 @@ pub struct NewJob {
 #[derive(Debug, Clone, Default, AsChangeset)]
 #[diesel(table_name = print_jobs)]
 pub struct JobChanges {
-    pub state: Option<String>,
+    pub state: Option<JobState>,
     pub hall: Option<String>,
     pub pickup_failures: Option<i32>,
     pub pickup_locked: Option<bool>,
@@ -130,7 +131,7 @@ pub fn find_job_to_print(
 pub fn list_for_licence(
     conn: &mut DbConnection,
     licence_id: &str,
-    states: &[&str],
+    states: &[JobState],
 ) -> StorageResult<Vec<JobRow>> {
     Ok(print_jobs::table
         .filter(print_jobs::licence_id.eq(licence_id))
@@ -144,7 +145,7 @@ pub fn list_for_licence(
 pub struct JobFilter {
     /// The target hall.
     pub hall: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<JobState>,
     /// Only jobs this hall prints or issued (non-admin staff).
     pub involving_hall: Option<String>,
     pub limit: i64,
@@ -161,7 +162,7 @@ pub fn list_jobs(conn: &mut DbConnection, filter: &JobFilter) -> StorageResult<V
         q = q.filter(print_jobs::hall.eq(h.clone()));
     }
     if let Some(s) = &filter.state {
-        q = q.filter(print_jobs::state.eq(s.clone()));
+        q = q.filter(print_jobs::state.eq(*s));
     }
     if let Some(h) = &filter.involving_hall {
         q = q.filter(
@@ -178,7 +179,7 @@ pub fn list_jobs(conn: &mut DbConnection, filter: &JobFilter) -> StorageResult<V
 pub fn update_job(
     conn: &mut DbConnection,
     id: &str,
-    expected: &str,
+    expected: JobState,
     changes: &JobChanges,
 ) -> StorageResult<()> {
     let n = diesel::update(
@@ -204,7 +205,7 @@ pub fn update_locked_job(
     job: &JobRow,
     changes: &JobChanges,
 ) -> StorageResult<JobRow> {
-    update_job(conn, &job.id, &job.state, changes)?;
+    update_job(conn, &job.id, job.state, changes)?;
     Ok(job.with(changes))
 }
 
@@ -250,7 +251,7 @@ pub fn lock_claimable(
         () => {
             print_jobs::table
                 .filter(print_jobs::hall.eq(hall))
-                .filter(print_jobs::state.eq("queued"))
+                .filter(print_jobs::state.eq(JobState::Queued))
                 .order((print_jobs::created_at.asc(), print_jobs::id.asc()))
                 .limit(limit)
                 .select(JobRow::as_select())
@@ -269,7 +270,7 @@ pub fn has_claimable(conn: &mut DbConnection, hall: &str) -> StorageResult<bool>
         print_jobs::table
             .select(print_jobs::id)
             .filter(print_jobs::hall.eq(hall))
-            .filter(print_jobs::state.eq("queued")),
+            .filter(print_jobs::state.eq(JobState::Queued)),
     ))
     .get_result(conn)?)
 }
@@ -284,7 +285,7 @@ pub fn lock_expired_leases(
     macro_rules! expired {
         () => {
             print_jobs::table
-                .filter(print_jobs::state.eq("leased"))
+                .filter(print_jobs::state.eq(JobState::Leased))
                 .filter(print_jobs::lease_expires_at.lt(now))
                 .order(print_jobs::lease_expires_at.asc())
                 .limit(limit)
@@ -301,7 +302,7 @@ pub fn lock_expired_leases(
 pub fn list_for_hall(
     conn: &mut DbConnection,
     hall: &str,
-    states: &[&str],
+    states: &[JobState],
     limit: i64,
 ) -> StorageResult<Vec<JobRow>> {
     Ok(print_jobs::table
@@ -349,7 +350,7 @@ pub fn try_sweep_lock(conn: &mut DbConnection, key: i64) -> StorageResult<bool> 
 pub struct JobTimes {
     pub hall: String,
     pub issuing_hall: String,
-    pub state: String,
+    pub state: JobState,
     pub created_at: NaiveDateTime,
     pub printed_at: Option<NaiveDateTime>,
     pub collected_at: Option<NaiveDateTime>,

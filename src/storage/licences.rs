@@ -2,6 +2,7 @@
 
 use super::schema::{idempotency_keys, licences};
 use super::{to_db_time, DbConnection, StorageError, StorageResult};
+use crate::domain::licence::LicenceStatus;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
@@ -21,7 +22,7 @@ pub struct LicenceRow {
     pub fields: String,
     pub valid_from: NaiveDate,
     pub valid_to: Option<NaiveDate>,
-    pub status: String,
+    pub status: LicenceStatus,
     pub status_reason: Option<String>,
     pub status_changed_at: Option<NaiveDateTime>,
     pub cose: Vec<u8>,
@@ -115,8 +116,8 @@ pub fn list_versions(
 pub fn update_status(
     conn: &mut DbConnection,
     id: &str,
-    expected: &str,
-    status: &str,
+    expected: LicenceStatus,
+    status: LicenceStatus,
     reason: Option<&str>,
     superseded_by: Option<&str>,
     now: DateTime<Utc>,
@@ -219,7 +220,7 @@ pub struct VerifyRow {
     pub holder_code: String,
     pub valid_from: NaiveDate,
     pub valid_to: Option<NaiveDate>,
-    pub status: String,
+    pub status: LicenceStatus,
 }
 
 /// The verify path's one query: the licence by its (unique, indexed) identifier, joined to

@@ -6,6 +6,7 @@ pub mod agent_reports;
 pub mod agent_tokens;
 pub mod audit;
 pub mod backup;
+pub mod columns;
 pub mod halls;
 pub mod jobs;
 pub mod licences;

@@ -173,7 +173,7 @@ pub struct ListedStatus {
     #[diesel(sql_type = BigInt)]
     pub idx: i64,
     #[diesel(sql_type = Text)]
-    pub status: String,
+    pub status: crate::domain::licence::LicenceStatus,
     #[diesel(sql_type = Nullable<Date>)]
     pub valid_to: Option<NaiveDate>,
 }

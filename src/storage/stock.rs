@@ -2,6 +2,8 @@
 
 use super::schema::{sheets, stock_batches};
 use super::{DbConnection, StorageResult};
+use crate::domain::copy::CopyKind;
+use crate::domain::stock::SheetState;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -41,9 +43,9 @@ pub struct SheetRow {
     pub serial: String,
     pub hall: String,
     pub batch_id: i64,
-    pub state: String,
+    pub state: SheetState,
     pub job_id: Option<String>,
-    pub copy: Option<String>,
+    pub copy: Option<CopyKind>,
     pub reason: Option<String>,
     pub at: NaiveDateTime,
 }
@@ -149,7 +151,7 @@ pub fn insert_sheet_if_new(conn: &mut DbConnection, sheet: &SheetRow) -> Storage
     Ok(n == 1)
 }
 
-pub fn count_sheets(conn: &mut DbConnection, hall: &str, state: &str) -> StorageResult<i64> {
+pub fn count_sheets(conn: &mut DbConnection, hall: &str, state: SheetState) -> StorageResult<i64> {
     Ok(sheets::table
         .filter(sheets::hall.eq(hall))
         .filter(sheets::state.eq(state))

@@ -3,6 +3,7 @@
 
 use super::schema::{recovery_codes, sessions, users};
 use super::{to_db_time, DbConnection, StorageError, StorageResult};
+use crate::domain::role::Role;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
@@ -12,7 +13,7 @@ pub struct UserRow {
     pub id: i64,
     pub username: String,
     pub password_hash: String,
-    pub role: String,
+    pub role: Role,
     pub hall_code: String,
     pub active: bool,
     pub failed_logins: i32,
@@ -30,7 +31,7 @@ pub struct UserRow {
 pub struct NewUser<'a> {
     pub username: &'a str,
     pub password_hash: &'a str,
-    pub role: &'a str,
+    pub role: Role,
     pub hall_code: &'a str,
     pub active: bool,
     pub failed_logins: i32,
@@ -101,7 +102,7 @@ pub fn get_user_by_name(conn: &mut DbConnection, username: &str) -> StorageResul
 #[diesel(table_name = users)]
 pub struct UserChanges<'a> {
     pub active: Option<bool>,
-    pub role: Option<&'a str>,
+    pub role: Option<Role>,
     pub hall_code: Option<&'a str>,
     pub password_hash: Option<&'a str>,
     pub must_change_password: Option<bool>,
@@ -128,7 +129,7 @@ pub fn update_user(
 /// Active administrators other than `except`: the last one may not be disabled or demoted.
 pub fn count_other_active_admins(conn: &mut DbConnection, except: i64) -> StorageResult<i64> {
     Ok(users::table
-        .filter(users::role.eq("admin"))
+        .filter(users::role.eq(Role::Admin))
         .filter(users::active.eq(true))
         .filter(users::id.ne(except))
         .count()

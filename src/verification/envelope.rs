@@ -1,4 +1,4 @@
-//! The COSE_Sign1 envelope: decoding by DESIGN §4's tolerance rules and checking the ES256
+//! The COSE_Sign1 envelope: decoding by the tolerance rules of docs/architecture.md ("Licences") and checking the ES256
 //! signature over RFC 9052's `Sig_structure`. Knows nothing of claims or of time.
 
 use ciborium::value::Value;

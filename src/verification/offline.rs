@@ -4,7 +4,7 @@
 //! on the server); only the expiry sealed into the code is checked. Loads no font, catalog or
 //! database, so it starts in milliseconds.
 //!
-//! Exit codes (API.md): 0 authentic and valid as far as known, 1 anything that does not
+//! Exit codes (docs/architecture.md, "Verification"): 0 authentic and valid as far as known, 1 anything that does not
 //! verify (a code that does not decode included), 2 unusable arguments.
 
 use std::io::Write;
@@ -314,7 +314,16 @@ fn with_bundle(args: &OfflineArgs, now: DateTime<Utc>) -> Outcome {
     if trust_stale {
         note = trust_note;
     }
-    let valid = status == "valid" && !trust_stale;
+    let listed_valid = !expired
+        && matches!(
+            &found,
+            BundleStatus::Known {
+                status: ListStatus::Valid,
+                ..
+            }
+        );
+    let unknown = !expired && matches!(&found, BundleStatus::Unknown(_));
+    let valid = listed_valid && !trust_stale;
     let as_of_text = as_of
         .map(|t| format!("status as of {}", rfc3339(t)))
         .unwrap_or_else(|| "status unknown".into());
@@ -322,7 +331,7 @@ fn with_bundle(args: &OfflineArgs, now: DateTime<Utc>) -> Outcome {
         (true, _) => format!("authentic seal by signer {kid}; VALID ({as_of_text})"),
         (false, Some(n)) => format!(
             "authentic seal by signer {kid}; {} ({as_of_text}): {n}",
-            if status == "unknown" {
+            if unknown {
                 "status UNKNOWN".to_owned()
             } else {
                 format!("NOT VALID: {}", reason.unwrap_or(status))

@@ -1,4 +1,4 @@
-//! The QR text (DESIGN §4): upper-cased public URL + `/V/` + Base32 (RFC 4648, no padding) of
+//! The QR text (docs/architecture.md, "Licences"): upper-cased public URL + `/V/` + Base32 (RFC 4648, no padding) of
 //! the COSE bytes. Base32 keeps the whole text inside QR alphanumeric mode and, unlike Base45,
 //! never puts spaces or `%` into a URL that a phone camera opens.
 

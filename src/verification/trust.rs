@@ -1,4 +1,4 @@
-//! The trust list (API.md `GET /api/v1/trust-list`, also the file `crosscert verify
+//! The trust list (`GET /api/v1/trust-list` in the OpenAPI document, also the file `crosscert verify
 //! --trust-list` reads) and the `TrustStore` built from it once: every signer certificate
 //! checked against the root and its key parsed, so a verification is one hash + one ECDSA.
 

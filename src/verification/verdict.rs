@@ -1,4 +1,4 @@
-//! The verdict on a scanned code (DESIGN §7). One pipeline, in a fixed order, so that exactly
+//! The verdict on a scanned code (docs/architecture.md, "Verification"). One pipeline, in a fixed order, so that exactly
 //! one reason explains a refusal: decode -> signer by kid -> signature -> signer not revoked ->
 //! claims -> seal made inside the signer's signing period (all offline, [`check_seal`]); then,
 //! online only, the register: the licence row, its agreement with the seal, its status and its
@@ -6,7 +6,7 @@
 //!
 //! A genuine seal whose identifier the register does not hold, or whose row disagrees with
 //! the sealed claims (identifier, number, holder), gets the reason `unknown_licence`: none of
-//! DESIGN §7's reasons is true of it (the seal is authentic, the licence is neither revoked nor
+//! the reasons of docs/architecture.md ("Verification") is true of it (the seal is authentic, the licence is neither revoked nor
 //! expired, and the register cannot vouch for it), and a verifier must never see `valid`.
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -286,10 +286,8 @@ pub fn judge(
         tracing::error!(identifier = %row.identifier, "the register row disagrees with its genuine seal");
         return unknown(sealed.kid);
     }
-    let Some(stored) = LicenceStatus::parse(&row.status) else {
-        tracing::error!(identifier = %row.identifier, status = %row.status, "unknown stored licence status");
-        return unknown(sealed.kid);
-    };
+    // An unknown stored status never gets here: the row does not deserialize.
+    let stored = row.status;
     // The same date rule as the licence API, so both always agree on `expired`.
     let today = now.date_naive();
     let status = stored.effective(row.valid_to, today);

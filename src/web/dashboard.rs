@@ -1,7 +1,6 @@
 //! `/dashboard`: the figures of `distribution::stats` as bar charts drawn on the server
 //! (inline SVG, no script).
 
-use super::licence::job_state_label;
 use super::page::{html, Chrome, PageError};
 use super::session::Session;
 use crate::distribution::stats;
@@ -110,7 +109,7 @@ pub async fn dashboard_page(
         states: chart(
             d.per_state
                 .iter()
-                .map(|(s, n)| (job_state_label(s.as_str()).to_string(), *n, false))
+                .map(|(s, n)| (s.label_zh().to_string(), *n, false))
                 .collect(),
         ),
         halls: chart(

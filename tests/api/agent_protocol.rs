@@ -1,4 +1,4 @@
-//! The hall agent protocol (DESIGN §6, API.md "Hall agents") through the real server: claim
+//! The hall agent protocol (docs/architecture.md, "Print distribution" and "The hall agent") through the real server: claim
 //! and long-poll, document, heartbeat, idempotent reports, stock, the lease sweeper,
 //! reconciliation and the operator's resolution. Every refusal is checked to change nothing.
 
@@ -739,7 +739,7 @@ fn extend_lease(
     crosscert::storage::jobs::update_job(
         conn,
         id,
-        "leased",
+        crosscert::domain::job::JobState::Leased,
         &crosscert::storage::jobs::JobChanges {
             lease_expires_at: Some(Some((now + chrono::Duration::minutes(2)).naive_utc())),
             ..Default::default()

@@ -1,4 +1,4 @@
-//! Routing, print jobs, security stock and pickup (DESIGN §6). The agent protocol is not
+//! Routing, print jobs, security stock and pickup (docs/architecture.md, "Print distribution"). The agent protocol is not
 //! built yet: tests move a job to `printed` through the service layer (`lease_job`,
 //! `record_printed`), as the agent routes will.
 

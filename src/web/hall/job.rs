@@ -1,168 +1,7 @@
-//! Hall staff: the hall's print queue by state (reloading itself every 30 s), a job's page,
-//! the pickup form, the stock inventory and voiding spoiled sheets. A hall operator sees
-//! only their own hall: another hall's queue or stock answers 404, as the API does.
+//! `/jobs/{id}`: a job's page, the pickup form, resolving a job that needs reconciliation
+//! and requeueing a failed one.
 
-use super::licence::job_state_label;
-use super::page::{html, Chrome, PageError};
-use super::session::{FormPost, Session};
-use crate::distribution::{jobs, stock};
-use crate::domain::job::JobState;
-use crate::domain::role::Role;
-use crate::error::ApiError;
-use crate::state::AppState;
-use crate::storage;
-use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpResponse};
-use askama::Template;
-use serde::Deserialize;
-use serde_json::Value;
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// Which hall a page is about: the operator's own, or any for an administrator. Another
-/// hall's page does not exist for the others.
-fn hall_of_page(session: &Session, asked: Option<&str>) -> Result<String, PageError> {
-    let own = &session.staff.hall_code;
-    match asked.filter(|h| !h.is_empty()) {
-        None => Ok(own.clone()),
-        Some(h) if h == own || session.staff.role == Role::Admin => Ok(h.to_string()),
-        Some(h) => Err(PageError::Api(ApiError::not_found(format!(
-            "no queue of hall {h} for you"
-        )))),
-    }
-}
-
-pub struct StateTab {
-    pub key: &'static str,
-    pub label: &'static str,
-    pub on: bool,
-}
-
-pub struct QueueLine {
-    pub id: String,
-    pub short_id: String,
-    pub state_label: &'static str,
-    pub state: String,
-    pub licence_no: String,
-    pub type_name: String,
-    pub holder_name: String,
-    pub copies: String,
-    pub created_at: String,
-    pub issuing_hall: String,
-}
-
-#[derive(Template)]
-#[template(path = "hall_queue.html")]
-struct QueuePage {
-    chrome: Chrome,
-    hall: String,
-    hall_name: String,
-    state: String,
-    tabs: Vec<StateTab>,
-    jobs: Vec<QueueLine>,
-    show_pickup: bool,
-}
-
-#[derive(Deserialize)]
-pub struct QueueQuery {
-    hall: Option<String>,
-    state: Option<String>,
-}
-
-/// The states a hall works through, in the order it meets them.
-const TABS: [(&str, &str); 7] = [
-    ("queued", "排队中"),
-    ("leased", "打印中"),
-    ("printed", "待领取"),
-    ("needs_reconciliation", "待核对"),
-    ("failed", "失败"),
-    ("collected", "已领取"),
-    ("cancelled", "已取消"),
-];
-
-#[get("/hall")]
-pub async fn queue_page(
-    state: web::Data<AppState>,
-    session: Session,
-    query: web::Query<QueueQuery>,
-) -> Result<HttpResponse, PageError> {
-    let q = query.into_inner();
-    let hall = hall_of_page(&session, q.hall.as_deref())?;
-    let wanted = q
-        .state
-        .filter(|s| JobState::parse(s).is_some())
-        .unwrap_or_else(|| "printed".to_string());
-    let staff = session.staff.clone();
-    let (h, w, st) = (hall.clone(), wanted.clone(), state.clone());
-    let (hall_row, lines) = state
-        .db(move |conn| {
-            let hall_row = storage::halls::find_hall(conn, &h)?
-                .ok_or_else(|| ApiError::not_found(format!("no hall with code {h}")))?;
-            let list = jobs::list_jobs(conn, &staff, Some(&h), Some(&w), Some("200"))?;
-            let mut lines = Vec::new();
-            for j in list {
-                let licence_id = text(&j["licence_id"]);
-                let licence = storage::licences::find_licence(conn, &licence_id)?;
-                let id = text(&j["id"]);
-                lines.push(QueueLine {
-                    short_id: id.chars().take(8).collect(),
-                    id,
-                    state_label: job_state_label(j["state"].as_str().unwrap_or("")),
-                    state: text(&j["state"]),
-                    licence_no: licence
-                        .as_ref()
-                        .map(|l| l.licence_no.clone())
-                        .unwrap_or_default(),
-                    type_name: licence
-                        .as_ref()
-                        .and_then(|l| st.catalog.get(&l.type_code))
-                        .map(|t| t.name.clone())
-                        .unwrap_or_default(),
-                    holder_name: licence.map(|l| l.holder_name).unwrap_or_default(),
-                    copies: j["copies"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|c| c.as_str())
-                                .filter_map(crate::domain::copy::CopyKind::parse)
-                                .map(|c| c.label_zh())
-                                .collect::<Vec<_>>()
-                                .join("、")
-                        })
-                        .unwrap_or_default(),
-                    created_at: text(&j["created_at"]).replace('T', " ").replace('Z', ""),
-                    issuing_hall: text(&j["issuing_hall"]),
-                });
-            }
-            Ok::<_, ApiError>((hall_row, lines))
-        })
-        .await?;
-    let mut chrome = Chrome::new(format!("打印队列 · {}", hall_row.name), &session);
-    chrome.refresh_s = Some(30);
-    let page = QueuePage {
-        chrome,
-        hall: hall.clone(),
-        hall_name: hall_row.name,
-        tabs: TABS
-            .iter()
-            .map(|(k, l)| StateTab {
-                key: k,
-                label: l,
-                on: *k == wanted,
-            })
-            .collect(),
-        state: wanted,
-        jobs: lines,
-        show_pickup: session.staff.role == Role::HallOperator,
-    };
-    html(StatusCode::OK, &page)
-}
+use super::*;
 
 pub struct SheetLine {
     pub serial: String,
@@ -179,7 +18,7 @@ pub struct HistoryLine {
 
 #[derive(Template)]
 #[template(path = "job.html")]
-struct JobPage {
+pub(super) struct JobPage {
     chrome: Chrome,
     id: String,
     state_label: &'static str,
@@ -221,7 +60,7 @@ pub struct ResolveForm {
 
 impl ResolveForm {
     /// Where the problem with a request field is shown (the reason's slot for any other).
-    fn error_slot(&mut self, field: &str) -> &mut Option<String> {
+    pub(super) fn error_slot(&mut self, field: &str) -> &mut Option<String> {
         match field {
             "outcome" => &mut self.err_outcome,
             "sheets" => &mut self.err_sheets,
@@ -234,21 +73,21 @@ impl ResolveForm {
 
 /// What a job page says above the job, after a form was posted.
 #[derive(Default)]
-struct Outcome {
+pub(super) struct Outcome {
     notice: Option<String>,
     error: Option<String>,
     resolve: ResolveForm,
 }
 
 impl Outcome {
-    fn notice(text: impl Into<String>) -> Outcome {
+    pub(super) fn notice(text: impl Into<String>) -> Outcome {
         Outcome {
             notice: Some(text.into()),
             ..Outcome::default()
         }
     }
 
-    fn error(text: impl Into<String>) -> Outcome {
+    pub(super) fn error(text: impl Into<String>) -> Outcome {
         Outcome {
             error: Some(text.into()),
             ..Outcome::default()
@@ -256,7 +95,7 @@ impl Outcome {
     }
 }
 
-async fn render_job(
+pub(super) async fn render_job(
     state: &web::Data<AppState>,
     session: &Session,
     id: String,
@@ -275,6 +114,8 @@ async fn render_job(
         .db(move |conn| jobs::get_job(conn, &st.catalog, &staff, &id, today))
         .await?;
     let l = &job["licence"];
+    // The service answers JSON today; its state is read once, as the enum.
+    let job_state = JobState::parse(job["state"].as_str().unwrap_or(""));
     let page = JobPage {
         chrome: Chrome::new("打印任务", session),
         id: text(&job["id"]),
@@ -294,12 +135,12 @@ async fn render_job(
         pickup_locked: job["pickup_locked"].as_bool().unwrap_or(false),
         may_pick_up: session.staff.role == Role::HallOperator
             && session.staff.hall_code == text(&job["hall"])
-            && job["state"] == "printed",
+            && job_state == Some(JobState::Printed),
         may_resolve: session.staff.role == Role::HallOperator
             && session.staff.hall_code == text(&job["hall"])
-            && job["state"] == "needs_reconciliation",
+            && job_state == Some(JobState::NeedsReconciliation),
         resolve,
-        may_requeue: job["state"] == "failed"
+        may_requeue: job_state == Some(JobState::Failed)
             && jobs::may_requeue(
                 &session.staff,
                 job["hall"].as_str().unwrap_or(""),
@@ -393,10 +234,7 @@ pub async fn pick_up(
                 ),
                 jobs::JobError::NotPrinted(s) => (
                     StatusCode::CONFLICT,
-                    format!(
-                        "该任务当前为“{}”，尚无可交付的证照。",
-                        job_state_label(s.as_str())
-                    ),
+                    format!("该任务当前为“{}”，尚无可交付的证照。", s.label_zh()),
                 ),
                 jobs::JobError::PickupLicenceNotValid(m) => (
                     StatusCode::CONFLICT,
@@ -427,7 +265,7 @@ pub async fn pick_up(
 }
 
 /// Serials as people type them: one per line, or separated by spaces or commas.
-fn serial_list(s: &str) -> Vec<String> {
+pub(super) fn serial_list(s: &str) -> Vec<String> {
     s.split(|c: char| c.is_whitespace() || matches!(c, ',' | '，' | '、' | ';' | '；'))
         .filter(|p| !p.is_empty())
         .map(|p| p.to_ascii_uppercase())
@@ -529,7 +367,7 @@ pub async fn resolve_job(
             return render_job(&state, &post.session, id, status, outcome).await;
         }
     };
-    let notice = if row.state == "printed" {
+    let notice = if row.state == JobState::Printed {
         "已记录为已打印，可凭领取码交付。".to_string()
     } else {
         // Back in the queue: the hall's agents may claim it now.
@@ -579,97 +417,4 @@ pub async fn requeue_job(
         Err(e) => return Err(PageError::Api(e.into())),
     };
     render_job(&state, &post.session, id, status, outcome).await
-}
-
-#[derive(Template)]
-#[template(path = "hall_stock.html")]
-struct StockPage {
-    chrome: Chrome,
-    hall: String,
-    inventory: stock::Inventory,
-    may_void: bool,
-    notice: Option<String>,
-    error: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub struct StockQuery {
-    hall: Option<String>,
-}
-
-async fn render_stock(
-    state: &web::Data<AppState>,
-    session: &Session,
-    hall: String,
-    status: StatusCode,
-    notice: Option<String>,
-    error: Option<String>,
-) -> Result<HttpResponse, PageError> {
-    let staff = session.staff.clone();
-    let h = hall.clone();
-    let inventory = state
-        .db(move |conn| stock::inventory(conn, &staff, &h))
-        .await?;
-    let page = StockPage {
-        chrome: Chrome::new(format!("库存 · {hall}"), session),
-        may_void: session.staff.role == Role::HallOperator,
-        hall,
-        inventory,
-        notice,
-        error,
-    };
-    html(status, &page)
-}
-
-#[get("/hall/stock")]
-pub async fn stock_page(
-    state: web::Data<AppState>,
-    session: Session,
-    query: web::Query<StockQuery>,
-) -> Result<HttpResponse, PageError> {
-    let hall = hall_of_page(&session, query.hall.as_deref())?;
-    render_stock(&state, &session, hall, StatusCode::OK, None, None).await
-}
-
-#[post("/hall/stock/void")]
-pub async fn void_sheet(
-    state: web::Data<AppState>,
-    post: FormPost,
-) -> Result<HttpResponse, PageError> {
-    let serial = post.form.text("serial").to_string();
-    let reason = post.form.text("reason").to_string();
-    let staff = post.session.staff.clone();
-    let now = state.now();
-    let s = serial.clone();
-    let outcome = state
-        .db(move |conn| Ok::<_, ApiError>(stock::void_blank_sheet(conn, &staff, &s, &reason, now)))
-        .await?;
-    let hall = post.session.staff.hall_code.clone();
-    match outcome {
-        Ok(()) => {
-            render_stock(
-                &state,
-                &post.session,
-                hall,
-                StatusCode::OK,
-                Some(format!("空白证纸 {serial} 已作废。")),
-                None,
-            )
-            .await
-        }
-        Err(
-            e @ (stock::StockError::Invalid { .. }
-            | stock::StockError::NotInStock { .. }
-            | stock::StockError::AlreadyUsed { .. }),
-        ) => {
-            let status = actix_web::ResponseError::status_code(&ApiError::from(e));
-            let message = match status.as_u16() {
-                400 => "请填写正确的证纸编号和作废原因。".to_string(),
-                409 => format!("证纸 {serial} 已使用或已作废。"),
-                _ => format!("证纸 {serial} 不在本厅登记的库存中。"),
-            };
-            render_stock(&state, &post.session, hall, status, None, Some(message)).await
-        }
-        Err(e) => Err(e.into()),
-    }
 }
