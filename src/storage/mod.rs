@@ -12,6 +12,7 @@ pub mod licences;
 pub mod login_throttle;
 pub mod schema;
 pub mod status_lists;
+pub mod tlog;
 pub mod stock;
 pub mod users;
 
