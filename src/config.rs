@@ -311,10 +311,11 @@ impl Settings {
             Some(v) => matches!(v.as_str(), "1" | "true" | "yes"),
             None => file.json_logs.unwrap_or(false),
         };
-        let log = crate::tlog::LogSettings::from_env(&public_url).map_err(|e| ConfigError::Env {
-            name: e.variable(),
-            reason: e.to_string(),
-        })?;
+        let log =
+            crate::tlog::LogSettings::from_env(&public_url).map_err(|e| ConfigError::Env {
+                name: e.variable(),
+                reason: e.to_string(),
+            })?;
         Ok(Settings {
             database_url,
             bind,

@@ -176,7 +176,10 @@ impl Application {
         ));
         let backfilled = log.backfill().await?;
         if backfilled > 0 {
-            tracing::info!(licences = backfilled, "older licences entered in the transparency log");
+            tracing::info!(
+                licences = backfilled,
+                "older licences entered in the transparency log"
+            );
         }
         log.spawn();
         let log = web::Data::from(log);

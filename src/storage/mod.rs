@@ -12,8 +12,8 @@ pub mod licences;
 pub mod login_throttle;
 pub mod schema;
 pub mod status_lists;
-pub mod tlog;
 pub mod stock;
+pub mod tlog;
 pub mod users;
 
 use diesel::connection::{

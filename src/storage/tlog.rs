@@ -254,6 +254,24 @@ pub fn latest_checkpoint(conn: &mut DbConnection) -> StorageResult<Option<Publis
     }))
 }
 
+#[derive(QueryableByName)]
+struct Head {
+    #[diesel(sql_type = BigInt)]
+    size: i64,
+    #[diesel(sql_type = Integer)]
+    cosignatures: i32,
+}
+
+/// The latest published checkpoint's size and cosignature count (the verify path's read).
+pub fn latest_head(conn: &mut DbConnection) -> StorageResult<Option<(u64, i32)>> {
+    let row: Option<Head> = diesel::sql_query(
+        "SELECT size, cosignatures FROM tlog_checkpoints ORDER BY size DESC LIMIT 1",
+    )
+    .get_result(conn)
+    .optional()?;
+    Ok(row.map(|h| (h.size as u64, h.cosignatures)))
+}
+
 /// Publish a checkpoint (a second publisher of the same size keeps the first).
 pub fn publish_checkpoint(
     conn: &mut DbConnection,
@@ -275,7 +293,10 @@ pub fn publish_checkpoint(
 }
 
 /// The `issued` entry of a licence version being inserted.
-pub fn append_issued(conn: &mut DbConnection, row: &super::licences::LicenceRow) -> StorageResult<()> {
+pub fn append_issued(
+    conn: &mut DbConnection,
+    row: &super::licences::LicenceRow,
+) -> StorageResult<()> {
     let at = from_db_time(row.issued_at);
     append(
         conn,

@@ -52,6 +52,9 @@ pub enum LogCommand {
         /// The licence identifier the entry must be about
         #[arg(long)]
         identifier: Option<String>,
+        /// The licence's QR text: the entry must record exactly this seal (its SHA-256)
+        #[arg(long)]
+        code: Option<String>,
     },
 }
 
@@ -104,7 +107,10 @@ pub fn run_log(cmd: LogCommand) -> anyhow::Result<bool> {
         }
         LogCommand::Keygen { config } => {
             let (path, origin) = log_key_path(config.as_deref())?;
-            println!("{}", NoteKey::generate(&path, &origin)?.note_verifier().vkey());
+            println!(
+                "{}",
+                NoteKey::generate(&path, &origin)?.note_verifier().vkey()
+            );
             Ok(true)
         }
         LogCommand::Monitor {
@@ -114,8 +120,8 @@ pub fn run_log(cmd: LogCommand) -> anyhow::Result<bool> {
             witnesses,
             quorum,
         } => {
-            let log_key = Verifier::parse(&log_vkey)
-                .map_err(|e| anyhow::anyhow!("--log-vkey: {e}"))?;
+            let log_key =
+                Verifier::parse(&log_vkey).map_err(|e| anyhow::anyhow!("--log-vkey: {e}"))?;
             let witnesses = verifiers(&witnesses)?;
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -143,18 +149,33 @@ pub fn run_log(cmd: LogCommand) -> anyhow::Result<bool> {
             witnesses,
             quorum,
             identifier,
+            code,
         } => {
-            let log_key = Verifier::parse(&log_vkey)
-                .map_err(|e| anyhow::anyhow!("--log-vkey: {e}"))?;
+            let seal_sha256 = match &code {
+                Some(c) => Some(
+                    crate::verification::qr::decode_qr_text(c)
+                        .map(|cose| hex::encode(super::merkle::sha256(&cose)))
+                        .map_err(|_| anyhow::anyhow!("--code: not a licence QR text"))?,
+                ),
+                None => None,
+            };
+            let log_key =
+                Verifier::parse(&log_vkey).map_err(|e| anyhow::anyhow!("--log-vkey: {e}"))?;
             let witnesses = verifiers(&witnesses)?;
             let text = std::fs::read_to_string(&proof)?;
             match monitor::check_proof(&text, &log_key, &witnesses, quorum) {
-                Ok(c) if identifier.as_ref().is_none_or(|i| *i == c.subject) => {
+                Ok(c)
+                    if identifier.as_ref().is_none_or(|i| *i == c.subject)
+                        && seal_sha256.as_ref().is_none_or(|h| *h == c.sha256) =>
+                {
                     println!("{}", serde_json::to_string(&c)?);
                     Ok(true)
                 }
                 Ok(c) => {
-                    eprintln!("the proof is about {}, not the licence asked", c.subject);
+                    eprintln!(
+                        "the proof is about {} (seal {}), not the licence asked",
+                        c.subject, c.sha256
+                    );
                     Ok(false)
                 }
                 Err(e) => {

@@ -320,7 +320,9 @@ mod tests {
     }
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n).map(|i| leaf_hash(format!("entry {i}").as_bytes())).collect()
+        (0..n)
+            .map(|i| leaf_hash(format!("entry {i}").as_bytes()))
+            .collect()
     }
 
     fn tree(d: &[Hash]) -> MemoryTree {
@@ -377,7 +379,7 @@ mod tests {
                 let p = inclusion_proof(&mut t, m as u64, n as u64).unwrap();
                 assert_eq!(p, ref_path(m, &d), "path {m} of {n}");
                 assert!(verify_inclusion(&d[m], m as u64, n as u64, &p, &root));
-                if p.len() > 0 {
+                if !p.is_empty() {
                     let mut bad = p.clone();
                     bad[0][0] ^= 1;
                     assert!(!verify_inclusion(&d[m], m as u64, n as u64, &bad, &root));
@@ -396,8 +398,12 @@ mod tests {
                 );
                 if old < n {
                     let forged = leaf_hash(b"forged");
-                    assert!(!verify_consistency(old as u64, &forged, n as u64, &root, &p));
-                    assert!(!verify_consistency(old as u64, &old_root, n as u64, &forged, &p));
+                    assert!(!verify_consistency(
+                        old as u64, &forged, n as u64, &root, &p
+                    ));
+                    assert!(!verify_consistency(
+                        old as u64, &old_root, n as u64, &forged, &p
+                    ));
                 }
             }
         }

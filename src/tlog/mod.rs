@@ -108,9 +108,9 @@ pub fn parse_witnesses(text: &str) -> Result<Vec<WitnessConfig>, LogConfigError>
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|item| {
-            let (url, vkey) = item
-                .split_once(char::is_whitespace)
-                .ok_or_else(|| LogConfigError::Witnesses(format!("{item:?} is not \"URL VKEY\"")))?;
+            let (url, vkey) = item.split_once(char::is_whitespace).ok_or_else(|| {
+                LogConfigError::Witnesses(format!("{item:?} is not \"URL VKEY\""))
+            })?;
             let verifier = Verifier::parse(vkey.trim())
                 .map_err(|e| LogConfigError::Witnesses(format!("{vkey:?}: {e}")))?;
             if verifier.alg != note::ALG_COSIGNATURE_V1 {
@@ -226,7 +226,12 @@ impl LogService {
         let cosignatures = self.gather(&note, size).await;
         let count = cosignatures.len();
         if count < self.settings.quorum {
-            tracing::warn!(size, count, quorum = self.settings.quorum, "the witnesses' quorum is not reached: checkpoint not published");
+            tracing::warn!(
+                size,
+                count,
+                quorum = self.settings.quorum,
+                "the witnesses' quorum is not reached: checkpoint not published"
+            );
             return Ok(Round {
                 size,
                 cosigned: Some(count),
@@ -246,17 +251,38 @@ impl LogService {
         })
     }
 
+    /// Ask every witness at once; once the quorum is in, the slower ones get a short grace
+    /// and are then left behind (their next checkpoint catches them up).
     async fn gather(&self, note: &Note, size: u64) -> Vec<Signature> {
-        let asks = self
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        let mut asks: FuturesUnordered<_> = self
             .settings
             .witnesses
             .iter()
-            .map(|w| self.ask_witness(w, note, size));
-        futures_util::future::join_all(asks)
-            .await
-            .into_iter()
-            .flatten()
-            .collect()
+            .map(|w| self.ask_witness(w, note, size))
+            .collect();
+        let mut got = Vec::new();
+        let mut deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let next = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, asks.next()).await {
+                    Ok(n) => n,
+                    Err(_) => break,
+                },
+                None => asks.next().await,
+            };
+            match next {
+                None => break,
+                Some(Some(sig)) => {
+                    got.push(sig);
+                    if got.len() >= self.settings.quorum && deadline.is_none() {
+                        deadline = Some(tokio::time::Instant::now() + Duration::from_millis(300));
+                    }
+                }
+                Some(None) => {}
+            }
+        }
+        got
     }
 
     /// tlog-witness add-checkpoint: one retry after a 409 that names the witness's size.

@@ -33,11 +33,19 @@ async fn get(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, MonitorErro
         url: url.to_string(),
         message,
     };
-    let resp = client.get(url).send().await.map_err(|e| fail(e.to_string()))?;
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
     if !resp.status().is_success() {
         return Err(fail(resp.status().to_string()));
     }
-    Ok(resp.bytes().await.map_err(|e| fail(e.to_string()))?.to_vec())
+    Ok(resp
+        .bytes()
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .to_vec())
 }
 
 pub async fn run(
@@ -206,7 +214,13 @@ pub fn check_proof(
             "{cosignatures} valid cosignatures, {quorum} required"
         ));
     }
-    if !merkle::verify_inclusion(&merkle::leaf_hash(&data), proof.index, c.size, &proof.path, &c.root) {
+    if !merkle::verify_inclusion(
+        &merkle::leaf_hash(&data),
+        proof.index,
+        c.size,
+        &proof.path,
+        &c.root,
+    ) {
         return Err("the inclusion proof does not verify".into());
     }
     Ok(ProofCheck {

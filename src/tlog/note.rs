@@ -88,14 +88,17 @@ impl Verifier {
     fn check(&self, body: &str, sig: &[u8]) -> Option<Option<u64>> {
         let pk = UnparsedPublicKey::new(&ED25519, &self.key);
         match self.alg {
-            ALG_ED25519 => (sig.len() == 64 && pk.verify(body.as_bytes(), sig).is_ok())
-                .then_some(None),
+            ALG_ED25519 => {
+                (sig.len() == 64 && pk.verify(body.as_bytes(), sig).is_ok()).then_some(None)
+            }
             ALG_COSIGNATURE_V1 if sig.len() == 72 => {
                 let mut t = [0u8; 8];
                 t.copy_from_slice(&sig[..8]);
                 let time = u64::from_be_bytes(t);
                 let msg = cosignature_message(time, body);
-                pk.verify(msg.as_bytes(), &sig[8..]).ok().map(|_| Some(time))
+                pk.verify(msg.as_bytes(), &sig[8..])
+                    .ok()
+                    .map(|_| Some(time))
             }
             _ => None,
         }
@@ -128,9 +131,9 @@ impl Signature {
     }
 
     pub fn parse_line(line: &str) -> Result<Signature, NoteError> {
-        let rest = line
-            .strip_prefix("\u{2014} ")
-            .ok_or(NoteError::Malformed("signature line does not start with an em dash"))?;
+        let rest = line.strip_prefix("\u{2014} ").ok_or(NoteError::Malformed(
+            "signature line does not start with an em dash",
+        ))?;
         let (name, b) = rest
             .split_once(' ')
             .ok_or(NoteError::Malformed("signature line without a signature"))?;
@@ -216,7 +219,12 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root)
+        )
     }
 
     pub fn parse(body: &str) -> Result<Checkpoint, NoteError> {

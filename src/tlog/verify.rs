@@ -42,9 +42,8 @@ pub fn lookup(
     .bind::<Text, _>(seal_sha256)
     .get_result(conn)
     .optional()?;
-    let published = store::latest_checkpoint(conn)?;
-    let (tree_size, cosigned) = published
-        .map(|c| (c.size, c.cosignatures.max(0) as u32))
+    let (tree_size, cosigned) = store::latest_head(conn)?
+        .map(|(size, cosignatures)| (size, cosignatures.max(0) as u32))
         .unwrap_or((0, 0));
     let leaf_index = found.as_ref().and_then(|f| f.leaf_index).map(|i| i as u64);
     let logged = leaf_index.is_some_and(|i| i < tree_size);

@@ -72,10 +72,7 @@ impl Witness {
         else {
             return Answer::BadRequest("the first line must be \"old <size>\"");
         };
-        let Some(proof) = lines
-            .map(note::decode_hash)
-            .collect::<Option<Vec<Hash>>>()
-        else {
+        let Some(proof) = lines.map(note::decode_hash).collect::<Option<Vec<Hash>>>() else {
             return Answer::BadRequest("a proof line is not a base64 SHA-256 hash");
         };
         let Ok(n) = Note::parse(note_text) else {
@@ -200,16 +197,24 @@ mod tests {
             panic!("not cosigned")
         };
         let mut cosigned = n5.clone();
-        cosigned.signatures.push(note::Signature::parse_line(line.trim_end()).unwrap());
+        cosigned
+            .signatures
+            .push(note::Signature::parse_line(line.trim_end()).unwrap());
         assert_eq!(cosigned.verify(&w.verifier()), Ok(Some(7)));
         // A stale old size: 409 with 5.
-        assert_eq!(w.add_checkpoint(&request(0, &[], &n5), 7), Answer::Conflict(5));
+        assert_eq!(
+            w.add_checkpoint(&request(0, &[], &n5), 7),
+            Answer::Conflict(5)
+        );
         for i in 5..9u8 {
             t.push(leaf_hash(&[i]));
         }
         let n9 = checkpoint(&mut t);
         let p = merkle::consistency_proof(&mut t, 5, 9).unwrap();
-        assert!(matches!(w.add_checkpoint(&request(5, &p, &n9), 8), Answer::Cosigned(_)));
+        assert!(matches!(
+            w.add_checkpoint(&request(5, &p, &n9), 8),
+            Answer::Cosigned(_)
+        ));
         // A fork: another tree of size 9 (same size, other root), and one of size 12 that
         // does not extend the cosigned 9.
         let mut fork = MemoryTree::new();
@@ -225,7 +230,10 @@ mod tests {
         // Not signed by the log.
         let other = NoteKey::generate(&dir.path().join("o"), "example.org/log").unwrap();
         let forged = other.sign_note(&n9.body);
-        assert_eq!(w.add_checkpoint(&request(9, &[], &forged), 9), Answer::Forbidden);
+        assert_eq!(
+            w.add_checkpoint(&request(9, &[], &forged), 9),
+            Answer::Forbidden
+        );
         // The state survives a restart.
         let w2 = Witness::open(
             NoteKey::load_named(&dir.path().join("w")).unwrap(),
@@ -233,6 +241,9 @@ mod tests {
             &dir.path().join("state"),
         )
         .unwrap();
-        assert_eq!(w2.add_checkpoint(&request(0, &[], &n5), 9), Answer::Conflict(9));
+        assert_eq!(
+            w2.add_checkpoint(&request(0, &[], &n5), 9),
+            Answer::Conflict(9)
+        );
     }
 }

@@ -136,7 +136,12 @@ pub fn render(v: &Verdict) -> String {
         } else {
             "透明日志：未记录".to_owned()
         };
-        let _ = write!(body, "<p class=\"note\" data-log=\"{}\">{}</p>", log.logged, escape(&text));
+        let _ = write!(
+            body,
+            "<p class=\"note\" data-log=\"{}\">{}</p>",
+            log.logged,
+            escape(&text)
+        );
     }
     let _ = write!(body, "<p class=\"note\">核验时间：{}", escape(&checked));
     if let Some(kid) = &v.signer_kid {
