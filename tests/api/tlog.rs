@@ -442,3 +442,82 @@ async fn tlog_cost_at_10000_licences() {
     );
     assert_eq!(store::size(&mut conn).unwrap(), N);
 }
+
+/// Without witnesses the log publishes on its own signature; a status change appends its own
+/// entry (the proof then names it), and the `/V/` page says the licence is in the log.
+#[tokio::test]
+async fn status_changes_are_logged_and_the_page_shows_the_log() {
+    let app = spawn_app_with(|s| s.log.origin = ORIGIN.into()).await;
+    let token = issuer(&app).await;
+    let body = example_body(&app, &token, &business_licence_code(&app)).await;
+    let l = issue(&app, &token, &body).await;
+    let res = app
+        .post_json(
+            &format!("/api/v1/licences/{}/suspend", l["id"].as_str().unwrap()),
+            Some(&token),
+            &serde_json::json!({"reason": "测试"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let round = app.log.run_round().await.unwrap();
+    assert!(round.published || round.cosigned.is_none(), "{round:?}");
+    let c = checkpoint_at_least(&app, round.size).await;
+    assert!(c.verify(&Verifier::parse(&log_vkey()).unwrap()).is_ok());
+    let proof = app
+        .client
+        .get(app.url("/api/v1/log/proof"))
+        .query(&[("identifier", l["identifier"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let extra = proof
+        .lines()
+        .nth(1)
+        .unwrap()
+        .strip_prefix("extra ")
+        .unwrap();
+    use base64::Engine;
+    let entry = base64::engine::general_purpose::STANDARD
+        .decode(extra)
+        .unwrap();
+    let entry = String::from_utf8(entry).unwrap();
+    assert!(
+        entry.starts_with("crosscert/v1 status:suspended "),
+        "{entry}"
+    );
+    let checked = crosscert::tlog::monitor::check_proof(
+        &proof,
+        &Verifier::parse(&log_vkey()).unwrap(),
+        &[],
+        0,
+    )
+    .unwrap();
+    assert_eq!(checked.subject, l["identifier"].as_str().unwrap());
+
+    let qr = l["qr_text"].as_str().unwrap();
+    let path = &qr[qr.to_ascii_uppercase().rfind("/V/").unwrap()..];
+    let html = app.get(path, None).await.text().await.unwrap();
+    assert!(html.contains("data-log=\"true\""), "{html}");
+    assert!(html.contains("透明日志：已记录"), "{html}");
+    // An unknown identifier has no proof.
+    let res = app
+        .client
+        .get(app.url("/api/v1/log/proof"))
+        .query(&[("identifier", "no-such-licence")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    // Tiles outside the published tree are 404; bad tile paths too.
+    assert_eq!(app.get("/log/tile/0/x001/000", None).await.status(), 404);
+    assert_eq!(app.get("/log/tile/0/1", None).await.status(), 404);
+    let tile = app.get("/log/tile/entries/000.p/1", None).await;
+    assert_eq!(tile.status(), 200);
+    assert!(tile.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+}
