@@ -207,6 +207,7 @@ struct FileSettings {
     require_totp_for: Option<Vec<String>>,
     login: Option<LoginThrottle>,
     lists: Option<ListSettings>,
+    log: Option<crate::tlog::LogFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -311,11 +312,12 @@ impl Settings {
             Some(v) => matches!(v.as_str(), "1" | "true" | "yes"),
             None => file.json_logs.unwrap_or(false),
         };
-        let log =
-            crate::tlog::LogSettings::from_env(&public_url).map_err(|e| ConfigError::Env {
+        let log = crate::tlog::LogSettings::load(&public_url, file.log).map_err(|e| {
+            ConfigError::Env {
                 name: e.variable(),
                 reason: e.to_string(),
-            })?;
+            }
+        })?;
         Ok(Settings {
             database_url,
             bind,

@@ -68,22 +68,52 @@ pub fn default_origin(public_url: &str) -> String {
     format!("{host}/log")
 }
 
+/// The `[log]` table of the configuration file; the environment wins over it.
+///
+/// ```toml
+/// [log]
+/// origin = "verify.example.cn/log"
+/// quorum = 3
+/// witnesses = ["https://witness.county-a.example VKEY", "https://... VKEY"]
+/// ```
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFile {
+    pub origin: Option<String>,
+    pub witnesses: Option<Vec<String>>,
+    pub quorum: Option<usize>,
+    pub interval_ms: Option<u64>,
+}
+
 impl LogSettings {
-    /// `CROSSCERT_LOG_ORIGIN`, `CROSSCERT_WITNESSES` ("URL VKEY;URL VKEY;..."),
-    /// `CROSSCERT_LOG_QUORUM` (default 3), `CROSSCERT_LOG_INTERVAL_MS` (default 1000).
+    /// From the environment only (`from_env`) or with the config file's `[log]` table.
     pub fn from_env(public_url: &str) -> Result<LogSettings, LogConfigError> {
+        Self::load(public_url, None)
+    }
+
+    /// `CROSSCERT_LOG_ORIGIN`, `CROSSCERT_WITNESSES` ("URL VKEY;URL VKEY;..."),
+    /// `CROSSCERT_LOG_QUORUM` (default 3), `CROSSCERT_LOG_INTERVAL_MS` (default 1000), each
+    /// over the file's `[log]` value.
+    pub fn load(public_url: &str, file: Option<LogFile>) -> Result<LogSettings, LogConfigError> {
+        let file = file.unwrap_or_default();
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let origin = var("CROSSCERT_LOG_ORIGIN").unwrap_or_else(|| default_origin(public_url));
+        let origin = var("CROSSCERT_LOG_ORIGIN")
+            .or(file.origin)
+            .unwrap_or_else(|| default_origin(public_url));
         if !note::valid_name(&origin) {
             return Err(LogConfigError::Origin(origin));
         }
-        let witnesses = parse_witnesses(&var("CROSSCERT_WITNESSES").unwrap_or_default())?;
+        let witnesses = parse_witnesses(
+            &var("CROSSCERT_WITNESSES")
+                .or_else(|| file.witnesses.map(|w| w.join(";")))
+                .unwrap_or_default(),
+        )?;
         let quorum = match var("CROSSCERT_LOG_QUORUM") {
             Some(q) => q
                 .trim()
                 .parse()
                 .map_err(|_| LogConfigError::Quorum(format!("{q:?} is not a number")))?,
-            None => 3,
+            None => file.quorum.unwrap_or(3),
         };
         if !witnesses.is_empty() && quorum > witnesses.len() {
             return Err(LogConfigError::Quorum(format!(
@@ -93,6 +123,7 @@ impl LogSettings {
         }
         let interval = var("CROSSCERT_LOG_INTERVAL_MS")
             .and_then(|v| v.trim().parse().ok())
+            .or(file.interval_ms)
             .unwrap_or(1000u64);
         Ok(LogSettings {
             origin,
@@ -390,5 +421,26 @@ impl LogService {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_come_from_the_file_and_refuse_bad_witnesses() {
+        // Whatever the key id, a malformed list is refused with the variable's name.
+        let bad = LogSettings::load(
+            "https://verify.example.cn",
+            Some(LogFile {
+                witnesses: Some(vec!["http://127.0.0.1:1".into()]),
+                ..LogFile::default()
+            }),
+        );
+        assert!(matches!(bad, Err(LogConfigError::Witnesses(_))));
+        let none = LogSettings::load("https://verify.example.cn/", None).unwrap();
+        assert_eq!(none.origin, "verify.example.cn/log");
+        assert_eq!(none.quorum, 0);
     }
 }
