@@ -67,6 +67,21 @@ pub fn size(conn: &mut DbConnection) -> StorageResult<u64> {
 }
 
 #[derive(QueryableByName)]
+struct One {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Are entries waiting to be integrated?
+pub fn has_pending(conn: &mut DbConnection) -> StorageResult<bool> {
+    let row: Option<One> =
+        diesel::sql_query("SELECT id FROM tlog_entries WHERE leaf_index IS NULL LIMIT 1")
+            .get_result(conn)
+            .optional()?;
+    Ok(row.is_some_and(|r| r.id >= 0))
+}
+
+#[derive(QueryableByName)]
 struct Pending {
     #[diesel(sql_type = BigInt)]
     id: i64,
