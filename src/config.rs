@@ -41,6 +41,8 @@ pub struct Settings {
     /// `CROSSCERT_ALLOW_EXAMPLE_KEYS=1`: serve on the example key set without `--demo` (tests).
     pub allow_example_keys: bool,
     pub lists: ListSettings,
+    /// The transparency log: origin, witnesses, quorum (`CROSSCERT_LOG_*`, `CROSSCERT_WITNESSES`).
+    pub log: crate::tlog::LogSettings,
 }
 
 /// Where the signer keys' token is: the module (a PKCS#11 shared library), the token's label
@@ -205,6 +207,7 @@ struct FileSettings {
     require_totp_for: Option<Vec<String>>,
     login: Option<LoginThrottle>,
     lists: Option<ListSettings>,
+    log: Option<crate::tlog::LogFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -309,6 +312,12 @@ impl Settings {
             Some(v) => matches!(v.as_str(), "1" | "true" | "yes"),
             None => file.json_logs.unwrap_or(false),
         };
+        let log = crate::tlog::LogSettings::load(&public_url, file.log).map_err(|e| {
+            ConfigError::Env {
+                name: e.variable(),
+                reason: e.to_string(),
+            }
+        })?;
         Ok(Settings {
             database_url,
             bind,
@@ -345,6 +354,7 @@ impl Settings {
             allow_example_keys: env("CROSSCERT_ALLOW_EXAMPLE_KEYS")
                 .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
             lists: file.lists.unwrap_or_default(),
+            log,
         })
     }
 }

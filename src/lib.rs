@@ -27,6 +27,7 @@ pub mod startup;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod tlog;
 pub mod tls;
 pub mod verification;
 pub mod web;

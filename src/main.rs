@@ -115,6 +115,16 @@ enum Command {
     },
     /// The hall print agent; `stock ...` and `status` manage its tray and journal
     Agent(crosscert::agent::cli::AgentArgs),
+    /// The transparency log: verifier key, monitor, offline proof check
+    Log {
+        #[command(subcommand)]
+        command: crosscert::tlog::cli::LogCommand,
+    },
+    /// A witness that cosigns the log's checkpoints (C2SP tlog-witness)
+    Witness {
+        #[command(subcommand)]
+        command: crosscert::tlog::cli::WitnessCommand,
+    },
 }
 
 #[derive(Args)]
@@ -249,6 +259,14 @@ fn offline_args(a: VerifyArgs) -> crosscert::verification::offline::OfflineArgs 
         cert: a.cert,
         bundle: a.bundle,
     }
+}
+
+/// `false` from a check command: exit with status 1 (the reason is already printed).
+fn exit_one_unless(ok: bool) -> anyhow::Result<()> {
+    if !ok {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -497,6 +515,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         },
         Command::Agent(args) => run_agent(args),
+        Command::Log { command } => exit_one_unless(crosscert::tlog::cli::run_log(command)?),
+        Command::Witness { command } => {
+            telemetry::init_tracing(false, "info");
+            exit_one_unless(crosscert::tlog::cli::run_witness(command)?)
+        }
     }
 }
 

@@ -39,6 +39,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    log: web::Data<crate::tlog::LogService>,
 }
 
 impl Application {
@@ -167,6 +168,21 @@ impl Application {
             crate::distribution::wakeup::spawn_pg_listener(url, &state.wakeups, &state.agent_auth);
         }
         crate::distribution::protocol::spawn_lease_sweeper(&state);
+        // The transparency log: integrated in batches, checkpoints cosigned by the witnesses.
+        let log = Arc::new(crate::tlog::LogService::new(
+            settings.log.clone(),
+            &settings.keys_dir,
+            state.pool.clone(),
+        ));
+        let backfilled = log.backfill().await?;
+        if backfilled > 0 {
+            tracing::info!(
+                licences = backfilled,
+                "older licences entered in the transparency log"
+            );
+        }
+        log.spawn();
+        let log = web::Data::from(log);
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             addr: settings.bind.clone(),
             source,
@@ -183,13 +199,16 @@ impl Application {
             None => None,
         };
         let server_state = state.clone();
+        let server_log = log.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(routes::middleware::json_errors))
                 .wrap(from_fn(routes::middleware::record_metrics))
                 .wrap(TracingLogger::<routes::client_ip::ClientIpSpan>::new())
                 .app_data(server_state.clone())
+                .app_data(server_log.clone())
                 .configure(routes::configure)
+                .configure(crate::tlog::routes::configure)
                 // The staff pages use the API's extractors (web -> routes, never back).
                 .configure(crate::web::configure)
                 .default_service(web::to(routes::not_found))
@@ -210,6 +229,7 @@ impl Application {
             port,
             server,
             state,
+            log,
         })
     }
 
@@ -219,6 +239,11 @@ impl Application {
 
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
+    }
+
+    /// The transparency log (tests run rounds by hand).
+    pub fn log(&self) -> web::Data<crate::tlog::LogService> {
+        self.log.clone()
     }
 
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {

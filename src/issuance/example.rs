@@ -202,6 +202,16 @@ pub fn generate_example_set(out: &Path, now: DateTime<Utc>) -> Result<(), KeyErr
         ));
     }
 
+    // The transparency log's checkpoint key (Ed25519; its name is the configured origin).
+    let log_key = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+        .map_err(|_| KeyError::Generate("Ed25519 key generation failed".into()))?;
+    write(
+        out,
+        super::note_key::LOG_KEY_FILE,
+        &::pem::encode(&::pem::Pem::new("PRIVATE KEY", log_key.as_ref().to_vec())),
+        true,
+    )?;
+
     let server_key = new_key()?;
     let mut server = params(
         "localhost",

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod example;
 pub mod keys;
 pub mod list_signer;
+pub mod note_key;
 pub mod pkcs11;
 pub mod seal;
 pub mod trust_list;

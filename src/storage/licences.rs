@@ -68,7 +68,8 @@ pub fn insert_licence(conn: &mut DbConnection, row: &LicenceRow) -> StorageResul
     diesel::insert_into(licences::table)
         .values(row)
         .execute(conn)?;
-    Ok(())
+    // The transparency log's entry, in the same transaction.
+    super::tlog::append_issued(conn, row)
 }
 
 pub fn find_licence(conn: &mut DbConnection, id: &str) -> StorageResult<Option<LicenceRow>> {
@@ -135,7 +136,8 @@ pub fn update_status(
     ))
     .execute(conn)?;
     if n == 1 {
-        // The status lists follow every change (same transaction).
+        // The status lists and the transparency log follow every change (same transaction).
+        super::tlog::append_licence(conn, id, &format!("status:{status}"), now)?;
         super::status_lists::note_change(conn, id, now)
     } else {
         Err(StorageError::Conflict(format!(

@@ -14,6 +14,7 @@ pub mod login_throttle;
 pub mod schema;
 pub mod status_lists;
 pub mod stock;
+pub mod tlog;
 pub mod users;
 
 use diesel::connection::{

@@ -255,19 +255,22 @@ pub fn trust_list_sequence(
             .optional()?;
         match row {
             None => {
-                diesel::sql_query(
+                let n = diesel::sql_query(
                     "INSERT INTO trust_list_state (id, sequence, content_sha256, changed_at) \
                      VALUES (1, 1, $1, $2) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind::<Text, _>(content_sha256)
                 .bind::<Timestamp, _>(to_db_time(now))
                 .execute(conn)?;
+                if n == 1 {
+                    super::tlog::append_trust_list(conn, 1, content_sha256, now)?;
+                }
             }
             Some((seq, hash, at)) if hash == content_sha256 => {
                 return Ok((seq as u64, super::from_db_time(at)));
             }
             Some((seq, _, _)) => {
-                diesel::update(
+                let n = diesel::update(
                     trust_list_state::table
                         .find(1)
                         .filter(trust_list_state::sequence.eq(seq)),
@@ -278,6 +281,9 @@ pub fn trust_list_sequence(
                     trust_list_state::changed_at.eq(to_db_time(now)),
                 ))
                 .execute(conn)?;
+                if n == 1 {
+                    super::tlog::append_trust_list(conn, seq + 1, content_sha256, now)?;
+                }
             }
         }
     }

@@ -124,6 +124,25 @@ pub fn render(v: &Verdict) -> String {
                 .format("%Y-%m-%d %H:%M:%S 北京时间")
         })
         .map_or_else(|| v.checked_at.to_rfc3339(), |t| t.to_string());
+    if let Some(log) = &v.log {
+        let text = if log.logged {
+            format!(
+                "透明日志：已记录（第 {} 条），{} 个合作县已见证",
+                log.leaf_index.unwrap_or_default(),
+                log.witnesses
+            )
+        } else if log.recorded {
+            "透明日志：已记录，等待发布".to_owned()
+        } else {
+            "透明日志：未记录".to_owned()
+        };
+        let _ = write!(
+            body,
+            "<p class=\"note\" data-log=\"{}\">{}</p>",
+            log.logged,
+            escape(&text)
+        );
+    }
     let _ = write!(body, "<p class=\"note\">核验时间：{}", escape(&checked));
     if let Some(kid) = &v.signer_kid {
         let _ = write!(body, "　签发密钥：{}", escape(kid));

@@ -31,9 +31,16 @@ pub fn verify_code(
         Ok(sealed) => sealed,
         Err(rejection) => return Ok(Verdict::rejected(rejection, now)),
     };
-    let found = {
+    let seal_sha256 = super::qr::decode_qr_text(text)
+        .map(|cose| hex::encode(crate::tlog::merkle::sha256(&cose)))
+        .unwrap_or_default();
+    let (found, log) = {
         let mut conn = pool.get()?;
-        licences::find_for_verification(&mut conn, &sealed.claims.identifier)?
+        let found = licences::find_for_verification(&mut conn, &sealed.claims.identifier)?;
+        let log = crate::tlog::verify::lookup(&mut conn, &sealed.claims.identifier, &seal_sha256)?;
+        (found, log)
     };
-    Ok(judge(&sealed, found, catalog, now))
+    let mut verdict = judge(&sealed, found, catalog, now);
+    crate::tlog::verify::apply(&mut verdict, log);
+    Ok(verdict)
 }

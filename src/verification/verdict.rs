@@ -40,6 +40,8 @@ pub enum Reason {
     Superseded,
     /// A genuine seal the register cannot match (see the module doc).
     UnknownLicence,
+    /// A genuine seal with no entry in the transparency log: not issued through the register.
+    NotLogged,
 }
 
 impl Reason {
@@ -58,6 +60,7 @@ impl Reason {
             Reason::Revoked => "revoked",
             Reason::Superseded => "superseded",
             Reason::UnknownLicence => "unknown_licence",
+            Reason::NotLogged => "not_logged",
         }
     }
 
@@ -77,6 +80,7 @@ impl Reason {
             Reason::Revoked => "证照已被吊销",
             Reason::Superseded => "证照已变更，此版本已被新版本取代",
             Reason::UnknownLicence => "签章真实，但登记系统中没有与之相符的证照",
+            Reason::NotLogged => "签章真实，但未记入透明日志：此证照不是经正常签发流程产生的",
         }
     }
 
@@ -220,6 +224,9 @@ pub struct Verdict {
     pub checked_at: DateTime<Utc>,
     /// Authentic and currently valid: `reason` is null.
     pub valid: bool,
+    /// The transparency log's view of a genuine seal (online verification only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<crate::tlog::verify::LogInclusion>,
 }
 
 fn status_name<S: Serializer>(s: &Option<LicenceStatus>, ser: S) -> Result<S::Ok, S::Error> {
@@ -241,6 +248,7 @@ impl Verdict {
             signer_kid: r.kid.map(hex::encode),
             checked_at: now,
             valid: false,
+            log: None,
         }
     }
 
@@ -275,6 +283,7 @@ pub fn judge(
         signer_kid: Some(hex::encode(kid)),
         checked_at: now,
         valid: false,
+        log: None,
     };
     let Some((row, authority)) = found else {
         tracing::warn!(identifier = %sealed.claims.identifier, "genuine seal for a licence the register does not hold");
@@ -317,6 +326,7 @@ pub fn judge(
         signer_kid: Some(hex::encode(sealed.kid)),
         checked_at: now,
         valid: reason.is_none(),
+        log: None,
     }
 }
 

@@ -111,6 +111,7 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub settings: Settings,
     pub state: actix_web::web::Data<crosscert::state::AppState>,
+    pub log: actix_web::web::Data<crosscert::tlog::LogService>,
     handle: actix_web::dev::ServerHandle,
     pub db: TestDb,
 }
@@ -162,6 +163,7 @@ pub async fn spawn_app_on(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> Tes
     .expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
+    let log = app.log();
     let handle = app.server_handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -176,6 +178,7 @@ pub async fn spawn_app_on(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> Tes
         clock,
         settings,
         state,
+        log,
         handle,
         db,
     }

@@ -16,6 +16,7 @@ mod openapi;
 mod ops;
 mod print_jobs;
 mod status_lists;
+mod tlog;
 mod verify;
 mod web;
 mod web_browser;
