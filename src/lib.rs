@@ -29,3 +29,4 @@ pub mod telemetry;
 pub mod tls;
 pub mod verification;
 pub mod web;
+pub mod wire;

@@ -12,6 +12,7 @@ use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
 use std::sync::Arc;
 use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
 
 #[derive(Debug, Default, Clone)]
 pub struct BuildOptions {
@@ -166,7 +167,7 @@ impl Application {
         {
             crate::distribution::wakeup::spawn_pg_listener(url, &state.wakeups, &state.agent_auth);
         }
-        crate::distribution::protocol::spawn_lease_sweeper(&state);
+        spawn_lease_sweeper(&state);
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             addr: settings.bind.clone(),
             source,
@@ -189,7 +190,9 @@ impl Application {
                 .wrap(from_fn(routes::middleware::record_metrics))
                 .wrap(TracingLogger::<routes::client_ip::ClientIpSpan>::new())
                 .app_data(server_state.clone())
+                .into_utoipa_app()
                 .configure(routes::configure)
+                .into_app()
                 .default_service(web::to(routes::not_found))
         })
         .on_connect(crate::tls::remember_peer)
@@ -226,4 +229,27 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Move expired leases to reconciliation every `SWEEP_EVERY` while the server's state lives
+/// (`distribution::protocol::sweep_expired_leases`; one sweeper at a time across processes).
+fn spawn_lease_sweeper(state: &web::Data<AppState>) {
+    use crate::distribution::protocol::{sweep_expired_leases, SWEEP_EVERY};
+    let weak = Arc::downgrade(&state.clone().into_inner());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            let now = state.now();
+            match state.db(move |conn| sweep_expired_leases(conn, now)).await {
+                Ok(moved) if !moved.is_empty() => {
+                    tracing::warn!(jobs = ?moved, "leases expired: jobs need reconciliation")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "lease sweep failed"),
+            }
+        }
+    });
 }

@@ -239,15 +239,9 @@ impl Heartbeat {
             loop {
                 tokio::time::sleep(heartbeat_interval(&expires, chrono::Utc::now())).await;
                 match client.heartbeat(&id, &token).await {
-                    Ok(v) => {
+                    Ok(answer) => {
                         backoff.reset();
-                        if let Some(t) = v
-                            .get("lease_expires_at")
-                            .or_else(|| v.get("expires_at"))
-                            .and_then(|t| t.as_str())
-                        {
-                            expires = t.to_string();
-                        }
+                        expires = answer.lease_expires_at;
                         tracing::debug!(job = %id, lease_until = %expires, "heartbeat");
                     }
                     Err(e) if e.is_transient() => {
@@ -507,12 +501,15 @@ impl Agent {
         self.last_reconcile = Some(Instant::now());
         match self.client.reconcile(&entries).await {
             Ok(answer) => {
-                tracing::info!(answer = %answer, "reconciled with the server");
-                for (id, server_state) in server_states(&answer) {
-                    let Some(job) = jobs.iter().find(|j| j.id == id) else {
+                tracing::info!(answer = ?answer, "reconciled with the server");
+                for item in &answer.jobs {
+                    let Some(job) = jobs.iter().find(|j| j.id == item.id) else {
                         continue;
                     };
-                    self.apply_server_state(job, &server_state)?;
+                    // No server state: unknown there or another hall's; nothing to settle.
+                    if let Some(server_state) = item.server_state {
+                        self.apply_server_state(job, server_state.as_str())?;
+                    }
                 }
             }
             Err(e) => tracing::warn!(error = %e, "reconcile failed; will retry"),
@@ -911,30 +908,6 @@ enum Fetched {
     LeaseLost(String),
 }
 
-/// `(id, server state)` pairs from a reconcile answer. API.md only says it returns "what
-/// differs", so any array of objects with an `id` and a `server_state` (or `state`) is read.
-fn server_states(answer: &serde_json::Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let arrays: Vec<&serde_json::Value> = match answer {
-        serde_json::Value::Array(_) => vec![answer],
-        serde_json::Value::Object(map) => map.values().filter(|v| v.is_array()).collect(),
-        _ => Vec::new(),
-    };
-    for arr in arrays {
-        for item in arr.as_array().into_iter().flatten() {
-            let id = item.get("id").and_then(|v| v.as_str());
-            let state = item
-                .get("server_state")
-                .or_else(|| item.get("state"))
-                .and_then(|v| v.as_str());
-            if let (Some(id), Some(state)) = (id, state) {
-                out.push((id.to_string(), state.to_string()));
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -979,19 +952,18 @@ mod tests {
     }
 
     #[test]
-    fn reconcile_answers_are_read_leniently() {
-        let a =
-            serde_json::json!({"jobs": [{"id": "a", "state": "cancelled"}, {"id": "b"}], "n": 1});
-        assert_eq!(
-            server_states(&a),
-            [("a".to_string(), "cancelled".to_string())]
-        );
-        let b = serde_json::json!([{"id": "c", "server_state": "printed", "state": "printing"}]);
-        assert_eq!(
-            server_states(&b),
-            [("c".to_string(), "printed".to_string())]
-        );
-        assert!(server_states(&serde_json::json!("x")).is_empty());
+    fn reconcile_answers_are_read_as_the_server_writes_them() {
+        use crate::domain::job::JobState;
+        use crate::wire::agent::{ReconcileAction, ReconcileResponse};
+        let a: ReconcileResponse = serde_json::from_value(serde_json::json!({"jobs": [
+            {"id": "a", "agent_state": "printing", "server_state": "cancelled", "action": "ask_operator"},
+            {"id": "b", "agent_state": null, "server_state": null, "action": "forget"}
+        ]}))
+        .unwrap();
+        assert_eq!(a.jobs[0].server_state, Some(JobState::Cancelled));
+        assert_eq!(a.jobs[0].action, ReconcileAction::AskOperator);
+        assert_eq!(a.jobs[1].server_state, None);
+        assert!(serde_json::from_value::<ReconcileResponse>(serde_json::json!("x")).is_err());
     }
 
     #[test]

@@ -107,6 +107,8 @@ pub async fn queue_page(
             let list = jobs::list_jobs(conn, &staff, Some(&h), Some(&w), Some("200"))?;
             let mut lines = Vec::new();
             for j in list {
+                // The page reads the API's job as JSON.
+                let j = serde_json::to_value(&j).unwrap_or_default();
                 let licence_id = text(&j["licence_id"]);
                 let licence = storage::licences::find_licence(conn, &licence_id)?;
                 let id = text(&j["id"]);
@@ -274,6 +276,8 @@ async fn render_job(
     let job = state
         .db(move |conn| jobs::get_job(conn, &st.catalog, &staff, &id, today))
         .await?;
+    // The page reads the API's job as JSON.
+    let job = serde_json::to_value(&job).unwrap_or_default();
     let l = &job["licence"];
     let page = JobPage {
         chrome: Chrome::new("打印任务", session),
