@@ -160,7 +160,7 @@ impl Application {
             Err(crate::published::PublishError::Storage(e)) => return Err(e.into()),
             Err(e) => tracing::warn!(error = %e, "the signed lists cannot be built; their routes answer 503"),
         }
-        crate::published::spawn_refresher(&state);
+        spawn_refresher(&state);
         // Other server processes' queued jobs wake this process's long-polling agents.
         if let Ok(storage::Backend::Postgres(url)) =
             storage::Backend::from_url(&settings.database_url)
@@ -249,6 +249,30 @@ fn spawn_lease_sweeper(state: &web::Data<AppState>) {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "lease sweep failed"),
+            }
+        }
+    });
+}
+
+/// The signed lists' background task: refresh every `refresh_ms` until the state is dropped.
+fn spawn_refresher(state: &web::Data<AppState>) {
+    if state.sealer.keys().list_signer().is_none() {
+        return;
+    }
+    let weak = Arc::downgrade(&state.clone().into_inner());
+    let published = state.published.clone();
+    let every = std::time::Duration::from_millis(state.settings.lists.refresh_ms.max(50));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = published.wake.notified() => {}
+            }
+            let Some(state) = weak.upgrade() else { return };
+            if let Err(e) = state.refresh_published().await {
+                tracing::warn!(error = %e, "refreshing the signed lists failed");
             }
         }
     });

@@ -7,6 +7,7 @@ pub mod api_doc;
 pub mod auth;
 pub mod cert_types;
 pub mod client_ip;
+pub mod error;
 pub mod halls;
 pub mod licences;
 pub mod me;
@@ -20,7 +21,7 @@ pub mod trust_list;
 pub mod users;
 pub mod verify;
 
-use crate::error::{self, ApiError};
+use crate::error::ApiError;
 use actix_web::web;
 
 /// Bodies larger than this are refused with 413 (routes that need more set their own).

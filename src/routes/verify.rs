@@ -2,7 +2,8 @@
 //! page a phone camera opens, `GET /V/<payload>` (also `/v/`, and under the public URL's own
 //! path when it has one). Both are rate-limited per client address.
 
-use crate::error::{self, ApiError};
+use crate::error::ApiError;
+use crate::routes::error;
 use crate::state::AppState;
 use crate::verification::service::{self, MAX_CODE_LEN};
 use crate::verification::{page, Verdict};
