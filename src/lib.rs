@@ -31,3 +31,4 @@ pub mod tlog;
 pub mod tls;
 pub mod verification;
 pub mod web;
+pub mod wire;

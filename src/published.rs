@@ -99,7 +99,7 @@ pub struct Published {
     snapshot: RwLock<Snapshot>,
     /// Wakes this process's refresher at once after a change made here (other processes
     /// notice on their next tick).
-    wake: tokio::sync::Notify,
+    pub(crate) wake: tokio::sync::Notify,
 }
 
 fn window_start(window: i64) -> DateTime<Utc> {
@@ -325,28 +325,4 @@ fn build_status_index(
         "application/cose",
         settings.status_ttl_s,
     ))
-}
-
-/// The background task: refresh every `refresh_ms` until the state is dropped.
-pub fn spawn_refresher(state: &actix_web::web::Data<crate::state::AppState>) {
-    if state.sealer.keys().list_signer().is_none() {
-        return;
-    }
-    let weak = std::sync::Arc::downgrade(&state.clone().into_inner());
-    let published = state.published.clone();
-    let every = std::time::Duration::from_millis(state.settings.lists.refresh_ms.max(50));
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = published.wake.notified() => {}
-            }
-            let Some(state) = weak.upgrade() else { return };
-            if let Err(e) = state.refresh_published().await {
-                tracing::warn!(error = %e, "refreshing the signed lists failed");
-            }
-        }
-    });
 }

@@ -70,39 +70,43 @@ pub struct IssueContext<'a> {
 }
 
 /// The licence as the API shows it.
-pub fn licence_json(
+pub fn licence_view(
     row: &LicenceRow,
     catalog: &Catalog,
     public_url: &str,
     today: chrono::NaiveDate,
-) -> Value {
+) -> crate::wire::licences::Licence {
     let stored = row.status;
     let status = stored.effective(row.valid_to, today);
     let fields: Value = serde_json::from_str(&row.fields).unwrap_or(Value::Null);
     let cert_type = catalog.get(&row.type_code);
-    json!({
-        "id": row.id,
-        "identifier": row.identifier,
-        "licence_no": row.licence_no,
-        "version": row.version,
-        "status": status.as_str(),
-        "status_code": status.code(),
-        "status_reason": row.status_reason,
-        "qr_text": crate::verification::qr_text(public_url, &row.cose),
-        "type_code": row.type_code,
-        "type_name": cert_type.map(|t| t.name.as_str()),
-        "holder": {"name": row.holder_name, "code": row.holder_code},
-        "fields": fields,
-        "valid_from": row.valid_from,
-        "valid_to": row.valid_to,
-        "issuer_code": row.issuer_code,
-        "issuing_hall": row.issuing_hall,
-        "issued_at": storage::from_db_time(row.issued_at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "issued_by": row.issued_by,
-        "signer_kid": row.signer_kid,
-        "previous_id": row.previous_id,
-        "superseded_by": row.superseded_by,
-    })
+    crate::wire::licences::Licence {
+        id: row.id.clone(),
+        identifier: row.identifier.clone(),
+        licence_no: row.licence_no.clone(),
+        version: row.version,
+        status,
+        status_code: status.code().map(str::to_string),
+        status_reason: row.status_reason.clone(),
+        qr_text: crate::verification::qr_text(public_url, &row.cose),
+        type_code: row.type_code.clone(),
+        type_name: cert_type.map(|t| t.name.clone()),
+        holder: crate::wire::licences::Holder {
+            name: row.holder_name.clone(),
+            code: row.holder_code.clone(),
+        },
+        fields,
+        valid_from: row.valid_from.to_string(),
+        valid_to: row.valid_to.map(|d| d.to_string()),
+        issuer_code: row.issuer_code.clone(),
+        issuing_hall: row.issuing_hall.clone(),
+        issued_at: storage::from_db_time(row.issued_at)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        issued_by: row.issued_by.clone(),
+        signer_kid: row.signer_kid.clone(),
+        previous_id: row.previous_id.clone(),
+        superseded_by: row.superseded_by.clone(),
+    }
 }
 
 fn cert_type_of<'c>(catalog: &'c Catalog, body: &Value) -> Result<&'c CertType, RegistrationError> {
@@ -274,15 +278,15 @@ fn request_hash(body: &Value) -> String {
     ))
 }
 
-/// `POST /api/v1/licences`. Returns (HTTP status, body): a replayed Idempotency-Key gives the
-/// first answer back unchanged.
+/// `POST /api/v1/licences`: the new licence; a replayed Idempotency-Key gives the first answer
+/// back unchanged.
 pub fn issue_licence(
     conn: &mut DbConnection,
     ctx: &IssueContext<'_>,
     staff: &Staff,
     body: &Value,
     idempotency_key: Option<&str>,
-) -> Result<(u16, Value), RegistrationError> {
+) -> Result<crate::wire::licences::Licence, RegistrationError> {
     if staff.role != Role::Issuer {
         return Err(RegistrationError::Forbidden(
             "only window staff (issuer role) issue licences".into(),
@@ -301,9 +305,11 @@ pub fn issue_licence(
                 if previous.request_hash != hash {
                     return Err(RegistrationError::IdempotencyMismatch);
                 }
-                let body: Value =
-                    serde_json::from_str(&previous.response_body).unwrap_or(Value::Null);
-                return Ok((previous.response_status as u16, body));
+                return serde_json::from_str(&previous.response_body).map_err(|e| {
+                    RegistrationError::Storage(StorageError::Migration(format!(
+                        "the stored answer of idempotency key {key} is not a licence: {e}"
+                    )))
+                });
             }
         }
         let (issuing_hall, issuer_code) = authority_of(conn, staff)?;
@@ -324,19 +330,16 @@ pub fn issue_licence(
                 previous_id: None,
             },
         )?;
-        let answer = licence_json(&row, ctx.catalog, ctx.public_url, ctx.now.date_naive());
+        let answer = licence_view(&row, ctx.catalog, ctx.public_url, ctx.now.date_naive());
         if let Some(key) = idempotency_key {
-            store::insert_idempotent(
-                conn,
-                staff.user_id,
-                key,
-                &hash,
-                201,
-                &answer.to_string(),
-                ctx.now,
-            )?;
+            let text = serde_json::to_string(&answer).map_err(|e| {
+                RegistrationError::Storage(StorageError::Migration(format!(
+                    "a licence does not serialize: {e}"
+                )))
+            })?;
+            store::insert_idempotent(conn, staff.user_id, key, &hash, 201, &text, ctx.now)?;
         }
-        Ok((201, answer))
+        Ok(answer)
     })
 }
 

@@ -12,6 +12,7 @@ use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
 use std::sync::Arc;
 use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
 
 #[derive(Debug, Default, Clone)]
 pub struct BuildOptions {
@@ -160,14 +161,14 @@ impl Application {
             Err(crate::published::PublishError::Storage(e)) => return Err(e.into()),
             Err(e) => tracing::warn!(error = %e, "the signed lists cannot be built; their routes answer 503"),
         }
-        crate::published::spawn_refresher(&state);
+        spawn_refresher(&state);
         // Other server processes' queued jobs wake this process's long-polling agents.
         if let Ok(storage::Backend::Postgres(url)) =
             storage::Backend::from_url(&settings.database_url)
         {
             crate::distribution::wakeup::spawn_pg_listener(url, &state.wakeups, &state.agent_auth);
         }
-        crate::distribution::protocol::spawn_lease_sweeper(&state);
+        spawn_lease_sweeper(&state);
         // The transparency log: integrated in batches, checkpoints cosigned by the witnesses.
         let log = Arc::new(crate::tlog::LogService::new(
             settings.log.clone(),
@@ -207,8 +208,9 @@ impl Application {
                 .wrap(TracingLogger::<routes::client_ip::ClientIpSpan>::new())
                 .app_data(server_state.clone())
                 .app_data(server_log.clone())
+                .into_utoipa_app()
                 .configure(routes::configure)
-                .configure(crate::tlog::routes::configure)
+                .into_app()
                 // The staff pages use the API's extractors (web -> routes, never back).
                 .configure(crate::web::configure)
                 .default_service(web::to(routes::not_found))
@@ -253,4 +255,51 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Move expired leases to reconciliation every `SWEEP_EVERY` while the server's state lives
+/// (`distribution::protocol::sweep_expired_leases`; one sweeper at a time across processes).
+fn spawn_lease_sweeper(state: &web::Data<AppState>) {
+    use crate::distribution::protocol::{sweep_expired_leases, SWEEP_EVERY};
+    let weak = Arc::downgrade(&state.clone().into_inner());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            let now = state.now();
+            match state.db(move |conn| sweep_expired_leases(conn, now)).await {
+                Ok(moved) if !moved.is_empty() => {
+                    tracing::warn!(jobs = ?moved, "leases expired: jobs need reconciliation")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "lease sweep failed"),
+            }
+        }
+    });
+}
+
+/// The signed lists' background task: refresh every `refresh_ms` until the state is dropped.
+fn spawn_refresher(state: &web::Data<AppState>) {
+    if state.sealer.keys().list_signer().is_none() {
+        return;
+    }
+    let weak = Arc::downgrade(&state.clone().into_inner());
+    let published = state.published.clone();
+    let every = std::time::Duration::from_millis(state.settings.lists.refresh_ms.max(50));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = published.wake.notified() => {}
+            }
+            let Some(state) = weak.upgrade() else { return };
+            if let Err(e) = state.refresh_published().await {
+                tracing::warn!(error = %e, "refreshing the signed lists failed");
+            }
+        }
+    });
 }

@@ -60,7 +60,7 @@ impl AppState {
         let public_url = self.settings.public_url.clone();
         let lists = self.settings.lists;
         let now = self.now();
-        match actix_web::web::block(move || {
+        match tokio::task::spawn_blocking(move || {
             published.refresh(&pool, sealer.keys(), &public_url, &lists, now)
         })
         .await
@@ -72,7 +72,7 @@ impl AppState {
         }
     }
 
-    /// Run blocking database work on the blocking pool, never on an actix worker; the pooled
+    /// Run blocking database work on the blocking pool, never on an async worker; the pooled
     /// connection is taken inside the closure.
     pub async fn db<T, E, F>(&self, f: F) -> Result<T, ApiError>
     where
@@ -81,7 +81,7 @@ impl AppState {
         E: Into<ApiError> + Send + 'static,
     {
         let pool = self.pool.clone();
-        actix_web::web::block(move || -> Result<T, ApiError> {
+        tokio::task::spawn_blocking(move || -> Result<T, ApiError> {
             let mut conn = pool.get().map_err(StorageError::from)?;
             f(&mut conn).map_err(Into::into)
         })

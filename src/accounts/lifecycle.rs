@@ -31,7 +31,7 @@ impl Actor {
 }
 
 /// An account as administrators see it (never its password hash or TOTP secret).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: i64,
     pub username: String,
@@ -94,7 +94,7 @@ fn get_user(conn: &mut DbConnection, username: &str) -> Result<users::UserRow, A
 }
 
 /// A change an administrator asks for; absent fields stay as they are.
-#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     pub active: Option<bool>,
@@ -240,7 +240,7 @@ pub fn unlock(
     })
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct SessionView {
     pub created_at: String,
     pub last_seen_at: String,

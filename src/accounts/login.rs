@@ -60,7 +60,7 @@ impl HashGate {
             .await
             .map_err(|_| AccountError::Busy { retry_after_s: 1 })?
             .map_err(|_| AccountError::Busy { retry_after_s: 1 })?;
-        let out = actix_web::web::block(move || {
+        let out = tokio::task::spawn_blocking(move || {
             let out = f();
             drop(permit);
             out
@@ -395,13 +395,13 @@ pub fn authenticate(
 mod tests {
     use super::*;
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn the_hash_gate_answers_busy_when_every_slot_stays_taken() {
         let gate = Arc::new(HashGate::new(1, 50));
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let holder = {
             let gate = gate.clone();
-            actix_web::rt::spawn(async move {
+            tokio::spawn(async move {
                 gate.run(move || {
                     let _ = wait.recv();
                 })
@@ -410,7 +410,7 @@ mod tests {
         };
         // Let the holder take the only slot.
         while gate.permits.available_permits() > 0 {
-            actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         match gate.run(|| ()).await {
             Err(AccountError::Busy { retry_after_s }) => assert!(retry_after_s >= 1),

@@ -81,7 +81,7 @@ fn new_recovery_code() -> String {
 }
 
 /// A started enrolment: the secret and the URI an authenticator app scans.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Enrolment {
     pub secret: String,
     pub otpauth_uri: String,

@@ -1,8 +1,7 @@
-//! The agent's side of the "Hall agents" routes (API.md): request and response shapes, and an
-//! HTTP client that sorts every failure into "try again later" (network, 5xx, 429) or "the
+//! The agent's side of the "Hall agents" routes (API.md; the shapes are `crate::wire::agent`,
+//! shared with the server): an HTTP client that sorts every failure into "try again later" (network, 5xx, 429) or "the
 //! server said no" (other 4xx, with its error code), which is what the run loop decides on.
 
-use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,52 +12,14 @@ pub const MAX_WAIT_S: u64 = 30;
 /// this is not one, and reading it whole could exhaust a small hall PC.
 pub const MAX_DOCUMENT_BYTES: usize = 8 << 20;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClaimedJob {
-    pub id: String,
-    pub licence_id: String,
-    /// The licence's identifier (证照标识); the seal in the document must name it. Absent
-    /// from older servers' claims (then empty, and the job is refused).
-    #[serde(default)]
-    pub licence_identifier: String,
-    pub type_code: String,
-    pub copies: Vec<String>,
-    pub qr_text: String,
-    pub lease_token: String,
-    pub lease_expires_at: String,
-    pub document_sha256: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct ClaimResponse {
-    jobs: Vec<ClaimedJob>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Printed,
-    Failed,
-}
-
-/// `POST /api/v1/agent/jobs/{id}/report`. Built once, journaled, and resent byte for byte.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Report {
-    pub lease_token: String,
-    pub seq: i64,
-    pub outcome: Outcome,
-    pub sheets: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub printed_nothing: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ReconcileEntry {
-    pub id: String,
-    pub state: String,
-}
+/// The protocol's messages are the server's own types (`crate::wire::agent`): a change of
+/// shape is a compile error on both sides, not a surprise in a hall. `Report` is the report
+/// request, the agent's name for it.
+pub use crate::wire::agent::{
+    ClaimRequest, ClaimResponse, ClaimedJob, HeartbeatRequest, HeartbeatResponse, Outcome,
+    ReconcileAction, ReconcileEntry, ReconcileItem, ReconcileRequest, ReconcileResponse,
+    ReportRequest as Report, VoidSheetsRequest,
+};
 
 /// Why a call did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -233,7 +194,10 @@ impl AgentClient {
             .post(self.url("/api/v1/agent/claim"))
             // The server may hold the answer for wait_s; a slow server gets 20 s more.
             .timeout(Duration::from_secs(wait_s + 20))
-            .json(&serde_json::json!({ "max": max, "wait_s": wait_s }));
+            .json(&ClaimRequest {
+                max: Some(max),
+                wait_s: Some(wait_s),
+            });
         let res = self.send(rb).await?;
         let body: ClaimResponse = res
             .json()
@@ -277,12 +241,12 @@ impl AgentClient {
         Ok(bytes)
     }
 
-    /// Returns the server's answer (the new expiry) as JSON.
+    /// Returns the server's answer: the lease's new expiry.
     pub async fn heartbeat(
         &self,
         job_id: &str,
         lease_token: &str,
-    ) -> Result<serde_json::Value, ApiCallError> {
+    ) -> Result<HeartbeatResponse, ApiCallError> {
         let rb = self
             .http
             .post(self.url(&format!(
@@ -290,7 +254,9 @@ impl AgentClient {
                 path_segment(job_id)
             )))
             .timeout(Duration::from_secs(30))
-            .json(&serde_json::json!({ "lease_token": lease_token }));
+            .json(&HeartbeatRequest {
+                lease_token: lease_token.to_string(),
+            });
         let res = self.send(rb).await?;
         res.json()
             .await
@@ -316,19 +282,24 @@ impl AgentClient {
             .http
             .post(self.url("/api/v1/agent/sheets/void"))
             .timeout(Duration::from_secs(60))
-            .json(&serde_json::json!({ "serials": serials, "reason": reason }));
+            .json(&VoidSheetsRequest {
+                serials: serials.to_vec(),
+                reason: reason.to_string(),
+            });
         self.send(rb).await.map(|_| ())
     }
 
     pub async fn reconcile(
         &self,
         jobs: &[ReconcileEntry],
-    ) -> Result<serde_json::Value, ApiCallError> {
+    ) -> Result<ReconcileResponse, ApiCallError> {
         let rb = self
             .http
             .post(self.url("/api/v1/agent/reconcile"))
             .timeout(Duration::from_secs(60))
-            .json(&serde_json::json!({ "jobs": jobs }));
+            .json(&ReconcileRequest {
+                jobs: jobs.to_vec(),
+            });
         let res = self.send(rb).await?;
         res.json()
             .await

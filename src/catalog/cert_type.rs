@@ -108,7 +108,19 @@ impl CertType {
 }
 
 /// The domains partner agreements may cover (docs/architecture.md, "Halls and issuing authorities").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Domain {
     Market,
@@ -223,7 +235,7 @@ impl fmt::Display for Domain {
 }
 
 /// Whose code the holder carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HolderKind {
     /// A unified social credit code.
@@ -361,7 +373,7 @@ impl FieldDef {
 /// 15 digits, a decimal point.
 pub(crate) const MONEY_MAX_CHARS: u32 = 16;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldKind {
     Text,
@@ -423,7 +435,7 @@ pub struct ExampleHolder {
 }
 
 /// `GET /api/v1/cert-types` item: `{code, name, name_en, domain, holder_kind, layout, copies}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CertTypeSummary<'a> {
     pub code: &'a str,
     pub name: &'a str,
@@ -431,11 +443,12 @@ pub struct CertTypeSummary<'a> {
     pub domain: Domain,
     pub holder_kind: HolderKind,
     pub layout: &'a str,
+    #[schema(value_type = Vec<CopyKind>)]
     pub copies: &'a [CopyKind],
 }
 
 /// `GET /api/v1/cert-types/{code}`: the summary plus authority, validity, fields and example.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CertTypeDetail<'a> {
     #[serde(flatten)]
     pub summary: CertTypeSummary<'a>,
@@ -443,11 +456,12 @@ pub struct CertTypeDetail<'a> {
     /// 0 = long-term.
     pub validity_years: u32,
     pub fields: Vec<FieldSummary<'a>>,
+    #[schema(value_type = crate::wire::licences::Record)]
     pub example: serde_json::Value,
 }
 
 /// One field as the API lists it: `{key, label, kind, required, max_len, values?}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FieldSummary<'a> {
     pub key: &'a str,
     pub label: &'a str,
@@ -455,5 +469,6 @@ pub struct FieldSummary<'a> {
     pub required: bool,
     pub max_len: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub values: Option<&'a [String]>,
 }

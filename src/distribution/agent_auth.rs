@@ -80,7 +80,7 @@ impl AgentAuthCache {
         self.reload.lock().await
     }
 
-    /// Replace the snapshot with every live token (blocking: call it off the actix workers).
+    /// Replace the snapshot with every live token (blocking: call it off the async workers).
     pub fn reload(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
         let started = Instant::now();
         let tokens = agent_tokens::list_live_tokens(conn)?.into_iter().collect();

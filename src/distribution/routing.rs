@@ -121,7 +121,7 @@ impl Near {
 }
 
 /// A hall in a routing answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoutedHall {
     #[serde(flatten)]
     pub hall: Hall,

@@ -53,7 +53,7 @@ impl From<diesel::result::Error> for StockError {
 }
 
 /// A registered batch as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BatchView {
     pub id: i64,
     pub hall: String,
@@ -216,7 +216,7 @@ pub fn register_batch(
     })
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Inventory {
     pub hall: String,
     pub batches: Vec<BatchView>,

@@ -1,5 +1,5 @@
 //! Pure types: holder codes, licence numbers and identifiers, copies, seal claims, job
-//! states. Nothing here does I/O or knows about diesel, actix, ring or printpdf.
+//! states. Nothing here does I/O or knows about diesel, the HTTP layer, ring or printpdf.
 
 pub mod codes;
 pub mod copy;

@@ -7,7 +7,7 @@ use std::fmt;
 
 /// What became of a sheet of registered stock: printed on for a job, or voided (spoilt,
 /// lost in a failed attempt). A sheet not yet taken has no row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SheetState {
     Printed,

@@ -6,8 +6,10 @@ use crate::distribution::protocol;
 use crate::error::ApiError;
 use crate::routes::auth::AgentHall;
 use crate::state::AppState;
-use actix_web::{get, http::StatusCode, post, web, HttpRequest, HttpResponse};
+use crate::wire::agent::*;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::Value;
+use std::time::Instant;
 
 /// A JSON body, or `null` when there is none (claim takes its defaults).
 fn json_body(body: &web::Bytes) -> Result<Value, ApiError> {
@@ -19,6 +21,7 @@ fn json_body(body: &web::Bytes) -> Result<Value, ApiError> {
     })
 }
 
+#[utoipa::path(tag = "agent", security(("agent" = [])), request_body(content = Option<ClaimRequest>, description = "may be empty: max 1, wait_s 0"), responses((status = 200, body = ClaimResponse)))]
 #[post("/api/v1/agent/claim")]
 pub async fn claim(
     state: web::Data<AppState>,
@@ -26,11 +29,52 @@ pub async fn claim(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let body = json_body(&body)?;
-    let answer = protocol::claim(&state, &agent.hall_code, &body).await?;
+    let limits = protocol::ClaimLimits::parse(&body)?;
+    let answer = long_poll_claim(&state, &agent.hall_code, limits).await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 
+/// Answers at once when jobs wait, else waits for a wake-up of the hall (or the slow
+/// fallback poll) until `wait_s` passes. While waiting it holds no connection and no thread:
+/// only a `Notified` future. Each look is one `protocol::claim_once`.
+async fn long_poll_claim(
+    state: &AppState,
+    hall: &str,
+    limits: protocol::ClaimLimits,
+) -> Result<ClaimResponse, ApiError> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(limits.wait_s);
+    let notify = state.wakeups.for_hall(hall);
+    let none = || ClaimResponse { jobs: Vec::new() };
+    loop {
+        // Registered before the look, so a job queued between the look and the wait wakes us.
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (h, now) = (hall.to_string(), state.now());
+        let claimed = state
+            .db(move |conn| protocol::claim_once(conn, &h, limits.max, now))
+            .await?;
+        if !claimed.is_empty() {
+            let url = &state.settings.public_url;
+            let jobs = claimed.iter().map(|c| c.to_wire(url)).collect();
+            return Ok(ClaimResponse { jobs });
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(none());
+        }
+        let woken = tokio::select! {
+            _ = &mut notified => true,
+            _ = tokio::time::sleep(left.min(protocol::POLL_FALLBACK)) => false,
+        };
+        if !woken && Instant::now() >= deadline {
+            return Ok(none());
+        }
+    }
+}
+
 /// The lease token travels in the `Lease-Token` header; missing: 400 `missing_lease_token`.
+#[utoipa::path(tag = "agent", security(("agent" = [])), params(("Lease-Token" = String, Header, description = "the lease token the claim returned")), responses((status = 200, description = "the stored print-ready PDF, one page per copy", content_type = "application/pdf", body = Vec<u8>)))]
 #[get("/api/v1/agent/jobs/{id}/document")]
 pub async fn document(
     state: web::Data<AppState>,
@@ -54,6 +98,7 @@ pub async fn document(
         .body(pdf))
 }
 
+#[utoipa::path(tag = "agent", security(("agent" = [])), request_body = HeartbeatRequest, responses((status = 200, body = HeartbeatResponse)))]
 #[post("/api/v1/agent/jobs/{id}/heartbeat")]
 pub async fn heartbeat(
     state: web::Data<AppState>,
@@ -68,6 +113,7 @@ pub async fn heartbeat(
     Ok(HttpResponse::Ok().json(answer))
 }
 
+#[utoipa::path(tag = "agent", security(("agent" = [])), request_body = ReportRequest, responses((status = 200, body = ReportResponse)))]
 #[post("/api/v1/agent/jobs/{id}/report")]
 pub async fn report(
     state: web::Data<AppState>,
@@ -82,10 +128,10 @@ pub async fn report(
     if let Some(hall) = &answer.requeued_hall {
         state.wakeups.wake(hall);
     }
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    Ok(HttpResponse::build(status).json(answer.body))
+    Ok(HttpResponse::Ok().json(answer.body))
 }
 
+#[utoipa::path(tag = "agent", security(("agent" = [])), request_body = VoidSheetsRequest, responses((status = 200, body = VoidSheetsResponse)))]
 #[post("/api/v1/agent/sheets/void")]
 pub async fn void_sheets(
     state: web::Data<AppState>,
@@ -99,6 +145,7 @@ pub async fn void_sheets(
     Ok(HttpResponse::Ok().json(answer))
 }
 
+#[utoipa::path(tag = "agent", security(("agent" = [])), request_body = ReconcileRequest, responses((status = 200, body = ReconcileResponse)))]
 #[post("/api/v1/agent/reconcile")]
 pub async fn reconcile(
     state: web::Data<AppState>,

@@ -6,19 +6,16 @@ use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::routes::auth::{require_role, AgentHall};
 use crate::state::AppState;
+use crate::wire::accounts::*;
+use crate::wire::agent::WhoAmI;
 use actix_web::{get, post, web, HttpResponse};
-use serde::Deserialize;
 
-#[derive(Deserialize)]
-pub struct CreateToken {
-    hall: String,
-}
-
+#[utoipa::path(tag = "staff", security(("staff" = [])), request_body = CreateAgentTokenRequest, responses((status = 201, body = CreatedAgentToken)))]
 #[post("/api/v1/agent-tokens")]
 pub async fn create_agent_token(
     state: web::Data<AppState>,
     staff: Staff,
-    body: web::Json<CreateToken>,
+    body: web::Json<CreateAgentTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     require_role(&staff, &[Role::Admin])?;
     let hall = body.into_inner().hall;
@@ -27,19 +24,15 @@ pub async fn create_agent_token(
     let (id, token) = state
         .db(move |conn| accounts::issue_agent_token(conn, &h, &staff.username, now))
         .await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({"id": id, "hall": hall, "token": token})))
+    Ok(HttpResponse::Created().json(CreatedAgentToken { id, hall, token }))
 }
 
-#[derive(Deserialize)]
-pub struct TokenQuery {
-    hall: Option<String>,
-}
-
+#[utoipa::path(tag = "staff", security(("staff" = [])), params(AgentTokensQuery), responses((status = 200, body = Vec<AgentTokenView>)))]
 #[get("/api/v1/agent-tokens")]
 pub async fn list_agent_tokens(
     state: web::Data<AppState>,
     staff: Staff,
-    query: web::Query<TokenQuery>,
+    query: web::Query<AgentTokensQuery>,
 ) -> Result<HttpResponse, ApiError> {
     require_role(&staff, &[Role::Admin])?;
     let hall = query.into_inner().hall;
@@ -48,17 +41,19 @@ pub async fn list_agent_tokens(
         .await?;
     let tokens: Vec<_> = rows
         .into_iter()
-        .map(|t| {
-            serde_json::json!({
-                "id": t.id, "hall": t.hall_code,
-                "created_at": crate::storage::from_db_time(t.created_at).to_rfc3339(),
-                "revoked_at": t.revoked_at.map(|r| crate::storage::from_db_time(r).to_rfc3339()),
-            })
+        .map(|t| AgentTokenView {
+            id: t.id,
+            hall: t.hall_code,
+            created_at: crate::storage::from_db_time(t.created_at).to_rfc3339(),
+            revoked_at: t
+                .revoked_at
+                .map(|r| crate::storage::from_db_time(r).to_rfc3339()),
         })
         .collect();
     Ok(HttpResponse::Ok().json(tokens))
 }
 
+#[utoipa::path(tag = "staff", security(("staff" = [])), responses((status = 200, body = RevokedAgentToken)))]
 #[post("/api/v1/agent-tokens/{id}/revoke")]
 pub async fn revoke_agent_token(
     state: web::Data<AppState>,
@@ -73,10 +68,17 @@ pub async fn revoke_agent_token(
         .await?;
     // Revoked here: this process stops honouring the token now; others within the cache TTL.
     state.agent_auth.invalidate();
-    Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "revoked": true, "changed": changed})))
+    Ok(HttpResponse::Ok().json(RevokedAgentToken {
+        id,
+        revoked: true,
+        changed,
+    }))
 }
 
+#[utoipa::path(tag = "agent", security(("agent" = [])), responses((status = 200, body = WhoAmI)))]
 #[get("/api/v1/agent/whoami")]
 pub async fn whoami(agent: AgentHall) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"hall": agent.hall_code}))
+    HttpResponse::Ok().json(WhoAmI {
+        hall: agent.hall_code,
+    })
 }

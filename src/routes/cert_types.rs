@@ -3,14 +3,18 @@
 use crate::accounts::Staff;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::wire::catalog::*;
+use crate::wire::licences::Record;
 use actix_web::{get, post, web, HttpResponse};
 
+#[utoipa::path(tag = "catalog", security(("staff" = [])), responses((status = 200, body = Vec<CertTypeSummary>)))]
 #[get("/api/v1/cert-types")]
 pub async fn list_cert_types(state: web::Data<AppState>, _staff: Staff) -> HttpResponse {
     let list: Vec<_> = state.catalog.types().iter().map(|t| t.summary()).collect();
     HttpResponse::Ok().json(list)
 }
 
+#[utoipa::path(tag = "catalog", security(("staff" = [])), responses((status = 200, body = CertTypeDetail)))]
 #[get("/api/v1/cert-types/{code}")]
 pub async fn get_cert_type(
     state: web::Data<AppState>,
@@ -26,6 +30,7 @@ pub async fn get_cert_type(
 
 /// A specimen (样本) PDF from an example-shaped record: 400 naming the field when the record
 /// breaks a rule, 404 for an unknown type.
+#[utoipa::path(tag = "catalog", security(("staff" = [])), request_body = Record, responses((status = 200, description = "a specimen PDF (样本 watermark, a dummy QR)", content_type = "application/pdf", body = Vec<u8>)))]
 #[post("/api/v1/cert-types/{code}/preview")]
 pub async fn preview_cert_type(
     state: web::Data<AppState>,

@@ -8,16 +8,13 @@ use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::routes::auth::require_role;
 use crate::state::AppState;
+use crate::wire::halls::{HallsQuery, RoutedHall};
+use crate::wire::stock::Inventory;
 use actix_web::{get, post, put, web, HttpResponse};
-
-#[derive(Debug, serde::Deserialize)]
-pub struct HallsQuery {
-    cert_type: Option<String>,
-    near: Option<String>,
-}
 
 /// Every hall; with `cert_type` (and `near=LAT,LON`), the halls able to print that type
 /// now, nearest first, each with `distance_km`.
+#[utoipa::path(tag = "halls", security(("staff" = [])), params(HallsQuery), responses((status = 200, description = "every hall, or with cert_type those able to print it now (with near: nearest first, each with distance_km)", body = Vec<RoutedHall>)))]
 #[get("/api/v1/halls")]
 pub async fn list_halls(
     state: web::Data<AppState>,
@@ -46,6 +43,7 @@ pub async fn list_halls(
 }
 
 /// `GET /api/v1/halls/{code}/stock`: the hall's security stock inventory.
+#[utoipa::path(tag = "halls", security(("staff" = [])), responses((status = 200, body = Inventory)))]
 #[get("/api/v1/halls/{code}/stock")]
 pub async fn hall_stock(
     state: web::Data<AppState>,
@@ -59,6 +57,7 @@ pub async fn hall_stock(
     Ok(HttpResponse::Ok().json(inventory))
 }
 
+#[utoipa::path(tag = "halls", security(("staff" = [])), request_body = Hall, responses((status = 201, body = Hall)))]
 #[post("/api/v1/halls")]
 pub async fn create_hall(
     state: web::Data<AppState>,
@@ -75,6 +74,7 @@ pub async fn create_hall(
     Ok(HttpResponse::Created().json(created))
 }
 
+#[utoipa::path(tag = "halls", security(("staff" = [])), request_body = Hall, responses((status = 200, body = Hall)))]
 #[put("/api/v1/halls/{code}")]
 pub async fn update_hall(
     state: web::Data<AppState>,
@@ -100,6 +100,7 @@ pub async fn update_hall(
     Ok(HttpResponse::Ok().json(updated))
 }
 
+#[utoipa::path(tag = "halls", security(("staff" = [])), request_body = Agreement, responses((status = 200, body = Hall)))]
 #[put("/api/v1/halls/{code}/agreement")]
 pub async fn update_agreement(
     state: web::Data<AppState>,

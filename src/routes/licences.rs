@@ -5,6 +5,7 @@ use crate::domain::licence::LicenceAction;
 use crate::error::ApiError;
 use crate::registration;
 use crate::state::AppState;
+use crate::wire::licences::*;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
@@ -24,6 +25,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
+#[utoipa::path(tag = "licences", security(("staff" = [])), params(("Idempotency-Key" = Option<String>, Header, description = "1-200 visible ASCII characters; a retry with the same key and body gets the first answer")), request_body = IssueLicenceRequest, responses((status = 201, description = "issued (a retry with the same Idempotency-Key and body gets the first answer)", body = Licence)))]
 #[post("/api/v1/licences")]
 pub async fn issue_licence(
     state: web::Data<AppState>,
@@ -34,17 +36,17 @@ pub async fn issue_licence(
     let key = idempotency_key(&req)?;
     let body = body.into_inner();
     let st = state.clone();
-    let (status, answer) = state
+    let answer = state
         .db(move |conn| {
             let ctx = st.issue_context();
             registration::issue_licence(conn, &ctx, &staff, &body, key.as_deref())
         })
         .await?;
     state.published.nudge();
-    let status = actix_web::http::StatusCode::from_u16(status).map_err(ApiError::internal)?;
-    Ok(HttpResponse::build(status).json(answer))
+    Ok(HttpResponse::Created().json(answer))
 }
 
+#[utoipa::path(tag = "licences", security(("staff" = [])), responses((status = 200, body = LicenceDetail)))]
 #[get("/api/v1/licences/{id}")]
 pub async fn get_licence(
     state: web::Data<AppState>,
@@ -59,28 +61,41 @@ pub async fn get_licence(
             let versions = registration::versions_of(conn, &row)?;
             let history = crate::storage::audit::list_events_for(conn, &format!("licence:{id}"))?;
             let today = st.now().date_naive();
-            let mut json = registration::licence_json(&row, &st.catalog, &st.settings.public_url, today);
-            json["versions"] = versions
+            let licence =
+                registration::licence_view(&row, &st.catalog, &st.settings.public_url, today);
+            let versions = versions
                 .iter()
-                .map(|v| serde_json::json!({"id": v.id, "version": v.version, "identifier": v.identifier, "status": v.status}))
-                .collect();
-            json["history"] = history
-                .iter()
-                .map(|e| {
-                    serde_json::json!({
-                        "at": crate::storage::from_db_time(e.at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        "actor": e.actor, "action": e.action,
-                        "details": serde_json::from_str::<Value>(&e.details).unwrap_or(Value::Null),
+                .map(|v| {
+                    Ok(LicenceVersion {
+                        id: v.id.clone(),
+                        version: v.version,
+                        identifier: v.identifier.clone(),
+                        status: v.status,
                     })
                 })
+                .collect::<Result<_, ApiError>>()?;
+            let history = history
+                .iter()
+                .map(|e| crate::wire::HistoryEntry {
+                    at: crate::storage::from_db_time(e.at)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    actor: e.actor.clone(),
+                    action: e.action.clone(),
+                    details: serde_json::from_str::<Value>(&e.details).unwrap_or(Value::Null),
+                })
                 .collect();
-            Ok::<_, ApiError>(json)
+            Ok::<_, ApiError>(LicenceDetail {
+                licence,
+                versions,
+                history,
+            })
         })
         .await?;
     state.published.nudge();
     Ok(HttpResponse::Ok().json(answer))
 }
 
+#[utoipa::path(tag = "licences", security(("staff" = [])), params(("id" = String, Path), ("action" = LicenceActionName, Path)), request_body(content = serde_json::Value, description = "suspend, reinstate, rescind, cancel, revoke: a ReasonBody; versions: an IssueLicenceRequest-shaped record (without type_code)"), responses((status = 200, description = "the licence after the action", body = Licence), (status = 201, description = "versions: the new version", body = Licence)))]
 #[post("/api/v1/licences/{id}/{action}")]
 pub async fn change_licence(
     state: web::Data<AppState>,
@@ -106,7 +121,7 @@ pub async fn change_licence(
                     &body,
                     crate::distribution::jobs::cancel_when_superseded(actor.clone(), now),
                 )?;
-                Ok::<_, ApiError>(registration::licence_json(
+                Ok::<_, ApiError>(registration::licence_view(
                     &row,
                     &st.catalog,
                     &st.settings.public_url,
@@ -144,7 +159,7 @@ pub async fn change_licence(
                     now,
                 ),
             )?;
-            Ok::<_, ApiError>(registration::licence_json(
+            Ok::<_, ApiError>(registration::licence_view(
                 &row,
                 &st.catalog,
                 &st.settings.public_url,
@@ -157,6 +172,7 @@ pub async fn change_licence(
 
 /// The electronic licence (电子证照): marked as the electronic copy, with its real QR, so the
 /// holder may show it digitally. Rendered from the stored record each time (deterministic).
+#[utoipa::path(tag = "licences", security(("staff" = [])), responses((status = 200, description = "the electronic licence (电子证照)", content_type = "application/pdf", body = Vec<u8>)))]
 #[get("/api/v1/licences/{id}/pdf")]
 pub async fn licence_pdf(
     state: web::Data<AppState>,

@@ -6,15 +6,10 @@ use crate::error::ApiError;
 use crate::routes::auth::SignedIn;
 use crate::routes::client_ip::ClientIp;
 use crate::state::AppState;
+use crate::wire::accounts::*;
 use actix_web::{post, web, HttpResponse};
-use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
-pub struct PasswordChange {
-    current_password: String,
-    new_password: String,
-}
-
+#[utoipa::path(tag = "staff", security(("staff" = [])), request_body = PasswordChange, responses((status = 204, description = "changed; other sessions end")))]
 #[post("/api/v1/me/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
@@ -78,6 +73,7 @@ pub async fn change_own_password(
         .await
 }
 
+#[utoipa::path(tag = "staff", security(("staff" = [])), responses((status = 200, body = Enrolment)))]
 #[post("/api/v1/me/totp")]
 pub async fn start_totp(
     state: web::Data<AppState>,
@@ -91,16 +87,7 @@ pub async fn start_totp(
     Ok(HttpResponse::Ok().json(enrolment))
 }
 
-#[derive(Deserialize)]
-pub struct TotpConfirm {
-    code: String,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct RecoveryCodes {
-    pub recovery_codes: Vec<String>,
-}
-
+#[utoipa::path(tag = "staff", security(("staff" = [])), request_body = TotpConfirm, responses((status = 200, body = RecoveryCodes)))]
 #[post("/api/v1/me/totp/confirm")]
 pub async fn confirm_totp(
     state: web::Data<AppState>,

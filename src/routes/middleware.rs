@@ -1,7 +1,7 @@
 //! Cross-cutting middleware: per-route metrics, and the rule that no plain-text actix error
 //! ever reaches a client (every error answer is our JSON shape).
 
-use crate::error::error_body;
+use crate::routes::error::error_body;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};

@@ -3,14 +3,16 @@
 
 pub mod agent;
 pub mod agent_tokens;
+pub mod api_doc;
 pub mod auth;
 pub mod cert_types;
 pub mod client_ip;
+pub mod error;
 pub mod halls;
 pub mod licences;
+pub mod log;
 pub mod me;
 pub mod middleware;
-pub mod openapi;
 pub mod ops;
 pub mod print_jobs;
 pub mod sessions;
@@ -20,13 +22,19 @@ pub mod trust_list;
 pub mod users;
 pub mod verify;
 
-use crate::error::{self, ApiError};
+use crate::error::ApiError;
 use actix_web::web;
 
 /// Bodies larger than this are refused with 413 (routes that need more set their own).
 pub const JSON_LIMIT: usize = 1024 * 1024;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Mounts every route. API handlers go through `cfg.service(...)`, utoipa-actix-web's
+/// version, which only takes a handler with a `#[utoipa::path]` and adds its operation to
+/// the OpenAPI document (`api_doc::document`); pages and the verification page (HTML, not
+/// part of the JSON API) are mounted through `map`. To add a route: annotate the handler with
+/// `#[utoipa::path(...)]` above its actix attribute and add one `.service(handler)` line
+/// here, before any route whose path pattern would shadow it.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(JSON_LIMIT)
@@ -38,7 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(ops::healthz)
     .service(ops::readyz)
     .service(ops::metrics)
-    .service(openapi::openapi)
+    .service(api_doc::openapi_json)
     .service(sessions::create_session)
     .service(sessions::delete_session)
     .service(halls::list_halls)
@@ -84,7 +92,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(agent::report)
     .service(agent::void_sheets)
     .service(agent::reconcile)
-    .configure(verify::configure);
+    .service(log::proof)
+    .service(verify::verify_code)
+    .map(|cfg| cfg.configure(verify::configure_pages))
+    .map(|cfg| cfg.configure(log::configure_tiles));
 }
 
 /// Anything no route matched.

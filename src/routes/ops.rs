@@ -2,44 +2,20 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::wire::ops::*;
 use actix_web::{get, web, HttpResponse};
 
+#[utoipa::path(tag = "operations", responses((status = 200, body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "alive"}))
-}
-
-/// `/readyz`'s `signer`: the signer that seals now and who holds its key.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ReadySigner {
-    pub kid: String,
-    pub custody: crate::issuance::Custody,
-    /// The example key set (demos and tests only).
-    pub example: bool,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ReadyChecks {
-    pub database: String,
-    pub signer: String,
-}
-
-/// The body of `/readyz`: 200 `{status: "ready", checks, signer}`, 503 the error shape
-/// `{error: "not_ready", message, checks, signer}` (`signer` null when none may seal).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Readiness {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    pub checks: ReadyChecks,
-    pub signer: Option<ReadySigner>,
+    HttpResponse::Ok().json(Health {
+        status: "alive".into(),
+    })
 }
 
 /// Ready when the database answers and a signer may seal now. Without a signer the service
 /// still verifies, but it says so here.
+#[utoipa::path(tag = "operations", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let pool = state.pool.clone();
@@ -92,6 +68,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     })
 }
 
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text: http_requests_total, http_request_duration_seconds, db_statements_total", content_type = "text/plain", body = String)))]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()

@@ -4,9 +4,11 @@ use crate::accounts::Staff;
 use crate::distribution::jobs::{self, JobContext};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::wire::print_jobs::*;
 use actix_web::{get, post, web, HttpResponse};
 use serde_json::Value;
 
+#[utoipa::path(tag = "print jobs", security(("staff" = [])), request_body = QueuePrintJobRequest, responses((status = 201, body = QueuedPrintJob)))]
 #[post("/api/v1/print-jobs")]
 pub async fn queue_print_job(
     state: web::Data<AppState>,
@@ -27,27 +29,20 @@ pub async fn queue_print_job(
             jobs::queue_job(conn, &ctx, &staff, &body)
         })
         .await?;
-    if let Some(hall) = queued.job["hall"].as_str() {
-        state.wakeups.wake(hall);
-    }
-    let mut answer = queued.job;
+    state.wakeups.wake(&queued.job.hall);
     // Shown this once: only its hash is stored.
-    answer["pickup_code"] = Value::String(queued.pickup_code);
-    Ok(HttpResponse::Created().json(answer))
+    Ok(HttpResponse::Created().json(QueuedPrintJob {
+        job: queued.job,
+        pickup_code: queued.pickup_code,
+    }))
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct JobsQuery {
-    hall: Option<String>,
-    state: Option<String>,
-    limit: Option<String>,
-}
-
+#[utoipa::path(tag = "print jobs", security(("staff" = [])), params(PrintJobsQuery), responses((status = 200, body = Vec<PrintJobSummary>)))]
 #[get("/api/v1/print-jobs")]
 pub async fn list_print_jobs(
     state: web::Data<AppState>,
     staff: Staff,
-    query: web::Query<JobsQuery>,
+    query: web::Query<PrintJobsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let list = state
@@ -64,6 +59,7 @@ pub async fn list_print_jobs(
     Ok(HttpResponse::Ok().json(list))
 }
 
+#[utoipa::path(tag = "print jobs", security(("staff" = [])), responses((status = 200, body = PrintJob)))]
 #[get("/api/v1/print-jobs/{id}")]
 pub async fn get_print_job(
     state: web::Data<AppState>,
@@ -81,6 +77,7 @@ pub async fn get_print_job(
 
 /// `cancel` `{reason}`, `reroute` `{hall}`, `unlock-pickup`, `requeue`, `resolve`: each
 /// answers the job.
+#[utoipa::path(tag = "print jobs", security(("staff" = [])), params(("id" = String, Path), ("action" = PrintJobActionName, Path)), request_body(content = Option<serde_json::Value>, description = "cancel: CancelRequest; reroute: RerouteRequest; resolve: ResolveRequest; unlock-pickup and requeue: none"), responses((status = 200, body = PrintJob)))]
 #[post("/api/v1/print-jobs/{id}/{action}")]
 pub async fn change_print_job(
     state: web::Data<AppState>,
@@ -113,7 +110,7 @@ pub async fn change_print_job(
             };
             let claimable =
                 (row.state == crate::domain::job::JobState::Queued).then(|| row.hall.clone());
-            jobs::detail_json(conn, &st.catalog, &row, now.date_naive())
+            jobs::detail(conn, &st.catalog, &row, now.date_naive())
                 .map(|job| (job, claimable))
                 .map_err(ApiError::from)
         })
@@ -127,6 +124,7 @@ pub async fn change_print_job(
 }
 
 /// `POST /api/v1/pickups` `{job_id, pickup_code, recipient_code}`.
+#[utoipa::path(tag = "print jobs", security(("staff" = [])), request_body = PickupRequest, responses((status = 200, description = "the job, collected", body = PrintJob)))]
 #[post("/api/v1/pickups")]
 pub async fn pick_up(
     state: web::Data<AppState>,
@@ -139,7 +137,7 @@ pub async fn pick_up(
     let job = state
         .db(move |conn| {
             let row = jobs::pickup(conn, &staff, &body, &st.pickup_key, now)?;
-            jobs::detail_json(conn, &st.catalog, &row, now.date_naive()).map_err(ApiError::from)
+            jobs::detail(conn, &st.catalog, &row, now.date_naive()).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(job))

@@ -5,36 +5,10 @@ use crate::error::ApiError;
 use crate::routes::auth::SignedIn;
 use crate::routes::client_ip::ClientIp;
 use crate::state::AppState;
+use crate::wire::accounts::*;
 use actix_web::{delete, post, web, HttpResponse};
-use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
-pub struct LoginRequest {
-    username: String,
-    password: String,
-    /// A current TOTP code or an unused recovery code, for accounts with a second factor.
-    #[serde(default)]
-    totp: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct SessionUser {
-    pub username: String,
-    pub role: crate::domain::role::Role,
-    pub hall: String,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct LoginResponse {
-    pub token: String,
-    pub expires_at: String,
-    pub user: SessionUser,
-    /// The API refuses other calls (403) until `POST /api/v1/me/password`.
-    pub must_change_password: bool,
-    /// The API refuses other calls (403) until the second factor is enrolled.
-    pub totp_enrolment_required: bool,
-}
-
+#[utoipa::path(tag = "staff", request_body = LoginRequest, responses((status = 200, body = LoginResponse)))]
 #[post("/api/v1/sessions")]
 pub async fn create_session(
     state: web::Data<AppState>,
@@ -71,6 +45,7 @@ pub async fn create_session(
     }))
 }
 
+#[utoipa::path(tag = "staff", security(("staff" = [])), responses((status = 204, description = "signed out")))]
 #[delete("/api/v1/sessions")]
 pub async fn delete_session(
     state: web::Data<AppState>,

@@ -37,6 +37,7 @@ fn serve(req: &HttpRequest, doc: Arc<Document>) -> HttpResponse {
         .body(doc.bytes.clone())
 }
 
+#[utoipa::path(tag = "public", responses((status = 200, description = "the signed trust list (COSE_Sign1); ETag, If-None-Match: 304", content_type = "application/cose", body = Vec<u8>)))]
 #[get("/api/v1/trust-list.cose")]
 pub async fn signed_trust_list(
     req: HttpRequest,
@@ -46,6 +47,7 @@ pub async fn signed_trust_list(
     Ok(serve(&req, doc))
 }
 
+#[utoipa::path(tag = "public", responses((status = 200, description = "the signed status index (COSE_Sign1)", content_type = "application/cose", body = Vec<u8>)))]
 #[get("/api/v1/status-index.cose")]
 pub async fn status_index(
     req: HttpRequest,
@@ -55,6 +57,7 @@ pub async fn status_index(
     Ok(serve(&req, doc))
 }
 
+#[utoipa::path(tag = "public", responses((status = 200, description = "a signed status list (COSE_Sign1)", content_type = "application/cose", body = Vec<u8>)))]
 #[get("/api/v1/status-lists/{id}")]
 pub async fn status_list(
     req: HttpRequest,

@@ -4,9 +4,11 @@
 use crate::accounts::Staff;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::wire::stock::*;
 use actix_web::{post, web, HttpResponse};
 use serde_json::Value;
 
+#[utoipa::path(tag = "halls", security(("staff" = [])), request_body = RegisterBatchRequest, responses((status = 201, body = BatchView)))]
 #[post("/api/v1/stock-batches")]
 pub async fn register_stock_batch(
     state: web::Data<AppState>,

@@ -1,15 +1,15 @@
 //! Staff accounts (admin only): list, create, change (active, role, hall), reset the
 //! password, unlock the login, see and end sessions, reset the second factor.
 
-use crate::accounts::lifecycle::{self, Actor, UserPatch};
+use crate::accounts::lifecycle::{self, Actor};
 use crate::accounts::{self, NewAccount, Staff};
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::routes::auth::require_role;
 use crate::routes::client_ip::ClientIp;
 use crate::state::AppState;
+use crate::wire::accounts::*;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
-use serde::{Deserialize, Serialize};
 
 fn admin(staff: &Staff, ip: ClientIp) -> Result<Actor, ApiError> {
     require_role(staff, &[Role::Admin])?;
@@ -19,6 +19,7 @@ fn admin(staff: &Staff, ip: ClientIp) -> Result<Actor, ApiError> {
     })
 }
 
+#[utoipa::path(tag = "staff", security(("staff" = [])), responses((status = 200, body = Vec<UserView>)))]
 #[get("/api/v1/users")]
 pub async fn list_users(
     state: web::Data<AppState>,
@@ -32,28 +33,12 @@ pub async fn list_users(
     Ok(HttpResponse::Ok().json(users))
 }
 
-#[derive(Deserialize)]
-pub struct CreateUser {
-    username: String,
-    password: String,
-    role: String,
-    hall: String,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct CreatedUser {
-    pub id: i64,
-    pub username: String,
-    pub role: Role,
-    pub hall: String,
-    pub active: bool,
-}
-
+#[utoipa::path(tag = "staff", security(("staff" = [])), request_body = CreateUserRequest, responses((status = 201, body = CreatedUser)))]
 #[post("/api/v1/users")]
 pub async fn create_user(
     state: web::Data<AppState>,
     staff: Staff,
-    body: web::Json<CreateUser>,
+    body: web::Json<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     require_role(&staff, &[Role::Admin])?;
     let body = body.into_inner();
@@ -98,6 +83,7 @@ pub async fn create_user(
     }))
 }
 
+#[utoipa::path(tag = "staff", security(("staff" = [])), request_body = UserPatch, responses((status = 200, body = UserView)))]
 #[patch("/api/v1/users/{username}")]
 pub async fn update_user(
     state: web::Data<AppState>,
@@ -114,11 +100,7 @@ pub async fn update_user(
     Ok(HttpResponse::Ok().json(user))
 }
 
-#[derive(Serialize, Deserialize)]
-pub struct TemporaryPassword {
-    pub temporary_password: String,
-}
-
+#[utoipa::path(tag = "staff", security(("staff" = [])), responses((status = 200, body = TemporaryPassword)))]
 #[post("/api/v1/users/{username}/reset-password")]
 pub async fn reset_password(
     state: web::Data<AppState>,
@@ -142,6 +124,7 @@ pub async fn reset_password(
     }))
 }
 
+#[utoipa::path(tag = "staff", security(("staff" = [])), responses((status = 204, description = "login throttling lifted")))]
 #[post("/api/v1/users/{username}/unlock")]
 pub async fn unlock_user(
     state: web::Data<AppState>,
@@ -157,6 +140,7 @@ pub async fn unlock_user(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(tag = "staff", security(("staff" = [])), responses((status = 200, body = Vec<SessionView>)))]
 #[get("/api/v1/users/{username}/sessions")]
 pub async fn list_sessions(
     state: web::Data<AppState>,
@@ -171,6 +155,7 @@ pub async fn list_sessions(
     Ok(HttpResponse::Ok().json(sessions))
 }
 
+#[utoipa::path(tag = "staff", security(("staff" = [])), responses((status = 204, description = "every session ended")))]
 #[delete("/api/v1/users/{username}/sessions")]
 pub async fn end_sessions(
     state: web::Data<AppState>,
@@ -186,6 +171,7 @@ pub async fn end_sessions(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(tag = "staff", security(("staff" = [])), responses((status = 204, description = "second factor removed")))]
 #[delete("/api/v1/users/{username}/totp")]
 pub async fn reset_totp(
     state: web::Data<AppState>,

@@ -2,20 +2,16 @@
 //! page a phone camera opens, `GET /V/<payload>` (also `/v/`, and under the public URL's own
 //! path when it has one). Both are rate-limited per client address.
 
-use crate::error::{self, ApiError};
+use crate::error::ApiError;
+use crate::routes::error;
 use crate::state::AppState;
 use crate::verification::service::{self, MAX_CODE_LEN};
 use crate::verification::{page, Verdict};
+use crate::wire::verify::*;
 use actix_web::guard::GuardContext;
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 use std::net::{IpAddr, Ipv4Addr};
-
-#[derive(Deserialize)]
-struct VerifyQuery {
-    code: Option<String>,
-}
 
 fn client_ip(req: &HttpRequest) -> IpAddr {
     req.peer_addr()
@@ -32,6 +28,7 @@ async fn verdict(state: &web::Data<AppState>, code: String) -> Result<Verdict, A
     Ok(web::block(move || service::verify_code(&pool, &trust, &catalog, &code, now)).await??)
 }
 
+#[utoipa::path(tag = "public", params(VerifyQuery), responses((status = 200, description = "the verdict, for any code up to 4 KB however broken", body = Verdict)))]
 #[get("/api/v1/verify")]
 pub async fn verify_code(
     state: web::Data<AppState>,
@@ -140,9 +137,10 @@ fn under_public_path(ctx: &GuardContext<'_>) -> bool {
             })
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(verify_code)
-        .service(web::resource("/{v:[Vv]}/{payload:[^/]*}").route(web::get().to(verify_page)))
+/// The verification page (HTML): `/V/<payload>`, `/v/<payload>` and under the public URL's
+/// path. `verify_code` is mounted with the API (it is in the OpenAPI document).
+pub fn configure_pages(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/{v:[Vv]}/{payload:[^/]*}").route(web::get().to(verify_page)))
         .service(
             web::resource("/{prefix:.+}/{v:[Vv]}/{payload:[^/]*}")
                 .guard(actix_web::guard::fn_guard(under_public_path))

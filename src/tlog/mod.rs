@@ -8,7 +8,6 @@ pub mod entry;
 pub mod merkle;
 pub mod monitor;
 pub mod note;
-pub mod routes;
 pub mod tiles;
 pub mod verify;
 pub mod witness;
@@ -213,7 +212,7 @@ impl LogService {
         self.key.as_ref().map(NoteKey::note_verifier)
     }
 
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut storage::DbConnection) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {

@@ -9,7 +9,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Whether a licence's seal is in the transparency log, and how far it is witnessed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct LogInclusion {
     /// The seal has an entry in the log (perhaps not yet in a published checkpoint).
     pub recorded: bool,

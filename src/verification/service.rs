@@ -1,6 +1,6 @@
 //! The online verification service behind `GET /api/v1/verify` and the `/V/` page: the offline
 //! checks against the server's trust store, then one indexed query for the register row. Holds
-//! no private key; blocking (ECDSA and diesel), so callers run it off the actix workers.
+//! no private key; blocking (ECDSA and diesel), so callers run it off the async workers.
 
 use chrono::{DateTime, Utc};
 

@@ -10,7 +10,7 @@ use x509_parser::prelude::FromDer;
 use super::cert::{kid_of, Kid, SignerKey};
 use super::envelope::{Envelope, EnvelopeError};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrustList {
     /// The root CA certificate, PEM.
     pub root: String,
@@ -18,7 +18,7 @@ pub struct TrustList {
     pub issued_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrustListSigner {
     /// Lower-case hex of the 8-byte kid.
     pub kid: String,

@@ -23,7 +23,7 @@ use crate::domain::seal::SealClaims;
 use crate::storage::licences::VerifyRow;
 
 /// Why a code is not a valid licence. Exactly one per refusal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     BadEncoding,
@@ -184,7 +184,7 @@ fn public_holder_code(kind: Option<HolderKind>, code: &str) -> String {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HolderSummary {
     pub name: String,
     /// Masked for a person.
@@ -192,7 +192,7 @@ pub struct HolderSummary {
 }
 
 /// What the paper should show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LicenceSummary {
     pub identifier: String,
     pub licence_no: String,
@@ -208,12 +208,13 @@ pub struct LicenceSummary {
 }
 
 /// The answer of `GET /api/v1/verify` and of the verification page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Verdict {
     /// The seal is genuine (trusted, unrevoked signer, inside its period), whatever the status.
     pub authentic: bool,
     /// The licence status name, or `unknown` when it cannot be known.
     #[serde(serialize_with = "status_name")]
+    #[schema(value_type = String)]
     pub status: Option<LicenceStatus>,
     /// `None` exactly when the licence is valid.
     pub reason: Option<Reason>,

@@ -474,10 +474,7 @@ pub async fn submit_issue(
         })
         .await?;
     match outcome {
-        Ok((_, licence)) => {
-            let id = licence["id"].as_str().unwrap_or_default();
-            Ok(see_other(&format!("/licences/{id}")))
-        }
+        Ok(licence) => Ok(see_other(&format!("/licences/{}", licence.id))),
         Err(RegistrationError::Invalid(errors)) => {
             let page = issue_form_page(&post.session, t, &body, &errors);
             html(StatusCode::BAD_REQUEST, &page)

@@ -1,10 +1,11 @@
 use super::*;
 
 fn claimed(id: &str, pages: usize) -> ClaimedJob {
-    let copies = ["original", "duplicate"][..pages]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let copies = [
+        crate::domain::copy::CopyKind::Original,
+        crate::domain::copy::CopyKind::Duplicate,
+    ][..pages]
+        .to_vec();
     ClaimedJob {
         id: id.into(),
         licence_id: format!("lic-{id}"),

@@ -32,8 +32,6 @@ mod signals;
 mod tests;
 
 use checks::*;
-#[cfg(test)]
-use recovery::*;
 use signals::*;
 
 /// Test hook: when set, the agent journals `printed` and then hangs without reporting, so a
@@ -170,15 +168,9 @@ impl Heartbeat {
             loop {
                 tokio::time::sleep(heartbeat_interval(&expires, chrono::Utc::now())).await;
                 match client.heartbeat(&id, &token).await {
-                    Ok(v) => {
+                    Ok(answer) => {
                         backoff.reset();
-                        if let Some(t) = v
-                            .get("lease_expires_at")
-                            .or_else(|| v.get("expires_at"))
-                            .and_then(|t| t.as_str())
-                        {
-                            expires = t.to_string();
-                        }
+                        expires = answer.lease_expires_at;
                         tracing::debug!(job = %id, lease_until = %expires, "heartbeat");
                     }
                     Err(e) if e.is_transient() => {

@@ -46,12 +46,15 @@ impl Agent {
         self.last_reconcile = Some(Instant::now());
         match self.client.reconcile(&entries).await {
             Ok(answer) => {
-                tracing::info!(answer = %answer, "reconciled with the server");
-                for (id, server_state) in server_states(&answer) {
-                    let Some(job) = jobs.iter().find(|j| j.id == id) else {
+                tracing::info!(answer = ?answer, "reconciled with the server");
+                for item in &answer.jobs {
+                    let Some(job) = jobs.iter().find(|j| j.id == item.id) else {
                         continue;
                     };
-                    self.apply_server_state(job, &server_state)?;
+                    // No server state: unknown there or another hall's; nothing to settle.
+                    if let Some(server_state) = item.server_state {
+                        self.apply_server_state(job, server_state)?;
+                    }
                 }
             }
             Err(e) => tracing::warn!(error = %e, "reconcile failed; will retry"),
@@ -62,52 +65,27 @@ impl Agent {
     pub(super) fn apply_server_state(
         &mut self,
         job: &JobRecord,
-        server_state: &str,
+        server_state: crate::domain::job::JobState,
     ) -> Result<(), AgentError> {
         use crate::domain::job::JobState as S;
-        match (job.step, S::parse(server_state)) {
+        match (job.step, server_state) {
             // Not printed here and no longer ours on the server: let it go.
-            (Step::Claimed | Step::Downloaded, s) if s != Some(S::Leased) => {
-                let s = server_state;
+            (Step::Claimed | Step::Downloaded, s) if s != S::Leased => {
+                let s = server_state.as_str();
                 self.journal
                     .mark_abandoned(&job.id, &format!("the server has it {s}"))?;
                 tracing::info!(job = %job.id, step = "abandoned", server_state = s, "job settled on the server before printing");
             }
             // An operator settled a refused report.
-            (
-                Step::Rejected,
-                Some(S::Printed | S::Collected | S::Cancelled | S::Queued | S::Failed),
-            ) => {
-                self.journal
-                    .mark_confirmed(&job.id, &format!("settled on the server: {server_state}"))?;
-                tracing::info!(job = %job.id, step = "confirmed", server_state, "settled by the hall operator");
+            (Step::Rejected, S::Printed | S::Collected | S::Cancelled | S::Queued | S::Failed) => {
+                self.journal.mark_confirmed(
+                    &job.id,
+                    &format!("settled on the server: {}", server_state.as_str()),
+                )?;
+                tracing::info!(job = %job.id, step = "confirmed", server_state = server_state.as_str(), "settled by the hall operator");
             }
             _ => {}
         }
         Ok(())
     }
-}
-
-/// `(id, server state)` pairs from a reconcile answer. API.md only says it returns "what
-/// differs", so any array of objects with an `id` and a `server_state` (or `state`) is read.
-pub(super) fn server_states(answer: &serde_json::Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let arrays: Vec<&serde_json::Value> = match answer {
-        serde_json::Value::Array(_) => vec![answer],
-        serde_json::Value::Object(map) => map.values().filter(|v| v.is_array()).collect(),
-        _ => Vec::new(),
-    };
-    for arr in arrays {
-        for item in arr.as_array().into_iter().flatten() {
-            let id = item.get("id").and_then(|v| v.as_str());
-            let state = item
-                .get("server_state")
-                .or_else(|| item.get("state"))
-                .and_then(|v| v.as_str());
-            if let (Some(id), Some(state)) = (id, state) {
-                out.push((id.to_string(), state.to_string()));
-            }
-        }
-    }
-    out
 }

@@ -40,18 +40,18 @@ fn only_a_409_that_says_already_counts_as_confirmed() {
 }
 
 #[test]
-fn reconcile_answers_are_read_leniently() {
-    let a = serde_json::json!({"jobs": [{"id": "a", "state": "cancelled"}, {"id": "b"}], "n": 1});
-    assert_eq!(
-        server_states(&a),
-        [("a".to_string(), "cancelled".to_string())]
-    );
-    let b = serde_json::json!([{"id": "c", "server_state": "printed", "state": "printing"}]);
-    assert_eq!(
-        server_states(&b),
-        [("c".to_string(), "printed".to_string())]
-    );
-    assert!(server_states(&serde_json::json!("x")).is_empty());
+fn reconcile_answers_are_read_as_the_server_writes_them() {
+    use crate::domain::job::JobState;
+    use crate::wire::agent::{ReconcileAction, ReconcileResponse};
+    let a: ReconcileResponse = serde_json::from_value(serde_json::json!({"jobs": [
+        {"id": "a", "agent_state": "printing", "server_state": "cancelled", "action": "ask_operator"},
+        {"id": "b", "agent_state": null, "server_state": null, "action": "forget"}
+    ]}))
+    .unwrap();
+    assert_eq!(a.jobs[0].server_state, Some(JobState::Cancelled));
+    assert_eq!(a.jobs[0].action, ReconcileAction::AskOperator);
+    assert_eq!(a.jobs[1].server_state, None);
+    assert!(serde_json::from_value::<ReconcileResponse>(serde_json::json!("x")).is_err());
 }
 
 #[test]

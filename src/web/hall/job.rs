@@ -113,6 +113,8 @@ pub(super) async fn render_job(
     let job = state
         .db(move |conn| jobs::get_job(conn, &st.catalog, &staff, &id, today))
         .await?;
+    // The page reads the API's job as JSON.
+    let job = serde_json::to_value(&job).unwrap_or_default();
     let l = &job["licence"];
     // The service answers JSON today; its state is read once, as the enum.
     let job_state = JobState::parse(job["state"].as_str().unwrap_or(""));

@@ -72,6 +72,8 @@ pub async fn queue_page(
             let list = jobs::list_jobs(conn, &staff, Some(&h), Some(w), Some("200"))?;
             let mut lines = Vec::new();
             for j in list {
+                // The page reads the API's job as JSON.
+                let j = serde_json::to_value(&j).unwrap_or_default();
                 let licence_id = text(&j["licence_id"]);
                 let licence = storage::licences::find_licence(conn, &licence_id)?;
                 let id = text(&j["id"]);

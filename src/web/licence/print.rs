@@ -263,7 +263,7 @@ pub async fn queue_print(
         .await?;
     match outcome {
         (Ok(queued), Some((licence, hall))) => {
-            let job = &queued.job;
+            let job = &serde_json::to_value(&queued.job).unwrap_or_default();
             let copies: Vec<&str> = job["copies"]
                 .as_array()
                 .map(|a| {

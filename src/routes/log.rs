@@ -3,16 +3,18 @@
 //! `GET /api/v1/log/proof?identifier=...` (a tlog-proof against the latest published
 //! checkpoint). Public, like the verify routes.
 
-use super::tiles::{self, TileRef};
-use super::{merkle, note, LogService};
 use crate::error::ApiError;
 use crate::storage::{tlog as store, StorageError};
+use crate::tlog::tiles::{self, TileRef};
+use crate::tlog::{merkle, note, LogService};
 use actix_web::http::header;
 use actix_web::{get, web, HttpResponse};
 use base64::Engine;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(checkpoint).service(tile).service(proof);
+/// The tile routes, outside the API document (tlog-tiles is their reference); the proof route
+/// is registered with the API (`routes::configure`).
+pub fn configure_tiles(cfg: &mut web::ServiceConfig) {
+    cfg.service(checkpoint).service(tile);
 }
 
 async fn db<T: Send + 'static>(
@@ -51,7 +53,7 @@ pub async fn tile(
         }
         let from = t.index * tiles::WIDTH;
         Ok(Some(match t.level {
-            None => super::entry::bundle(&store::entries(conn, from, from + t.width)?),
+            None => crate::tlog::entry::bundle(&store::entries(conn, from, from + t.width)?),
             Some(l) => store::nodes(conn, 8 * l, from, from + t.width)?.concat(),
         }))
     })
@@ -63,8 +65,11 @@ pub async fn tile(
         .body(body))
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// `GET /api/v1/log/proof?identifier=...`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProofQuery {
+    /// The licence identifier (证照标识).
     pub identifier: Option<String>,
 }
 
@@ -107,6 +112,7 @@ pub fn build_proof(
     Ok(Ok(text))
 }
 
+#[utoipa::path(tag = "public", params(ProofQuery), responses((status = 200, description = "a tlog-proof (C2SP) of the licence's newest log entry against the latest cosigned checkpoint, its entry in the extra line", content_type = "text/plain", body = String)))]
 #[get("/api/v1/log/proof")]
 pub async fn proof(
     log: web::Data<LogService>,

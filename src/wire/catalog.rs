@@ -1,0 +1,3 @@
+//! The certificate types (catalog).
+
+pub use crate::catalog::cert_type::{CertTypeDetail, CertTypeSummary, FieldSummary};
