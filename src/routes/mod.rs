@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod agent_tokens;
+pub mod archive;
 pub mod auth;
 pub mod cert_types;
 pub mod client_ip;
@@ -64,6 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(cert_types::get_cert_type)
     .service(cert_types::preview_cert_type)
     .service(licences::licence_pdf)
+    .service(archive::licence_archive)
     .service(licences::issue_licence)
     .service(licences::get_licence)
     .service(licences::change_licence)

@@ -7,6 +7,8 @@ pub mod cert;
 pub mod envelope;
 pub mod gate;
 pub mod offline;
+pub mod pades;
+pub mod pdf_check;
 pub mod page;
 pub mod qr;
 pub mod rate_limit;

@@ -13,6 +13,7 @@ mod helpers;
 mod keys;
 mod licences;
 mod openapi;
+mod pades;
 mod ops;
 mod print_jobs;
 mod status_lists;
