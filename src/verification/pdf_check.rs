@@ -41,19 +41,27 @@ fn page_qr(pdf: &Path) -> Result<Option<String>, String> {
     ));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let prefix = dir.join("page");
-    let status = std::process::Command::new("pdftoppm")
-        .args(["-r", "200", "-png", "-f", "1", "-l", "1", "-singlefile"])
-        .arg(pdf)
-        .arg(&prefix)
-        .stderr(std::process::Stdio::null())
-        .status();
-    let out = match status {
-        Ok(s) if s.success() => {
-            read_qr_image(&prefix.with_extension("png")).map_err(|e| e.to_string())
+    let mut out = Ok(None);
+    // rqrr finds a dense code on a whole page at some resolutions and not at others: a few
+    // are tried, the usual first.
+    for dpi in ["150", "300", "200"] {
+        let status = std::process::Command::new("pdftoppm")
+            .args(["-r", dpi, "-png", "-f", "1", "-l", "1", "-singlefile"])
+            .arg(pdf)
+            .arg(&prefix)
+            .stderr(std::process::Stdio::null())
+            .status();
+        out = match status {
+            Ok(s) if s.success() => {
+                read_qr_image(&prefix.with_extension("png")).map_err(|e| e.to_string())
+            }
+            Ok(_) => Err("pdftoppm could not rasterise the page".into()),
+            Err(_) => Ok(None),
+        };
+        if !matches!(out, Ok(None)) || status.is_err() {
+            break;
         }
-        Ok(_) => Err("pdftoppm could not rasterise the page".into()),
-        Err(_) => Ok(None),
-    };
+    }
     let _ = std::fs::remove_dir_all(&dir);
     out
 }
@@ -156,3 +164,4 @@ pub(crate) fn check(args: &OfflineArgs) -> Outcome {
     let code = if valid { EXIT_VALID } else { EXIT_NOT_VERIFIED };
     Ok((out, summary, code))
 }
+
