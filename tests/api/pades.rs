@@ -6,7 +6,9 @@
 //! `Source`); one changed byte makes both `pdfsig` and `crosscert verify --pdf` refuse it.
 //! Needs poppler-utils, qpdf and libnss3-tools (scripts/install-deps.sh).
 
-use crate::helpers::{crosscert, spawn_app, TestApp};
+use crate::helpers::{assert_error, crosscert, spawn_app, TestApp, CITY_HALL, LANSHAN_HALL};
+use crosscert::domain::role::Role;
+use serde_json::json;
 use crate::licences::{business_licence_code, example_body, issue, issuer};
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -280,4 +282,92 @@ async fn one_changed_byte_makes_pdfsig_and_verify_pdf_refuse_the_file() {
     assert_eq!(report["valid"], false);
     assert_eq!(report["signature"]["cms"], "digest_mismatch", "{report:#}");
 
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registration_archive_is_a_signed_pdfa_with_every_version_attached() {
+    let app = spawn_app().await;
+    let token = issuer(&app).await;
+    let body = example_body(&app, &token, &business_licence_code(&app)).await;
+    let v1 = issue(&app, &token, &body).await;
+    let mut id = v1["id"].as_str().unwrap().to_string();
+    for n in 2..=3 {
+        let mut changed = body.clone();
+        changed["holder"]["name"] = json!(format!("临沂市兰山区鑫源食品有限公司（第{n}次更名）"));
+        let res = app
+            .post_json(&format!("/api/v1/licences/{id}/versions"), Some(&token), &changed)
+            .await;
+        assert_eq!(res.status(), 201);
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["version"], n);
+        id = v["id"].as_str().unwrap().to_string();
+    }
+    let res = app
+        .get(&format!("/api/v1/licences/{id}/archive"), Some(&token))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    let pdf = res.bytes().await.unwrap().to_vec();
+    eprintln!("archive of a licence with three versions: {} bytes", pdf.len());
+
+    let dir = tempfile::tempdir().unwrap();
+    let nss = nss_db(&app, dir.path());
+    let path = dir.path().join("archive.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    let sig = pdfsig(&nss, &path);
+    assert!(sig.contains("Signature is Valid"), "{sig}");
+    assert!(sig.contains("Total document signed"), "{sig}");
+    assert!(sig.contains("Certificate is Trusted"), "{sig}");
+    let (ok, out) = qpdf_check(&path);
+    assert!(ok && !out.contains("WARNING"), "{out}");
+    let text = String::from_utf8_lossy(
+        &Command::new("pdftotext")
+            .arg(&path)
+            .arg("-")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    for needle in ["电子登记档案", "第3次更名", "LicenceIssued", "LicenceSuperseded", "licence-v3.pdf"] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+
+    // Each version's signed e-licence is attached and verifies on its own.
+    let doc = lopdf::Document::load_mem(&pdf).unwrap();
+    let files = crosscert::render::pdfa::embedded_files(&doc);
+    let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(names, ["licence-v1.pdf", "licence-v2.pdf", "licence-v3.pdf"]);
+    let store = app.state.trust.clone();
+    for (name, rel, bytes) in &files {
+        assert_eq!(rel, "Source");
+        let report = crosscert::verification::pades::verify_pdf(bytes, &store);
+        assert!(report.signature_valid(), "{name}");
+        assert!(matches!(report.seal, Some(Ok(_))), "{name}");
+    }
+    let report = crosscert::verification::pades::verify_pdf(&pdf, &store);
+    assert!(report.signature_valid());
+
+    // Audited; refused to a hall operator of the same hall and to another hall's issuer.
+    let events = crosscert::storage::audit::list_events_for(
+        &mut app.state.pool.get().unwrap(),
+        &format!("licence:{id}"),
+    )
+    .unwrap();
+    assert!(events.iter().any(|e| e.action == "LicenceArchiveExported" && e.actor == "wang"));
+    let operator = app.staff("liu", Role::HallOperator, LANSHAN_HALL).await;
+    let res = app
+        .get(&format!("/api/v1/licences/{id}/archive"), Some(&operator))
+        .await;
+    assert_error(res, 403, "forbidden").await;
+    let other = app.staff("sun", Role::Issuer, CITY_HALL).await;
+    let res = app
+        .get(&format!("/api/v1/licences/{id}/archive"), Some(&other))
+        .await;
+    assert_eq!(res.status(), 404);
+    let admin = app.staff("root", Role::Admin, CITY_HALL).await;
+    let res = app
+        .get(&format!("/api/v1/licences/{id}/archive"), Some(&admin))
+        .await;
+    assert_eq!(res.status(), 200);
 }
