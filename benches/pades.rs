@@ -47,10 +47,12 @@ fn bench(c: &mut Criterion) {
     let sample = Sample::business_licence();
     let print = CertificateView {
         copies: &[CopyKind::Original],
+        serials: None,
         ..sample.view(RenderMode::Print)
     };
     let electronic = CertificateView {
         copies: &[CopyKind::Original],
+        serials: None,
         ..sample.view(RenderMode::Electronic)
     };
     let signer = sealer.pdf_signer(now).expect("signer");

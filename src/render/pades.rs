@@ -323,6 +323,41 @@ mod tests {
     }
 
     #[test]
+    fn print_documents_stay_unsigned_and_the_electronic_copy_is_signed() {
+        let Some(fonts) = crate::render::tests::fonts() else {
+            return;
+        };
+        let sample = crate::render::samples::Sample::business_licence();
+        let copies = [crate::domain::copy::CopyKind::Original];
+        let print = CertificateView {
+            copies: &copies,
+            serials: None,
+            ..sample.view(crate::render::RenderMode::Print)
+        };
+        let unsigned = crate::render::render_pdf(fonts, &print).unwrap();
+        let text = String::from_utf8_lossy(&unsigned);
+        for absent in ["/ByteRange", "/AcroForm", "/EmbeddedFile", "pdfaid"] {
+            assert!(!text.contains(absent), "print document has {absent}");
+        }
+        let electronic = CertificateView {
+            copies: &copies,
+            serials: None,
+            ..sample.view(crate::render::RenderMode::Electronic)
+        };
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let parts = ElectronicParts {
+            seal_cose: b"cose",
+            signer_name: "test",
+            signed_at: at,
+        };
+        let signed = render_signed::<()>(fonts, &electronic, &parts, |_| Ok(vec![0x30, 0])).unwrap();
+        let text = String::from_utf8_lossy(&signed);
+        for present in ["/ByteRange[0 ", "/ETSI.CAdES.detached", "/AFRelationship/Source", "pdfaid:part"] {
+            assert!(text.contains(present), "electronic copy lacks {present}");
+        }
+    }
+
+    #[test]
     fn too_large_a_signature_is_refused() {
         let mut doc = lopdf::Document::with_version("1.7");
         let sig = Dictionary::from_iter(vec![

@@ -156,7 +156,8 @@ pub async fn change_licence(
 }
 
 /// The electronic licence (电子证照): marked as the electronic copy, with its real QR, so the
-/// holder may show it digitally. Rendered from the stored record each time (deterministic).
+/// holder may show it digitally. Rendered from the stored record each time, PDF/A-3b with the
+/// seal attached and PAdES-signed at the moment of download (`crate::electronic`).
 #[get("/api/v1/licences/{id}/pdf")]
 pub async fn licence_pdf(
     state: web::Data<AppState>,
