@@ -146,7 +146,12 @@ pub fn licence_archive(
         heading: "四、附件".into(),
         lines: versions
             .iter()
-            .map(|v| format!("licence-v{}.pdf：第{}版电子证照（已签名）", v.version, v.version))
+            .map(|v| {
+                format!(
+                    "licence-v{}.pdf：第{}版电子证照（已签名）",
+                    v.version, v.version
+                )
+            })
             .collect(),
     });
 

@@ -100,13 +100,18 @@ pub fn render_electronic<E>(
     sign: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, E>,
 ) -> Result<Result<Vec<u8>, E>, DocumentError> {
     let copies = [CopyKind::Original];
-    with_view(catalog, data, &copies, None, RenderMode::Electronic, |view| {
-        match render::pades::render_signed(fonts, view, parts, sign) {
+    with_view(
+        catalog,
+        data,
+        &copies,
+        None,
+        RenderMode::Electronic,
+        |view| match render::pades::render_signed(fonts, view, parts, sign) {
             Ok(pdf) => Ok(Ok(pdf)),
             Err(render::pades::SignedPdfError::Sign(e)) => Ok(Err(e)),
             Err(render::pades::SignedPdfError::Render(e)) => Err(e),
-        }
-    })
+        },
+    )
 }
 
 /// Where [`render_certificate`] would place everything on each page (see

@@ -11,8 +11,7 @@ use chrono::{DateTime, Utc};
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo,
-    SignerInfos,
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
 };
 use der::asn1::{OctetString, SetOfVec};
 use der::{Any, Decode, Encode};
@@ -86,7 +85,10 @@ impl PdfSigner<'_> {
         let root = Certificate::from_der(self.root_der).map_err(encoding)?;
 
         let signed_attrs = SetOfVec::try_from(vec![
-            attribute(ID_CONTENT_TYPE, Any::encode_from(&ID_DATA).map_err(encoding)?)?,
+            attribute(
+                ID_CONTENT_TYPE,
+                Any::encode_from(&ID_DATA).map_err(encoding)?,
+            )?,
             attribute(
                 ID_MESSAGE_DIGEST,
                 Any::encode_from(&OctetString::new(content_digest.to_vec()).map_err(encoding)?)
@@ -119,8 +121,7 @@ impl PdfSigner<'_> {
         };
         let signed_data = SignedData {
             version: CmsVersion::V1,
-            digest_algorithms: SetOfVec::try_from(vec![algorithm(ID_SHA256)])
-                .map_err(encoding)?,
+            digest_algorithms: SetOfVec::try_from(vec![algorithm(ID_SHA256)]).map_err(encoding)?,
             encap_content_info: EncapsulatedContentInfo {
                 econtent_type: ID_DATA,
                 econtent: None,

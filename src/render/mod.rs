@@ -8,8 +8,8 @@ mod canvas;
 mod cff;
 mod fonts;
 pub mod geometry;
-mod page;
 pub mod pades;
+mod page;
 pub mod pdfa;
 mod qr;
 pub mod samples;
@@ -144,10 +144,7 @@ fn save(lo: &mut lopdf::Document) -> Result<Vec<u8>, RenderError> {
 }
 
 /// The certificate's pages as a PDF object tree, fonts cut, streams not yet compressed.
-fn build_document(
-    fonts: &Fonts,
-    view: &CertificateView,
-) -> Result<lopdf::Document, RenderError> {
+fn build_document(fonts: &Fonts, view: &CertificateView) -> Result<lopdf::Document, RenderError> {
     if view.copies.is_empty() {
         return Err(RenderError::NoCopies);
     }

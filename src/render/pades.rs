@@ -117,10 +117,7 @@ fn add_signature_field(
     signer_name: &str,
     signed_at: DateTime<Utc>,
 ) -> Result<(), RenderError> {
-    let page_id = doc
-        .page_iter()
-        .next()
-        .ok_or(RenderError::NotElectronic)?;
+    let page_id = doc.page_iter().next().ok_or(RenderError::NotElectronic)?;
     let mut sig = Dictionary::new();
     sig.set("Type", Object::Name(b"Sig".to_vec()));
     sig.set("Filter", Object::Name(b"Adobe.PPKLite".to_vec()));
@@ -316,9 +313,13 @@ mod tests {
         assert_eq!(seen.unwrap().as_slice(), ctx.finish().as_ref());
         // The reloaded document sees the dictionary with the patched numbers.
         let reloaded = lopdf::Document::load_mem(&signed).unwrap();
-        assert!(reloaded.objects.values().any(|o| o
-            .as_dict()
-            .is_ok_and(|d| d.get(b"SubFilter").and_then(Object::as_name).ok()
+        assert!(reloaded
+            .objects
+            .values()
+            .any(|o| o.as_dict().is_ok_and(|d| d
+                .get(b"SubFilter")
+                .and_then(Object::as_name)
+                .ok()
                 == Some(b"ETSI.CAdES.detached".as_slice()))));
     }
 
@@ -350,9 +351,15 @@ mod tests {
             signer_name: "test",
             signed_at: at,
         };
-        let signed = render_signed::<()>(fonts, &electronic, &parts, |_| Ok(vec![0x30, 0])).unwrap();
+        let signed =
+            render_signed::<()>(fonts, &electronic, &parts, |_| Ok(vec![0x30, 0])).unwrap();
         let text = String::from_utf8_lossy(&signed);
-        for present in ["/ByteRange[0 ", "/ETSI.CAdES.detached", "/AFRelationship/Source", "pdfaid:part"] {
+        for present in [
+            "/ByteRange[0 ",
+            "/ETSI.CAdES.detached",
+            "/AFRelationship/Source",
+            "pdfaid:part",
+        ] {
             assert!(text.contains(present), "electronic copy lacks {present}");
         }
     }

@@ -145,7 +145,10 @@ pub fn apply(
             "OutputConditionIdentifier",
             Object::string_literal("sRGB IEC61966-2.1"),
         ),
-        ("RegistryName", Object::string_literal("http://www.color.org")),
+        (
+            "RegistryName",
+            Object::string_literal("http://www.color.org"),
+        ),
         ("Info", Object::string_literal("sRGB IEC61966-2.1")),
         ("DestOutputProfile", Object::Reference(icc_id)),
     ]);

@@ -39,7 +39,9 @@ pub enum CmsError {
     SignerCount,
     #[error("the algorithms are not SHA-256 with ECDSA")]
     Algorithm,
-    #[error("the signed attributes lack content-type data, message-digest or signing-certificate-v2")]
+    #[error(
+        "the signed attributes lack content-type data, message-digest or signing-certificate-v2"
+    )]
     Attributes,
     #[error("the signed content's digest differs from the message-digest attribute")]
     DigestMismatch,
@@ -96,8 +98,7 @@ pub fn check_cms(cms: &[u8], content_digest: &[u8; 32]) -> Result<CmsSigner, Cms
     }
     let inner = info.content.to_der().map_err(|_| CmsError::Malformed)?;
     let sd = SignedData::from_der(&inner).map_err(|_| CmsError::Malformed)?;
-    if sd.encap_content_info.econtent.is_some() || sd.encap_content_info.econtent_type != ID_DATA
-    {
+    if sd.encap_content_info.econtent.is_some() || sd.encap_content_info.econtent_type != ID_DATA {
         return Err(CmsError::Malformed);
     }
     let mut infos = sd.signer_infos.0.iter();
@@ -182,7 +183,10 @@ fn der_to_fixed(sig: &[u8], n: usize) -> Option<Vec<u8>> {
     }
     let parsed = EcdsaSig::from_der(sig).ok()?;
     let mut out = vec![0u8; 2 * n];
-    for (i, v) in [parsed.r.as_bytes(), parsed.s.as_bytes()].iter().enumerate() {
+    for (i, v) in [parsed.r.as_bytes(), parsed.s.as_bytes()]
+        .iter()
+        .enumerate()
+    {
         if v.len() > n {
             return None;
         }
@@ -228,7 +232,10 @@ impl PdfReport {
 
     /// The attached seal is genuine and from the same signer as the PDF signature.
     pub fn seal_matches_signer(&self) -> bool {
-        match (&self.seal, self.signature.as_ref().and_then(|s| s.signer_kid)) {
+        match (
+            &self.seal,
+            self.signature.as_ref().and_then(|s| s.signer_kid),
+        ) {
             (Some(Ok(seal)), Some(kid)) => seal.kid == kid,
             _ => false,
         }

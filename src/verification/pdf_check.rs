@@ -150,7 +150,8 @@ pub(crate) fn check(args: &OfflineArgs) -> Outcome {
                 .as_ref()
                 .map(|s| match &s.cms {
                     Err(e) => e.to_string(),
-                    Ok(_) if !s.covers_whole_file => "the signature does not cover the whole file".into(),
+                    Ok(_) if !s.covers_whole_file =>
+                        "the signature does not cover the whole file".into(),
                     Ok(_) => "the signer is not in the trust list".into(),
                 })
                 .or_else(|| report.signature_problem.clone())
@@ -164,4 +165,3 @@ pub(crate) fn check(args: &OfflineArgs) -> Outcome {
     let code = if valid { EXIT_VALID } else { EXIT_NOT_VERIFIED };
     Ok((out, summary, code))
 }
-

@@ -415,7 +415,13 @@ async fn the_key_ceremony_seals_through_the_token_and_rotates_signers() {
     let pdf_path = work.join("licence.pdf");
     std::fs::write(&pdf_path, res.bytes().await.unwrap()).unwrap();
     let out = crosscert()
-        .args(["verify", "--pdf", arg(&pdf_path), "--trust-list", arg(&trust_a)])
+        .args([
+            "verify",
+            "--pdf",
+            arg(&pdf_path),
+            "--trust-list",
+            arg(&trust_a),
+        ])
         .output()
         .unwrap();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -7,10 +7,10 @@
 //! Needs poppler-utils, qpdf and libnss3-tools (scripts/install-deps.sh).
 
 use crate::helpers::{assert_error, crosscert, spawn_app, TestApp, CITY_HALL, LANSHAN_HALL};
-use crosscert::domain::role::Role;
-use serde_json::json;
 use crate::licences::{business_licence_code, example_body, issue, issuer};
+use crosscert::domain::role::Role;
 use futures_util::StreamExt;
+use serde_json::json;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,7 +78,10 @@ fn object<'a>(doc: &'a lopdf::Document, o: &'a lopdf::Object) -> &'a lopdf::Obje
 /// PDF/A-3b as ISO 19005-3 asks, checked structurally (no veraPDF package is reachable here).
 fn assert_pdfa3b(code: &str, bytes: &[u8], cose: &[u8]) {
     assert!(bytes.starts_with(b"%PDF-1.7\n%"), "{code}: header");
-    assert!(bytes[10..14].iter().all(|b| *b >= 128), "{code}: binary mark");
+    assert!(
+        bytes[10..14].iter().all(|b| *b >= 128),
+        "{code}: binary mark"
+    );
     let doc = lopdf::Document::load_mem(bytes).unwrap();
     assert!(doc.trailer.get(b"Encrypt").is_err(), "{code}: encrypted");
     assert!(doc.trailer.get(b"ID").is_ok(), "{code}: no file id");
@@ -90,7 +93,10 @@ fn assert_pdfa3b(code: &str, bytes: &[u8], cose: &[u8]) {
     assert!(xmp.dict.get(b"Filter").is_err(), "{code}: XMP filtered");
     let xmp = String::from_utf8(xmp.content.clone()).unwrap();
     assert!(xmp.contains("<pdfaid:part>3</pdfaid:part>"), "{code}");
-    assert!(xmp.contains("<pdfaid:conformance>B</pdfaid:conformance>"), "{code}");
+    assert!(
+        xmp.contains("<pdfaid:conformance>B</pdfaid:conformance>"),
+        "{code}"
+    );
     // The information dictionary agrees with the XMP.
     let info = object(&doc, doc.trailer.get(b"Info").unwrap())
         .as_dict()
@@ -139,7 +145,10 @@ fn assert_pdfa3b(code: &str, bytes: &[u8], cose: &[u8]) {
         vec![("seal.cose".to_string(), "Source".to_string(), cose.to_vec())],
         "{code}"
     );
-    assert!(catalog.get(b"Names").is_ok(), "{code}: no EmbeddedFiles name tree");
+    assert!(
+        catalog.get(b"Names").is_ok(),
+        "{code}: no EmbeddedFiles name tree"
+    );
     // The signature widget is printed, over the seal.
     let page = doc.page_iter().next().unwrap();
     let annots = doc
@@ -231,7 +240,12 @@ async fn one_changed_byte_makes_pdfsig_and_verify_pdf_refuse_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let nss = nss_db(&app, dir.path());
     let trust = dir.path().join("trust.json");
-    let list = app.get("/api/v1/trust-list", None).await.text().await.unwrap();
+    let list = app
+        .get("/api/v1/trust-list", None)
+        .await
+        .text()
+        .await
+        .unwrap();
     std::fs::write(&trust, list).unwrap();
 
     let good = dir.path().join("good.pdf");
@@ -250,7 +264,10 @@ async fn one_changed_byte_makes_pdfsig_and_verify_pdf_refuse_the_file() {
     assert_eq!(report["signature"]["signer_trusted"], true);
     assert_eq!(report["seal"]["genuine"], true);
     assert_eq!(report["seal"]["same_signer_as_signature"], true);
-    assert_eq!(report["seal"]["licence"]["licence_no"], licence["licence_no"]);
+    assert_eq!(
+        report["seal"]["licence"]["licence_no"],
+        licence["licence_no"]
+    );
     assert_eq!(report["qr"]["matches_seal"], true, "{report:#}");
 
     // One byte inside the first signed range, chosen so the file still parses.
@@ -281,7 +298,6 @@ async fn one_changed_byte_makes_pdfsig_and_verify_pdf_refuse_the_file() {
     assert_eq!(out.status.code(), Some(1), "{report:#}");
     assert_eq!(report["valid"], false);
     assert_eq!(report["signature"]["cms"], "digest_mismatch", "{report:#}");
-
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,7 +311,11 @@ async fn the_registration_archive_is_a_signed_pdfa_with_every_version_attached()
         let mut changed = body.clone();
         changed["holder"]["name"] = json!(format!("临沂市兰山区鑫源食品有限公司（第{n}次更名）"));
         let res = app
-            .post_json(&format!("/api/v1/licences/{id}/versions"), Some(&token), &changed)
+            .post_json(
+                &format!("/api/v1/licences/{id}/versions"),
+                Some(&token),
+                &changed,
+            )
             .await;
         assert_eq!(res.status(), 201);
         let v: Value = res.json().await.unwrap();
@@ -308,7 +328,10 @@ async fn the_registration_archive_is_a_signed_pdfa_with_every_version_attached()
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/pdf");
     let pdf = res.bytes().await.unwrap().to_vec();
-    eprintln!("archive of a licence with three versions: {} bytes", pdf.len());
+    eprintln!(
+        "archive of a licence with three versions: {} bytes",
+        pdf.len()
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let nss = nss_db(&app, dir.path());
@@ -329,7 +352,13 @@ async fn the_registration_archive_is_a_signed_pdfa_with_every_version_attached()
             .stdout,
     )
     .into_owned();
-    for needle in ["电子登记档案", "第3次更名", "LicenceIssued", "LicenceSuperseded", "licence-v3.pdf"] {
+    for needle in [
+        "电子登记档案",
+        "第3次更名",
+        "LicenceIssued",
+        "LicenceSuperseded",
+        "licence-v3.pdf",
+    ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 
@@ -337,7 +366,10 @@ async fn the_registration_archive_is_a_signed_pdfa_with_every_version_attached()
     let doc = lopdf::Document::load_mem(&pdf).unwrap();
     let files = crosscert::render::pdfa::embedded_files(&doc);
     let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
-    assert_eq!(names, ["licence-v1.pdf", "licence-v2.pdf", "licence-v3.pdf"]);
+    assert_eq!(
+        names,
+        ["licence-v1.pdf", "licence-v2.pdf", "licence-v3.pdf"]
+    );
     let store = app.state.trust.clone();
     for (name, rel, bytes) in &files {
         assert_eq!(rel, "Source");
@@ -354,7 +386,9 @@ async fn the_registration_archive_is_a_signed_pdfa_with_every_version_attached()
         &format!("licence:{id}"),
     )
     .unwrap();
-    assert!(events.iter().any(|e| e.action == "LicenceArchiveExported" && e.actor == "wang"));
+    assert!(events
+        .iter()
+        .any(|e| e.action == "LicenceArchiveExported" && e.actor == "wang"));
     let operator = app.staff("liu", Role::HallOperator, LANSHAN_HALL).await;
     let res = app
         .get(&format!("/api/v1/licences/{id}/archive"), Some(&operator))
