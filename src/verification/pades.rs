@@ -75,10 +75,10 @@ pub struct CmsSigner {
     pub signature: Vec<u8>,
 }
 
-fn attribute_value<'a>(
-    attrs: &'a cms::signed_data::SignedAttributes,
+fn attribute_value(
+    attrs: &cms::signed_data::SignedAttributes,
     oid: ObjectIdentifier,
-) -> Option<&'a der::Any> {
+) -> Option<&der::Any> {
     let mut found = attrs.iter().filter(|a| a.oid == oid);
     let attr = found.next()?;
     // One attribute of each kind, with one value (RFC 5652 §11).
