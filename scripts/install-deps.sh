@@ -5,11 +5,14 @@
 # pg_dump and pg_restore (postgresql-client); the fault-injection suite runs on python3; the
 # signer keys' PKCS#11 token in tests, the bench and the local production-like set-up is
 # SoftHSM2 (softhsm2), inspected with pkcs11-tool (opensc); the independent status-list decoder
-# test reads CBOR with python3-cbor2; the independent transparency-log checker verifies Ed25519 with python3-cryptography. Installs only what is missing; safe to rerun.
+# test reads CBOR with python3-cbor2; the independent transparency-log checker verifies Ed25519
+# with python3-cryptography; the signed electronic licence is checked by poppler's pdfsig
+# (poppler-utils) against an NSS database made with certutil (libnss3-tools), and by
+# qpdf --check (qpdf). Installs only what is missing; safe to rerun.
 set -eu
 
 missing=""
-for pkg in fonts-noto-cjk poppler-utils zbar-tools chromium chromium-driver postgresql-client python3 softhsm2 opensc python3-cbor2 python3-cryptography; do
+for pkg in fonts-noto-cjk poppler-utils zbar-tools chromium chromium-driver postgresql-client python3 softhsm2 opensc python3-cbor2 python3-cryptography qpdf libnss3-tools; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         missing="$missing $pkg"
     fi

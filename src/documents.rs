@@ -89,6 +89,31 @@ pub fn render_certificate(
     })
 }
 
+/// The electronic copy (one original page), PDF/A-3b with the seal attached and
+/// PAdES-signed by `sign` (see [`render::pades`]). The outer error is the document's, the
+/// inner one the signing's.
+pub fn render_electronic<E>(
+    fonts: &Fonts,
+    catalog: &Catalog,
+    data: &CertificateData<'_>,
+    parts: &render::pades::ElectronicParts<'_>,
+    sign: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, E>,
+) -> Result<Result<Vec<u8>, E>, DocumentError> {
+    let copies = [CopyKind::Original];
+    with_view(
+        catalog,
+        data,
+        &copies,
+        None,
+        RenderMode::Electronic,
+        |view| match render::pades::render_signed(fonts, view, parts, sign) {
+            Ok(pdf) => Ok(Ok(pdf)),
+            Err(render::pades::SignedPdfError::Sign(e)) => Ok(Err(e)),
+            Err(render::pades::SignedPdfError::Render(e)) => Err(e),
+        },
+    )
+}
+
 /// Where [`render_certificate`] would place everything on each page (see
 /// [`render::geometry`]), without writing the PDF.
 pub fn certificate_geometry(

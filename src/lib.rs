@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod agent;
+pub mod archive;
 pub mod backup;
 pub mod catalog;
 pub mod clock;
@@ -16,6 +17,7 @@ pub mod demo;
 pub mod distribution;
 pub mod documents;
 pub mod domain;
+pub mod electronic;
 pub mod error;
 pub mod issuance;
 pub mod licence_view;

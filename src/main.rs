@@ -128,7 +128,7 @@ enum Command {
 }
 
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["code", "image", "cose_hex"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["code", "image", "cose_hex", "pdf"])))]
 struct VerifyArgs {
     /// The QR text (e.g. HTTPS://VERIFY.EXAMPLE.CN/V/...), or its Base32 payload alone
     code: Option<String>,
@@ -153,6 +153,10 @@ struct VerifyArgs {
     /// The signer certificate (PEM) for --cose-hex
     #[arg(long, requires = "cose_hex")]
     cert: Option<PathBuf>,
+    /// Check a licence PDF: its PAdES signature and signer chain against the trust list,
+    /// and that the attached seal.cose is genuine, matches the page's QR code and the signer
+    #[arg(long, conflicts_with = "cose_hex")]
+    pdf: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -258,6 +262,7 @@ fn offline_args(a: VerifyArgs) -> crosscert::verification::offline::OfflineArgs 
         cose_hex: a.cose_hex,
         cert: a.cert,
         bundle: a.bundle,
+        pdf: a.pdf,
     }
 }
 

@@ -40,6 +40,17 @@ impl AppState {
         self.clock.now()
     }
 
+    /// What the signed electronic licence file needs, at this moment.
+    pub fn electronic_context(&self) -> crate::electronic::ElectronicContext<'_> {
+        crate::electronic::ElectronicContext {
+            fonts: &self.fonts,
+            catalog: &self.catalog,
+            sealer: &self.sealer,
+            public_url: &self.settings.public_url,
+            now: self.now(),
+        }
+    }
+
     /// What issuing or re-issuing a licence needs, at this moment.
     pub fn issue_context(&self) -> crate::registration::IssueContext<'_> {
         crate::registration::IssueContext {

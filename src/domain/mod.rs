@@ -10,3 +10,4 @@ pub mod role;
 pub mod seal;
 pub mod status_list;
 pub mod stock;
+pub mod tlog;

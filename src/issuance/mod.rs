@@ -4,6 +4,7 @@
 
 pub mod ceremony;
 pub mod cli;
+pub mod cms;
 pub mod example;
 pub mod keys;
 pub mod list_signer;
@@ -12,6 +13,7 @@ pub mod pkcs11;
 pub mod seal;
 pub mod trust_list;
 
+pub use cms::PdfSigner;
 pub use example::generate_example_set;
 pub use keys::{
     check_key_dir, check_key_dir_at, Custody, KeyAccess, KeyError, KeyRef, KeyReport, KeySet,

@@ -3,11 +3,14 @@
 //! Fonts are loaded once per process ([`Fonts::load`]); [`render_pdf`] is pure and
 //! deterministic (same view, same bytes), so a job's stored SHA-256 can be recomputed.
 
+pub mod archive;
 mod canvas;
 mod cff;
 mod fonts;
 pub mod geometry;
+pub mod pades;
 mod page;
+pub mod pdfa;
 mod qr;
 pub mod samples;
 mod seal;
@@ -64,6 +67,10 @@ pub enum RenderError {
     Trailer,
     #[error("a print face's font program could not be cut to the document's glyphs")]
     FontProgram,
+    #[error("the electronic licence is not a one-page electronic copy")]
+    NotElectronic,
+    #[error("the signature ({len} bytes) does not fit its reserved space")]
+    SignatureTooLarge { len: usize },
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
@@ -123,6 +130,21 @@ pub(crate) const TITLE_FONT: &str = "F2";
 /// Render the certificate: one page per copy. Deterministic: the document id is derived from
 /// the content and the dates from `issued_on`, so rendering twice gives identical bytes.
 pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, RenderError> {
+    let mut lo = build_document(fonts, view)?;
+    compress_streams(&mut lo);
+    save(&mut lo)
+}
+
+/// Write the document and give its trailer `/ID` the digest of its content.
+fn save(lo: &mut lopdf::Document) -> Result<Vec<u8>, RenderError> {
+    let mut bytes = Vec::new();
+    lo.save_to(&mut bytes).map_err(|_| RenderError::Trailer)?;
+    fix_document_id(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The certificate's pages as a PDF object tree, fonts cut, streams not yet compressed.
+fn build_document(fonts: &Fonts, view: &CertificateView) -> Result<lopdf::Document, RenderError> {
     if view.copies.is_empty() {
         return Err(RenderError::NoCopies);
     }
@@ -178,13 +200,23 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
             plan.page(fonts, &ids, view, *copy, serial, &qr)
         })
         .collect();
-    // Each face's glyphs, when the document cuts the face's program itself: then printpdf
-    // embeds the face's outline-free stub and the program is cut below; otherwise (a rare
-    // character outside the print faces) printpdf subsets the real faces.
     let mut faces = vec![(&fonts.body, body_id.clone())];
     if title_id != body_id {
         faces.push((fonts.title_face(), title_id.clone()));
     }
+    to_lopdf(doc, pages, faces)
+}
+
+/// The document with these pages, each face embedded under its id and cut to the glyphs the
+/// pages show; streams not yet compressed.
+fn to_lopdf(
+    mut doc: PdfDocument,
+    pages: Vec<PdfPage>,
+    faces: Vec<(&fonts::Face, FontId)>,
+) -> Result<lopdf::Document, RenderError> {
+    // Each face's glyphs, when the document cuts the face's program itself: then printpdf
+    // embeds the face's outline-free stub and the program is cut below; otherwise (a rare
+    // character outside the print faces) printpdf subsets the real faces.
     let chosen: Vec<_> = faces
         .into_iter()
         .map(|(face, id)| {
@@ -229,11 +261,7 @@ pub fn render_pdf(fonts: &Fonts, view: &CertificateView) -> Result<Vec<u8>, Rend
     } else {
         shrink_font_programs(&mut lo);
     }
-    compress_streams(&mut lo);
-    let mut bytes = Vec::new();
-    lo.save_to(&mut bytes).map_err(|_| RenderError::Trailer)?;
-    fix_document_id(&mut bytes)?;
-    Ok(bytes)
+    Ok(lo)
 }
 
 /// What [`render_pdf`] places on each page (text runs, the QR with its quiet zone, the

@@ -171,8 +171,9 @@ pub async fn change_licence(
 }
 
 /// The electronic licence (电子证照): marked as the electronic copy, with its real QR, so the
-/// holder may show it digitally. Rendered from the stored record each time (deterministic).
-#[utoipa::path(tag = "licences", security(("staff" = [])), responses((status = 200, description = "the electronic licence (电子证照)", content_type = "application/pdf", body = Vec<u8>)))]
+/// holder may show it digitally. Rendered from the stored record each time, PDF/A-3b with the
+/// seal attached and PAdES-signed at the moment of download (`crate::electronic`).
+#[utoipa::path(tag = "licences", security(("staff" = [])), responses((status = 200, description = "the electronic licence (电子证照): PDF/A-3b, PAdES-signed, the seal attached as seal.cose", content_type = "application/pdf", body = Vec<u8>)))]
 #[get("/api/v1/licences/{id}/pdf")]
 pub async fn licence_pdf(
     state: web::Data<AppState>,
@@ -184,16 +185,7 @@ pub async fn licence_pdf(
     let (pdf, licence_no) = state
         .db(move |conn| {
             let row = registration::get_licence(conn, &staff, &id)?;
-            let pdf = registration::render_licence(
-                conn,
-                &st.fonts,
-                &st.catalog,
-                &st.settings.public_url,
-                &row,
-                &[crate::domain::copy::CopyKind::Original],
-                None,
-                crate::render::RenderMode::Electronic,
-            )?;
+            let pdf = crate::electronic::licence_pdf(conn, &st.electronic_context(), &row)?;
             Ok::<_, ApiError>((pdf, row.licence_no))
         })
         .await?;

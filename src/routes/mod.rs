@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod agent_tokens;
 pub mod api_doc;
+pub mod archive;
 pub mod auth;
 pub mod cert_types;
 pub mod client_ip;
@@ -21,6 +22,7 @@ pub mod stock;
 pub mod trust_list;
 pub mod users;
 pub mod verify;
+pub mod witness;
 
 use crate::error::ApiError;
 use actix_web::web;
@@ -72,6 +74,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     .service(cert_types::get_cert_type)
     .service(cert_types::preview_cert_type)
     .service(licences::licence_pdf)
+    .service(archive::licence_archive)
     .service(licences::issue_licence)
     .service(licences::get_licence)
     .service(licences::change_licence)

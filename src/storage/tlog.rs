@@ -3,8 +3,8 @@
 //! pending entries and stores the complete-subtree hashes they close.
 
 use super::{from_db_time, to_db_time, DbConnection, StorageResult};
-use crate::tlog::entry::Entry;
-use crate::tlog::merkle::{self, Hash, HashReader};
+use crate::domain::tlog::entry::Entry;
+use crate::domain::tlog::merkle::{self, Hash, HashReader};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Integer, Nullable, Text, Timestamp};

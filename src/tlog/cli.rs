@@ -203,7 +203,7 @@ pub fn run_witness(cmd: WitnessCommand) -> anyhow::Result<bool> {
             let key = NoteKey::load_named(&key)?;
             let log = Verifier::parse(&log_vkey).map_err(|e| anyhow::anyhow!("--log-vkey: {e}"))?;
             let w = witness::Witness::open(key, log, &state)?;
-            actix_web::rt::System::new().block_on(witness::serve(w, &bind))?;
+            crate::routes::witness::run(w, &bind)?;
             Ok(true)
         }
     }

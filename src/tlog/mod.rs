@@ -4,8 +4,8 @@
 //! witnesses' cosignatures and publishes the checkpoint once the quorum is reached.
 
 pub mod cli;
-pub mod entry;
-pub mod merkle;
+pub use crate::domain::tlog::entry;
+pub use crate::domain::tlog::merkle;
 pub mod monitor;
 pub mod note;
 pub mod tiles;

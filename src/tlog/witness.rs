@@ -1,12 +1,12 @@
 //! A tlog-witness: `POST /add-checkpoint`. It checks the log's signature and the consistency
 //! proof from the size it last cosigned, refuses a rollback (409 with its size) or a fork
 //! (422), stores the new checkpoint and answers with its cosignature (tlog-cosignature).
-//! One log per witness process; the state is one file in the state folder.
+//! One log per witness process; the state is one file in the state folder. Its HTTP side
+//! (`crosscert witness serve`) is `routes::witness`.
 
 use super::merkle::{self, Hash};
 use super::note::{self, Checkpoint, Note, Verifier};
 use crate::issuance::note_key::NoteKey;
-use actix_web::{web, App, HttpResponse, HttpServer};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -116,45 +116,6 @@ impl Witness {
         *state = (c.size, c.root);
         Answer::Cosigned(self.key.cosign(&n.body, now).line())
     }
-}
-
-async fn add_checkpoint(w: web::Data<Witness>, body: String) -> HttpResponse {
-    let now = chrono::Utc::now().timestamp().max(0) as u64;
-    let w2 = w.clone();
-    let answer = web::block(move || w2.add_checkpoint(&body, now))
-        .await
-        .unwrap_or(Answer::Unprocessable("witness busy"));
-    match answer {
-        Answer::Cosigned(line) => HttpResponse::Ok()
-            .content_type("text/plain; charset=utf-8")
-            .body(line),
-        Answer::Conflict(size) => HttpResponse::Conflict()
-            .content_type("text/x.tlog.size")
-            .body(format!("{size}\n")),
-        Answer::BadRequest(m) => HttpResponse::BadRequest().body(format!("{m}\n")),
-        Answer::Forbidden => {
-            HttpResponse::Forbidden().body("no valid signature by the log's key\n")
-        }
-        Answer::UnknownLog => HttpResponse::NotFound().body("unknown log origin\n"),
-        Answer::Unprocessable(m) => HttpResponse::UnprocessableEntity().body(format!("{m}\n")),
-    }
-}
-
-/// Serve until stopped; prints the bound address (`listening on ADDR`) on stdout.
-pub async fn serve(witness: Witness, bind: &str) -> std::io::Result<()> {
-    let data = web::Data::new(witness);
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .app_data(web::PayloadConfig::default().limit(64 * 1024))
-            .route("/add-checkpoint", web::post().to(add_checkpoint))
-    })
-    .workers(1)
-    .bind(bind)?;
-    for addr in server.addrs() {
-        println!("listening on {addr}");
-    }
-    server.run().await
 }
 
 #[cfg(test)]

@@ -139,7 +139,7 @@ impl SignerKey {
 
 /// r||s -> DER `SEQUENCE { INTEGER r, INTEGER s }` (for P-384 the lengths stay below 128, so
 /// short-form lengths suffice).
-fn fixed_to_der(r: &[u8], s: &[u8]) -> Vec<u8> {
+pub(crate) fn fixed_to_der(r: &[u8], s: &[u8]) -> Vec<u8> {
     fn integer(out: &mut Vec<u8>, x: &[u8]) {
         let start = x.iter().position(|&b| b != 0).unwrap_or(x.len());
         let x = &x[start..];

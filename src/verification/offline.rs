@@ -35,16 +35,20 @@ pub struct OfflineArgs {
     pub cert: Option<PathBuf>,
     /// A bundle folder from `crosscert verifier sync`: signed trust list and status lists.
     pub bundle: Option<PathBuf>,
+    /// A licence PDF to check (`--pdf`): its PAdES signature and its attached seal.
+    pub pdf: Option<PathBuf>,
 }
 
 /// An argument the command cannot use (exit 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct ArgumentError(String);
+pub struct ArgumentError(pub(crate) String);
 
 /// Runs the command: the verdict as JSON on stdout, one human line on stderr; the exit code.
 pub fn run(args: &OfflineArgs) -> u8 {
-    let outcome = if args.cose_hex.is_some() {
+    let outcome = if args.pdf.is_some() {
+        super::pdf_check::check(args)
+    } else if args.cose_hex.is_some() {
         envelope_only(args)
     } else if args.bundle.is_some() {
         with_bundle(args, Utc::now())
@@ -66,14 +70,14 @@ pub fn run(args: &OfflineArgs) -> u8 {
     }
 }
 
-type Outcome = Result<(Value, String, u8), ArgumentError>;
+pub(crate) type Outcome = Result<(Value, String, u8), ArgumentError>;
 
-fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, ArgumentError> {
+pub(crate) fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, ArgumentError> {
     std::fs::read(path)
         .map_err(|e| ArgumentError(format!("cannot read the {what} {}: {e}", path.display())))
 }
 
-fn load_trust_store(path: &Path) -> Result<TrustStore, ArgumentError> {
+pub(crate) fn load_trust_store(path: &Path) -> Result<TrustStore, ArgumentError> {
     let bytes = read_file(path, "trust list")?;
     let text = String::from_utf8(bytes)
         .map_err(|_| ArgumentError(format!("{}: the trust list is not UTF-8", path.display())))?;
@@ -137,7 +141,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn sealed_json(s: &SealedLicence) -> Value {
+pub(crate) fn sealed_json(s: &SealedLicence) -> Value {
     let c = &s.claims;
     let id = Identifier::parse(&c.identifier).ok();
     json!({

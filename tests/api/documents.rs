@@ -118,8 +118,11 @@ async fn every_type_renders_its_holder_number_and_a_qr_that_reads_back() {
         .collect()
         .await;
     let largest = results.iter().max_by_key(|r| r.1).unwrap();
+    // 100 KB for the certificate itself, plus what makes the file prove itself (issue 23):
+    // the PAdES signature's reserved space (6 KB of hex), the sRGB profile (2.4 KB
+    // compressed), the XMP, the attached seal and the signature field: at most 16 KB.
     assert!(
-        largest.1 <= 100 * 1024,
+        largest.1 <= 116 * 1024,
         "{} renders to {} bytes",
         largest.0,
         largest.1

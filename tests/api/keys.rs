@@ -396,15 +396,38 @@ async fn the_key_ceremony_seals_through_the_token_and_rotates_signers() {
         json!({"kid": kid_a, "custody": "pkcs11", "example": false})
     );
     let mut old = Vec::new();
+    let mut first_id = String::new();
     for _ in 0..2 {
         let res = client.issue().await;
         assert_eq!(res.status(), 201);
         let licence: Value = res.json().await.unwrap();
         assert_eq!(licence["signer_kid"], kid_a.as_str());
         old.push(licence["qr_text"].as_str().unwrap().to_string());
+        first_id = licence["id"].as_str().unwrap().to_string();
     }
     let trust_a = work.join("trust-a.json");
     save_trust_list(&client, &trust_a).await;
+    // The electronic licence file is PAdES-signed through the token too (issue 23).
+    let res = client
+        .get(&format!("/api/v1/licences/{first_id}/pdf"))
+        .await;
+    assert_eq!(res.status(), 200);
+    let pdf_path = work.join("licence.pdf");
+    std::fs::write(&pdf_path, res.bytes().await.unwrap()).unwrap();
+    let out = crosscert()
+        .args([
+            "verify",
+            "--pdf",
+            arg(&pdf_path),
+            "--trust-list",
+            arg(&trust_a),
+        ])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["signature"]["signer_kid"], kid_a.as_str());
+    assert_eq!(report["seal"]["same_signer_as_signature"], true);
     for qr in &old {
         assert_eq!(
             verify_offline(&trust_a, qr).as_deref(),

@@ -14,6 +14,7 @@ mod keys;
 mod licences;
 mod openapi;
 mod ops;
+mod pades;
 mod print_jobs;
 mod status_lists;
 mod tlog;

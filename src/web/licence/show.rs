@@ -237,16 +237,7 @@ pub async fn licence_pdf(
     let (pdf, no) = state
         .db(move |conn| {
             let row = registration::get_licence(conn, &staff, &id)?;
-            let pdf = registration::render_licence(
-                conn,
-                &st.fonts,
-                &st.catalog,
-                &st.settings.public_url,
-                &row,
-                &[CopyKind::Original],
-                None,
-                crate::render::RenderMode::Electronic,
-            )?;
+            let pdf = crate::electronic::licence_pdf(conn, &st.electronic_context(), &row)?;
             Ok::<_, ApiError>((pdf, row.licence_no))
         })
         .await?;
