@@ -4,12 +4,16 @@
 //! See docs/architecture.md ("The life of a licence").
 
 use crate::accounts::Staff;
+use crate::catalog::Catalog;
 use crate::domain::licence::LicenceStatus;
 use crate::registration::{self, RegistrationError};
 use crate::storage::audit::{self, AuditEvent};
 use crate::storage::licences::LicenceRow;
-use crate::storage::DbConnection;
+use crate::storage::{self, DbConnection};
+use crate::wire::licences::{LicenceDetail, LicenceVersion};
+use crate::wire::HistoryEntry;
 use chrono::NaiveDate;
+use serde_json::Value;
 
 /// A licence with its versions and history.
 #[derive(Debug, Clone)]
@@ -44,4 +48,47 @@ pub fn licence_view(
         versions,
         history,
     })
+}
+
+/// The licence `id` as `GET /api/v1/licences/{id}` answers it: [`licence_view`] (same access
+/// rule) in its wire form.
+pub fn licence_detail(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    id: &str,
+    catalog: &Catalog,
+    public_url: &str,
+    today: NaiveDate,
+) -> Result<LicenceDetail, RegistrationError> {
+    Ok(licence_view(conn, staff, id, today)?.to_wire(catalog, public_url, today))
+}
+
+impl LicenceView {
+    /// The view in its wire form (`LicenceDetail`), as of `today` (the day it was built).
+    pub fn to_wire(&self, catalog: &Catalog, public_url: &str, today: NaiveDate) -> LicenceDetail {
+        LicenceDetail {
+            licence: registration::wire_licence(&self.licence, catalog, public_url, today),
+            versions: self
+                .versions
+                .iter()
+                .map(|v| LicenceVersion {
+                    id: v.id.clone(),
+                    version: v.version,
+                    identifier: v.identifier.clone(),
+                    status: v.status,
+                })
+                .collect(),
+            history: self
+                .history
+                .iter()
+                .map(|e| HistoryEntry {
+                    at: storage::from_db_time(e.at)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    actor: e.actor.clone(),
+                    action: e.action.clone(),
+                    details: serde_json::from_str::<Value>(&e.details).unwrap_or(Value::Null),
+                })
+                .collect(),
+        }
+    }
 }

@@ -69,8 +69,9 @@ pub struct IssueContext<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// The licence as the API shows it.
-pub fn licence_view(
+/// The licence as the API shows it (one row; with versions and history see
+/// `crate::licence_view`).
+pub fn wire_licence(
     row: &LicenceRow,
     catalog: &Catalog,
     public_url: &str,
@@ -330,7 +331,7 @@ pub fn issue_licence(
                 previous_id: None,
             },
         )?;
-        let answer = licence_view(&row, ctx.catalog, ctx.public_url, ctx.now.date_naive());
+        let answer = wire_licence(&row, ctx.catalog, ctx.public_url, ctx.now.date_naive());
         if let Some(key) = idempotency_key {
             let text = serde_json::to_string(&answer).map_err(|e| {
                 RegistrationError::Storage(StorageError::Migration(format!(

@@ -57,38 +57,14 @@ pub async fn get_licence(
     let st = state.clone();
     let answer = state
         .db(move |conn| {
-            let row = registration::get_licence(conn, &staff, &id)?;
-            let versions = registration::versions_of(conn, &row)?;
-            let history = crate::storage::audit::list_events_for(conn, &format!("licence:{id}"))?;
-            let today = st.now().date_naive();
-            let licence =
-                registration::licence_view(&row, &st.catalog, &st.settings.public_url, today);
-            let versions = versions
-                .iter()
-                .map(|v| {
-                    Ok(LicenceVersion {
-                        id: v.id.clone(),
-                        version: v.version,
-                        identifier: v.identifier.clone(),
-                        status: v.status,
-                    })
-                })
-                .collect::<Result<_, ApiError>>()?;
-            let history = history
-                .iter()
-                .map(|e| crate::wire::HistoryEntry {
-                    at: crate::storage::from_db_time(e.at)
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    actor: e.actor.clone(),
-                    action: e.action.clone(),
-                    details: serde_json::from_str::<Value>(&e.details).unwrap_or(Value::Null),
-                })
-                .collect();
-            Ok::<_, ApiError>(LicenceDetail {
-                licence,
-                versions,
-                history,
-            })
+            crate::licence_view::licence_detail(
+                conn,
+                &staff,
+                &id,
+                &st.catalog,
+                &st.settings.public_url,
+                st.now().date_naive(),
+            )
         })
         .await?;
     state.published.nudge();
@@ -121,7 +97,7 @@ pub async fn change_licence(
                     &body,
                     crate::distribution::jobs::cancel_when_superseded(actor.clone(), now),
                 )?;
-                Ok::<_, ApiError>(registration::licence_view(
+                Ok::<_, ApiError>(registration::wire_licence(
                     &row,
                     &st.catalog,
                     &st.settings.public_url,
@@ -159,7 +135,7 @@ pub async fn change_licence(
                     now,
                 ),
             )?;
-            Ok::<_, ApiError>(registration::licence_view(
+            Ok::<_, ApiError>(registration::wire_licence(
                 &row,
                 &st.catalog,
                 &st.settings.public_url,
