@@ -523,7 +523,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Log { command } => exit_one_unless(crosscert::tlog::cli::run_log(command)?),
         Command::Witness { command } => {
             telemetry::init_tracing(false, "info");
-            exit_one_unless(crosscert::tlog::cli::run_witness(command)?)
+            exit_one_unless(crosscert::tlog::cli::run_witness(
+                command,
+                crosscert::routes::witness::run,
+            )?)
         }
     }
 }

@@ -456,7 +456,7 @@ pub struct CertTypeDetail<'a> {
     /// 0 = long-term.
     pub validity_years: u32,
     pub fields: Vec<FieldSummary<'a>>,
-    #[schema(value_type = crate::wire::licences::Record)]
+    #[schema(value_type = super::record::Record)]
     pub example: serde_json::Value,
 }
 

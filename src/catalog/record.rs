@@ -13,6 +13,28 @@ use serde_json::Value;
 use super::cert_type::{CertType, FieldDef, FieldKind, HolderKind, MONEY_MAX_CHARS};
 use crate::domain::codes::{ResidentId, UnifiedCreditCode};
 
+/// The holder: a person or an organisation, with their identity or credit code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Holder {
+    pub name: String,
+    pub code: String,
+}
+
+/// An example-shaped record (`GET /api/v1/cert-types/{code}` `example`): accepted as it is by
+/// preview and, with `type_code` added, by `POST /api/v1/licences`. Checked field by field
+/// against the type (400 `invalid_input` naming each field).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Record {
+    pub holder: Holder,
+    /// The type's fields by key (strings).
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// `YYYY-MM-DD`.
+    pub valid_from: String,
+    /// `YYYY-MM-DD`; null for long-term (长期) types.
+    pub valid_to: Option<String>,
+}
+
 /// A record body as an API handler receives it. Every member is a raw JSON value so that
 /// deserialising never fails on content; `CertType::validate_input` judges it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -187,7 +187,12 @@ pub fn run_log(cmd: LogCommand) -> anyhow::Result<bool> {
     }
 }
 
-pub fn run_witness(cmd: WitnessCommand) -> anyhow::Result<bool> {
+/// `crosscert witness ...`. `serve` runs the witness's HTTP side until stopped (start-up passes
+/// `routes::witness::run`, so that this log module knows nothing of the HTTP layer).
+pub fn run_witness(
+    cmd: WitnessCommand,
+    serve: impl FnOnce(witness::Witness, &str) -> std::io::Result<()>,
+) -> anyhow::Result<bool> {
     match cmd {
         WitnessCommand::Keygen { name, out } => {
             let key = NoteKey::generate_named(&out, &name)?;
@@ -203,7 +208,7 @@ pub fn run_witness(cmd: WitnessCommand) -> anyhow::Result<bool> {
             let key = NoteKey::load_named(&key)?;
             let log = Verifier::parse(&log_vkey).map_err(|e| anyhow::anyhow!("--log-vkey: {e}"))?;
             let w = witness::Witness::open(key, log, &state)?;
-            crate::routes::witness::run(w, &bind)?;
+            serve(w, &bind)?;
             Ok(true)
         }
     }

@@ -5,27 +5,8 @@ use crate::domain::licence::LicenceStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// The holder: a person or an organisation, with their identity or credit code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Holder {
-    pub name: String,
-    pub code: String,
-}
-
-/// An example-shaped record (`GET /api/v1/cert-types/{code}` `example`): accepted as it is by
-/// preview and, with `type_code` added, by `POST /api/v1/licences`. Checked field by field
-/// against the type (400 `invalid_input` naming each field).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Record {
-    pub holder: Holder,
-    /// The type's fields by key (strings).
-    #[schema(value_type = Object)]
-    pub fields: serde_json::Map<String, serde_json::Value>,
-    /// `YYYY-MM-DD`.
-    pub valid_from: String,
-    /// `YYYY-MM-DD`; null for long-term (长期) types.
-    pub valid_to: Option<String>,
-}
+/// The record's wire shape lives with the record's rules (`crate::catalog::record`).
+pub use crate::catalog::record::{Holder, Record};
 
 /// `POST /api/v1/licences` (header `Idempotency-Key` honoured).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
