@@ -1,7 +1,7 @@
 //! Ed25519 keys that sign notes: the transparency log's checkpoint key (`log.key.pem` in the
 //! keys directory) and a witness's cosigning key. PKCS#8 PEM files ("PRIVATE KEY").
 
-use crate::tlog::note::{
+use crate::domain::tlog::note::{
     cosignature_message, key_id, Note, Signature, Verifier, ALG_COSIGNATURE_V1, ALG_ED25519,
 };
 use ring::rand::SystemRandom;
@@ -47,7 +47,7 @@ impl std::fmt::Debug for NoteKey {
 
 impl NoteKey {
     pub fn load(path: &Path, name: &str) -> Result<NoteKey, NoteKeyError> {
-        if !crate::tlog::note::valid_name(name) {
+        if !crate::domain::tlog::note::valid_name(name) {
             return Err(NoteKeyError::BadName(name.to_string()));
         }
         let text = std::fs::read_to_string(path).map_err(|source| NoteKeyError::Read {
@@ -92,7 +92,7 @@ impl NoteKey {
     }
 
     fn write_new(path: &Path, name: &str, named: bool) -> Result<NoteKey, NoteKeyError> {
-        if !crate::tlog::note::valid_name(name) {
+        if !crate::domain::tlog::note::valid_name(name) {
             return Err(NoteKeyError::BadName(name.to_string()));
         }
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())

@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod cert;
 pub mod envelope;
 pub mod gate;
+pub mod log_inclusion;
 pub mod offline;
 pub mod pades;
 pub mod page;

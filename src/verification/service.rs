@@ -32,15 +32,15 @@ pub fn verify_code(
         Err(rejection) => return Ok(Verdict::rejected(rejection, now)),
     };
     let seal_sha256 = super::qr::decode_qr_text(text)
-        .map(|cose| hex::encode(crate::tlog::merkle::sha256(&cose)))
+        .map(|cose| hex::encode(crate::domain::tlog::merkle::sha256(&cose)))
         .unwrap_or_default();
     let (found, log) = {
         let mut conn = pool.get()?;
         let found = licences::find_for_verification(&mut conn, &sealed.claims.identifier)?;
-        let log = crate::tlog::verify::lookup(&mut conn, &sealed.claims.identifier, &seal_sha256)?;
+        let log = super::log_inclusion::lookup(&mut conn, &sealed.claims.identifier, &seal_sha256)?;
         (found, log)
     };
     let mut verdict = judge(&sealed, found, catalog, now);
-    crate::tlog::verify::apply(&mut verdict, log);
+    super::log_inclusion::apply(&mut verdict, log);
     Ok(verdict)
 }

@@ -227,7 +227,7 @@ pub struct Verdict {
     pub valid: bool,
     /// The transparency log's view of a genuine seal (online verification only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub log: Option<crate::tlog::verify::LogInclusion>,
+    pub log: Option<super::log_inclusion::LogInclusion>,
 }
 
 fn status_name<S: Serializer>(s: &Option<LicenceStatus>, ser: S) -> Result<S::Ok, S::Error> {

@@ -1,6 +1,8 @@
 //! Settings: a TOML file plus `CROSSCERT_*` environment variables (README.md, "Configuration").
 //! Secrets are never printed: `Debug` is written by hand where a field is sensitive.
 
+pub mod log_settings;
+
 use crate::domain::role::Role;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -42,7 +44,7 @@ pub struct Settings {
     pub allow_example_keys: bool,
     pub lists: ListSettings,
     /// The transparency log: origin, witnesses, quorum (`CROSSCERT_LOG_*`, `CROSSCERT_WITNESSES`).
-    pub log: crate::tlog::LogSettings,
+    pub log: log_settings::LogSettings,
 }
 
 /// Where the signer keys' token is: the module (a PKCS#11 shared library), the token's label
@@ -207,7 +209,7 @@ struct FileSettings {
     require_totp_for: Option<Vec<String>>,
     login: Option<LoginThrottle>,
     lists: Option<ListSettings>,
-    log: Option<crate::tlog::LogFile>,
+    log: Option<log_settings::LogFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -312,7 +314,7 @@ impl Settings {
             Some(v) => matches!(v.as_str(), "1" | "true" | "yes"),
             None => file.json_logs.unwrap_or(false),
         };
-        let log = crate::tlog::LogSettings::load(&public_url, file.log).map_err(|e| {
+        let log = log_settings::LogSettings::load(&public_url, file.log).map_err(|e| {
             ConfigError::Env {
                 name: e.variable(),
                 reason: e.to_string(),

@@ -3,8 +3,8 @@
 //! checkpoint. A genuine seal without any entry is `not_logged`: every issuance writes its
 //! entry in its own transaction, so such a seal did not come through the register.
 
+use super::verdict::{Reason, Verdict};
 use crate::storage::{tlog as store, DbConnection, StorageResult};
-use crate::verification::verdict::{Reason, Verdict};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use serde::Serialize;
