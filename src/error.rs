@@ -215,7 +215,7 @@ impl From<crate::accounts::AccountError> for ApiError {
             ),
             A::Refused(m) => ApiError::conflict("refused", m),
             A::UnknownUser(u) => ApiError::not_found(format!("no user named {u}")),
-            A::Api(e) => *e,
+            A::Blocking(cause) => ApiError::internal(cause),
             A::Invalid { field, message } => {
                 ApiError::bad_request("invalid_input", format!("{field}: {message}"))
             }

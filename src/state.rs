@@ -51,6 +51,16 @@ impl AppState {
         }
     }
 
+    /// What signing in needs, at this moment.
+    pub fn login_context(&self) -> crate::accounts::LoginContext {
+        crate::accounts::LoginContext {
+            pool: self.pool.clone(),
+            settings: self.settings.clone(),
+            hash_gate: self.hash_gate.clone(),
+            now: self.now(),
+        }
+    }
+
     /// What issuing or re-issuing a licence needs, at this moment.
     pub fn issue_context(&self) -> crate::registration::IssueContext<'_> {
         crate::registration::IssueContext {

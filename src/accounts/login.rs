@@ -10,9 +10,7 @@
 
 use super::{token_hash, totp, verify_password, AccountError, Staff};
 use crate::config::{LoginThrottle, Settings};
-use crate::error::ApiError;
-use crate::state::AppState;
-use crate::storage::{self, audit, login_throttle, users, DbConnection};
+use crate::storage::{self, audit, login_throttle, users, DbConnection, DbPool, StorageError};
 use chrono::{DateTime, Duration, Utc};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -271,9 +269,32 @@ fn check_second_factor(
     Ok(users::use_recovery_code(conn, user.id, &hash, now)?.then_some(SecondFactor::RecoveryCode))
 }
 
+/// What signing in needs besides the credentials (start-up builds it from its state).
+#[derive(Clone)]
+pub struct LoginContext {
+    pub pool: DbPool,
+    pub settings: Arc<Settings>,
+    pub hash_gate: Arc<HashGate>,
+    pub now: DateTime<Utc>,
+}
+
+/// Runs blocking database work on the blocking pool, never on an async worker.
+async fn on_db<T: Send + 'static>(
+    pool: &DbPool,
+    f: impl FnOnce(&mut DbConnection) -> T + Send + 'static,
+) -> Result<T, AccountError> {
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || -> Result<T, AccountError> {
+        let mut conn = pool.get().map_err(StorageError::from)?;
+        Ok(f(&mut conn))
+    })
+    .await
+    .map_err(|e| AccountError::Blocking(format!("blocking task failed: {e}")))?
+}
+
 /// Sign in from `ip`. Every failure answers as late as a success would have.
 pub async fn login(
-    state: &AppState,
+    ctx: &LoginContext,
     credentials: Credentials,
     ip: IpAddr,
 ) -> Result<LoginOutcome, AccountError> {
@@ -282,22 +303,22 @@ pub async fn login(
         password,
         totp: code,
     } = credentials;
-    let settings = state.settings.clone();
-    let now = state.now();
+    let settings = ctx.settings.clone();
+    let now = ctx.now;
     let keys = Arc::new(Keys::new(&username, ip));
 
     let (k, u, throttle) = (keys.clone(), username.clone(), settings.login);
     // The inner result keeps the account's own errors (throttled, ...) for the login page.
-    let user = state
-        .db(move |conn| Ok::<_, ApiError>(begin_attempt(conn, &k, &u, throttle, now)))
-        .await
-        .map_err(api_to_account)??;
+    let user = on_db(&ctx.pool, move |conn| {
+        begin_attempt(conn, &k, &u, throttle, now)
+    })
+    .await??;
 
     // Disabled accounts answer like unknown ones.
     let user = user.filter(|u| u.active);
     let cost = settings.password_hash;
     let phc = user.as_ref().map(|u| u.password_hash.clone());
-    let right = state
+    let right = ctx
         .hash_gate
         .run(move || {
             let phc = phc.unwrap_or_else(|| super::dummy_hash(cost));
@@ -308,47 +329,30 @@ pub async fn login(
     match (user, right) {
         (Some(user), true) => {
             let s = settings.clone();
-            state
-                .db(move |conn| {
-                    Ok::<_, ApiError>(finish_attempt(
-                        conn,
-                        &keys,
-                        &user,
-                        code.as_deref(),
-                        &s,
-                        ip,
-                        now,
-                    ))
-                })
-                .await
-                .map_err(api_to_account)?
+            on_db(&ctx.pool, move |conn| {
+                finish_attempt(conn, &keys, &user, code.as_deref(), &s, ip, now)
+            })
+            .await?
         }
         _ => {
             let subject = format!("user:{}", keys.username);
-            let recorded = state
-                .db(move |conn| {
-                    storage::write_tx(conn, |conn| {
-                        audit::insert_event(
-                            conn,
-                            now,
-                            &keys.username,
-                            "LoginFailed",
-                            &subject,
-                            serde_json::json!({"ip": ip.to_string(), "reason": "credentials"}),
-                        )
-                    })
+            let recorded = on_db(&ctx.pool, move |conn| {
+                storage::write_tx(conn, |conn| {
+                    audit::insert_event(
+                        conn,
+                        now,
+                        &keys.username,
+                        "LoginFailed",
+                        &subject,
+                        serde_json::json!({"ip": ip.to_string(), "reason": "credentials"}),
+                    )
                 })
-                .await;
-            recorded.map_err(api_to_account)?;
+            })
+            .await?;
+            recorded?;
             Err(AccountError::BadCredentials)
         }
     }
-}
-
-/// `AppState::db` answers `ApiError`; the login speaks `AccountError` so both the API and
-/// the login page can map it.
-fn api_to_account(e: ApiError) -> AccountError {
-    AccountError::Api(Box::new(e))
 }
 
 /// A live session and what its account still has to do before it may work.

@@ -7,7 +7,9 @@ pub mod lifecycle;
 pub mod login;
 pub mod totp;
 
-pub use login::{authenticate, login, Authenticated, Credentials, HashGate, LoginOutcome};
+pub use login::{
+    authenticate, login, Authenticated, Credentials, HashGate, LoginContext, LoginOutcome,
+};
 
 use crate::config::PasswordHashCost;
 use crate::domain::role::Role;
@@ -75,9 +77,9 @@ pub enum AccountError {
     Hashing(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// A failure already in the API's terms (a blocking task, the pool).
+    /// A blocking task that panicked or was cancelled.
     #[error("{0}")]
-    Api(Box<crate::error::ApiError>),
+    Blocking(String),
 }
 
 impl From<diesel::result::Error> for AccountError {

@@ -21,7 +21,7 @@ pub async fn create_session(
         totp,
     } = body.into_inner();
     let o = accounts::login(
-        &state,
+        &state.login_context(),
         Credentials {
             username,
             password,

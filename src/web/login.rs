@@ -114,7 +114,7 @@ pub async fn log_in(
         .unwrap_or_default();
     let totp = Some(form.text("totp").to_string()).filter(|t| !t.is_empty());
     let outcome = accounts::login(
-        &state,
+        &state.login_context(),
         Credentials {
             username: username.clone(),
             password: password.clone(),
