@@ -5,7 +5,6 @@ use crate::catalog::{Catalog, CertType};
 use crate::domain::hall::{distance_km, Hall, HallKind};
 use crate::storage::{halls, DbConnection, StorageError};
 use chrono::NaiveDate;
-use serde::Serialize;
 
 /// Why a hall may not print a type now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,15 +119,7 @@ impl Near {
     }
 }
 
-/// A hall in a routing answer.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct RoutedHall {
-    #[serde(flatten)]
-    pub hall: Hall,
-    /// Great-circle distance from `near`, one decimal.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub distance_km: Option<f64>,
-}
+pub use crate::wire::halls::RoutedHall;
 
 /// `GET /api/v1/halls?cert_type=CODE[&near=LAT,LON]`: the halls able to print the type
 /// today, nearest first when `near` is given (else by code).

@@ -9,7 +9,6 @@ use crate::domain::stock::{SheetSerial, SheetState};
 use crate::storage::stock::{self as store, NewBatch, SheetRow};
 use crate::storage::{self, audit, halls, DbConnection, StorageError};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::{json, Value};
 
 pub const MAX_BATCH: i64 = 100_000;
@@ -52,17 +51,7 @@ impl From<diesel::result::Error> for StockError {
     }
 }
 
-/// A registered batch as the API shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct BatchView {
-    pub id: i64,
-    pub hall: String,
-    pub first_serial: String,
-    pub last_serial: String,
-    pub count: i32,
-    pub created_at: String,
-    pub created_by: String,
-}
+pub use crate::wire::stock::{BatchView, Inventory};
 
 fn batch_view(b: &store::BatchRow) -> BatchView {
     let last = SheetSerial::parse(&b.first_serial)
@@ -214,16 +203,6 @@ pub fn register_batch(
         }
         insert_batch(conn, &req, &staff.username, now)
     })
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Inventory {
-    pub hall: String,
-    pub batches: Vec<BatchView>,
-    pub registered: i64,
-    pub printed: i64,
-    pub voided: i64,
-    pub left: i64,
 }
 
 /// `GET /api/v1/halls/{code}/stock`: administrators and the hall's own staff.
