@@ -284,7 +284,7 @@ impl AgentClient {
             .timeout(Duration::from_secs(60))
             .json(&VoidSheetsRequest {
                 serials: serials.to_vec(),
-                reason: reason.to_string(),
+                reason: crate::wire::agent::clip_reason(reason),
             });
         self.send(rb).await.map(|_| ())
     }

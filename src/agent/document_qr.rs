@@ -101,18 +101,18 @@ fn grid_of(rects: &[Rect]) -> Option<(usize, Vec<bool>)> {
     if rects.len() < 21 {
         return None;
     }
-    let lowest = rects
-        .iter()
-        .map(|r| r.y1 - r.y0)
-        .fold(f32::INFINITY, f32::min);
+    // Every rectangle is one module high; their mean height, not the smallest, estimates the
+    // module: heights are rounded to 1/100 pt, and on a dense code (85 modules of ~1.2 pt)
+    // the smallest one alone could miscount the rows by one.
+    let mean_height = rects.iter().map(|r| r.y1 - r.y0).sum::<f32>() / rects.len() as f32;
     let left = rects.iter().map(|r| r.x0).fold(f32::INFINITY, f32::min);
     let right = rects.iter().map(|r| r.x1).fold(f32::NEG_INFINITY, f32::max);
     let bottom = rects.iter().map(|r| r.y0).fold(f32::INFINITY, f32::min);
     let top = rects.iter().map(|r| r.y1).fold(f32::NEG_INFINITY, f32::max);
-    // Coordinates are rounded (to 1/100 pt by the renderer): one rectangle's height is only
-    // a first guess of the module; the whole symbol's height divided by its count is exact
+    // Coordinates are rounded (to 1/100 pt by the renderer): the mean height is only a
+    // first guess of the module; the whole symbol's height divided by its count is exact
     // enough to place every run.
-    let rows = ((top - bottom) / lowest).round();
+    let rows = ((top - bottom) / mean_height).round();
     if rows < 1.0 {
         return None;
     }
@@ -253,7 +253,7 @@ mod tests {
             .unwrap();
         let n = code.width();
         // An awkward module, coordinates rounded to 1/100 pt as the renderer writes them.
-        let m = 1.37f32;
+        let m = 1.2345f32;
         let (ox, oy_top) = (100.0f32, 700.0f32);
         let mut ops = String::from("1 1 1 rg 90 500 220 220 re f\n0 0 0 rg\n");
         for y in 0..n {
@@ -315,6 +315,28 @@ mod tests {
             qr_texts(&pdf_with_qr(&large, "f", "")).unwrap(),
             vec![large]
         );
+    }
+
+    #[test]
+    fn dense_codes_of_a_seal_with_its_status_claim_read_back() {
+        // Versions 16 to 21 (a business licence's seal with its status-list claim is 16-17):
+        // the smallest rounded rectangle height alone miscounted such a symbol's rows.
+        for len in [600usize, 680, 760, 840, 920, 1000] {
+            let text = format!(
+                "HTTPS://VERIFY.EXAMPLE.CN/V/{}",
+                "QRSTUVWXYZ234567ABCDEFGHIJKLMNOP"
+                    .chars()
+                    .cycle()
+                    .skip(len % 7)
+                    .take(len)
+                    .collect::<String>()
+            );
+            assert_eq!(
+                qr_texts(&pdf_with_qr(&text, "f", "")).unwrap(),
+                vec![text.clone()],
+                "{len} characters"
+            );
+        }
     }
 
     #[test]

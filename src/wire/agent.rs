@@ -7,6 +7,20 @@ use crate::domain::job::JobState;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// The longest `reason` a report, void or resolution may carry (characters).
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// `reason` cut to [`MAX_REASON_CHARS`] (an ellipsis marks the cut), so that a long message
+/// never makes the server refuse the report that carries it.
+pub fn clip_reason(reason: &str) -> String {
+    if reason.chars().count() <= MAX_REASON_CHARS {
+        return reason.to_string();
+    }
+    let mut out: String = reason.chars().take(MAX_REASON_CHARS - 1).collect();
+    out.push('…');
+    out
+}
+
 /// `POST /api/v1/agent/claim` `{max, wait_s}`, both optional (1 and 0); the body may be empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 pub struct ClaimRequest {
@@ -167,5 +181,20 @@ impl ReconcileAction {
             ReconcileAction::Report => "report",
             ReconcileAction::AskOperator => "ask_operator",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_reason_is_clipped_to_what_the_server_takes() {
+        assert_eq!(clip_reason("short"), "short");
+        let exact = "字".repeat(MAX_REASON_CHARS);
+        assert_eq!(clip_reason(&exact), exact);
+        let long = clip_reason(&"x".repeat(MAX_REASON_CHARS + 100));
+        assert_eq!(long.chars().count(), MAX_REASON_CHARS);
+        assert!(long.ends_with('…'));
     }
 }

@@ -427,7 +427,7 @@ impl Journal {
                 outcome: Outcome::Failed,
                 sheets: Vec::new(),
                 printed_nothing: if outcome_unknown { None } else { Some(true) },
-                reason: Some(reason.clone()),
+                reason: Some(crate::wire::agent::clip_reason(&reason)),
             };
             store_report(
                 conn,

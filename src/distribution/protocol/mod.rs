@@ -199,7 +199,9 @@ fn serials_of(body: &Value, field: &'static str) -> Result<Vec<String>, Protocol
 fn optional_reason(body: &Value) -> Result<Option<String>, ProtocolError> {
     match body.get("reason") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(r)) if r.trim().chars().count() <= 500 => {
+        Some(Value::String(r))
+            if r.trim().chars().count() <= crate::wire::agent::MAX_REASON_CHARS =>
+        {
             Ok(Some(r.trim().to_string()).filter(|r| !r.is_empty()))
         }
         Some(_) => Err(invalid(
