@@ -5,21 +5,11 @@
 use crate::distribution::protocol;
 use crate::error::ApiError;
 use crate::routes::auth::AgentHall;
+use crate::routes::body;
 use crate::state::AppState;
 use crate::wire::agent::*;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use serde_json::Value;
 use std::time::Instant;
-
-/// A JSON body, or `null` when there is none (claim takes its defaults).
-fn json_body(body: &web::Bytes) -> Result<Value, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
-    })
-}
 
 #[utoipa::path(tag = "agent", security(("agent" = [])), request_body(content = Option<ClaimRequest>, description = "may be empty: max 1, wait_s 0"), responses((status = 200, body = ClaimResponse)))]
 #[post("/api/v1/agent/claim")]
@@ -28,8 +18,7 @@ pub async fn claim(
     agent: AgentHall,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body = json_body(&body)?;
-    let limits = protocol::ClaimLimits::parse(&body)?;
+    let limits = protocol::ClaimLimits::from_request(&body::parse_or_default(&body)?)?;
     let answer = long_poll_claim(&state, &agent.hall_code, limits).await?;
     Ok(HttpResponse::Ok().json(answer))
 }
@@ -106,7 +95,8 @@ pub async fn heartbeat(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, body, now) = (path.into_inner(), json_body(&body)?, state.now());
+    let body: HeartbeatRequest = body::parse(&body)?;
+    let (id, now) = (path.into_inner(), state.now());
     let answer = state
         .db(move |conn| protocol::heartbeat(conn, &agent.hall_code, &id, &body, now))
         .await?;
@@ -121,7 +111,8 @@ pub async fn report(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, body, now) = (path.into_inner(), json_body(&body)?, state.now());
+    let body: ReportRequest = body::parse(&body)?;
+    let (id, now) = (path.into_inner(), state.now());
     let answer = state
         .db(move |conn| protocol::report(conn, &agent.hall_code, &id, &body, now))
         .await?;
@@ -138,7 +129,7 @@ pub async fn void_sheets(
     agent: AgentHall,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (body, now) = (json_body(&body)?, state.now());
+    let (body, now): (VoidSheetsRequest, _) = (body::parse(&body)?, state.now());
     let answer = state
         .db(move |conn| protocol::void_sheets(conn, &agent.hall_code, &body, now))
         .await?;
@@ -152,7 +143,7 @@ pub async fn reconcile(
     agent: AgentHall,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body = json_body(&body)?;
+    let body: ReconcileRequest = body::parse(&body)?;
     let answer = state
         .db(move |conn| protocol::reconcile(conn, &agent.hall_code, &body))
         .await?;

@@ -6,6 +6,7 @@ pub mod agent_tokens;
 pub mod api_doc;
 pub mod archive;
 pub mod auth;
+pub mod body;
 pub mod cert_types;
 pub mod client_ip;
 pub mod error;

@@ -104,7 +104,8 @@ pub async fn change_print_job(
                 "unlock-pickup" => jobs::unlock_pickup(conn, &staff, &id, now)?,
                 "requeue" => jobs::requeue_job(conn, &staff, &id, now)?,
                 "resolve" => {
-                    crate::distribution::protocol::resolve_job(conn, &staff, &id, &body, now)?
+                    let req: ResolveRequest = crate::routes::body::from_value(&body)?;
+                    crate::distribution::protocol::resolve_job(conn, &staff, &id, &req, now)?
                 }
                 other => return Err(ApiError::not_found(format!("no print job action {other}"))),
             };

@@ -21,6 +21,11 @@ pub fn clip_reason(reason: &str) -> String {
     out
 }
 
+/// An absent or null list is an empty one (what the server has always accepted).
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Option::<Vec<String>>::deserialize(d).map(Option::unwrap_or_default)
+}
+
 /// `POST /api/v1/agent/claim` `{max, wait_s}`, both optional (1 and 0); the body may be empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 pub struct ClaimRequest {
@@ -93,6 +98,9 @@ pub struct ReportRequest {
     pub seq: i64,
     pub outcome: Outcome,
     /// printed: one serial per page, in order. failed: the sheets used, if any.
+    // Absent or null is accepted as none, as it always was; documented as required.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schema(required = true)]
     pub sheets: Vec<String>,
     /// failed only: no sheet was taken (the job goes back to the queue).
     #[serde(default, skip_serializing_if = "Option::is_none")]

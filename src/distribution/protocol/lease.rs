@@ -14,7 +14,7 @@ use crate::storage::licences::{self, LicenceRow};
 use crate::storage::{self, audit, DbConnection};
 use crate::wire::agent as wire;
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The job of this hall, locked for a change; another hall's job is "not found".
 pub(super) fn hall_job(
@@ -214,11 +214,10 @@ pub fn heartbeat(
     conn: &mut DbConnection,
     hall: &str,
     id: &str,
-    body: &Value,
+    body: &wire::HeartbeatRequest,
     now: DateTime<Utc>,
 ) -> Result<wire::HeartbeatResponse, ProtocolError> {
-    object(body)?;
-    let hash = token_hash(&lease_token_of(body)?);
+    let hash = lease_token_hash(&body.lease_token)?;
     storage::write_tx(conn, |conn| {
         let job = hall_job(conn, hall, id)?;
         check_lease(&job, &hash)?;
@@ -249,18 +248,17 @@ pub fn heartbeat(
 pub fn void_sheets(
     conn: &mut DbConnection,
     hall: &str,
-    body: &Value,
+    body: &wire::VoidSheetsRequest,
     now: DateTime<Utc>,
 ) -> Result<wire::VoidSheetsResponse, ProtocolError> {
-    object(body)?;
-    let serials = serials_of(body, "serials")?;
+    let serials = serials_of(&body.serials, "serials")?;
     if serials.is_empty() {
         return Err(invalid(
             "serials",
             "is required: a non-empty list of sheet serials",
         ));
     }
-    let reason = required_reason(body)?;
+    let reason = required_reason(&body.reason)?;
     let actor = agent_actor(hall);
     storage::write_tx(conn, |conn| {
         for serial in &serials {

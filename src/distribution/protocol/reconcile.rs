@@ -14,8 +14,9 @@ use crate::storage::jobs::{self as store, JobChanges, JobRow};
 use crate::storage::{self, audit, DbConnection};
 use crate::wire::agent as wire;
 use crate::wire::agent::ReconcileAction;
+use crate::wire::print_jobs::{ResolveOutcome, ResolveRequest};
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Agent journal states (the agent's `Step`) after which paper may exist.
 const PAPER_MAY_EXIST: [&str; 4] = ["printing", "printed", "reported", "rejected"];
@@ -54,26 +55,18 @@ fn reconcile_action(agent_state: Option<&str>, server: Option<JobState>) -> Reco
 pub fn reconcile(
     conn: &mut DbConnection,
     hall: &str,
-    body: &Value,
+    body: &wire::ReconcileRequest,
 ) -> Result<wire::ReconcileResponse, ProtocolError> {
-    object(body)?;
-    let items = body
-        .get("jobs")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid("jobs", "is required: a list of {id, state}"))?;
+    let items = &body.jobs;
     if items.len() > MAX_LIST {
         return Err(invalid("jobs", format!("at most {MAX_LIST} jobs")));
     }
     let mut named: Vec<(String, String)> = Vec::with_capacity(items.len());
     for item in items {
-        let id = item
-            .get("id")
-            .and_then(Value::as_str)
+        let id = Some(item.id.as_str())
             .filter(|s| !s.is_empty() && s.len() <= 64)
             .ok_or_else(|| invalid("jobs", "each entry needs an id (a job id)"))?;
-        let state = item
-            .get("state")
-            .and_then(Value::as_str)
+        let state = Some(item.state.as_str())
             .filter(|s| !s.is_empty() && s.len() <= 40)
             .ok_or_else(|| {
                 invalid(
@@ -126,23 +119,17 @@ pub fn resolve_job(
     conn: &mut DbConnection,
     staff: &Staff,
     id: &str,
-    body: &Value,
+    body: &ResolveRequest,
     now: DateTime<Utc>,
 ) -> Result<JobRow, ProtocolError> {
-    object(body)?;
-    let printed = match body.get("outcome").and_then(Value::as_str) {
-        Some("printed") => true,
-        Some("not_printed") => false,
-        _ => return Err(invalid("outcome", "must be \"printed\" or \"not_printed\"")),
-    };
-    let voided = serials_of(body, "voided_serials")?;
-    let sheets = serials_of(body, "sheets")?;
-    let no_sheet_taken = match body.get("no_sheet_taken") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(invalid("no_sheet_taken", "must be true or false")),
-    };
-    let reason = optional_reason(body)?;
+    let printed = body.outcome == ResolveOutcome::Printed;
+    let voided = serials_of(
+        body.voided_serials.as_deref().unwrap_or_default(),
+        "voided_serials",
+    )?;
+    let sheets = serials_of(body.sheets.as_deref().unwrap_or_default(), "sheets")?;
+    let no_sheet_taken = body.no_sheet_taken.unwrap_or(false);
+    let reason = optional_reason(body.reason.as_deref())?;
     if let Some(s) = sheets.iter().find(|s| voided.contains(s)) {
         return Err(invalid(
             "voided_serials",

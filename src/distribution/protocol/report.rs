@@ -10,7 +10,7 @@ use crate::storage::jobs::{self as store, JobChanges, JobRow};
 use crate::storage::{self, audit, DbConnection, StorageError};
 use crate::wire::agent as wire;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A report's answer, as first given (a retry gets the stored one).
 #[derive(Debug, Clone)]
@@ -25,10 +25,10 @@ pub fn report(
     conn: &mut DbConnection,
     hall: &str,
     id: &str,
-    body: &Value,
+    body: &crate::wire::agent::ReportRequest,
     now: DateTime<Utc>,
 ) -> Result<ReportAnswer, ProtocolError> {
-    let req = ParsedReport::parse(body)?;
+    let req = ParsedReport::from_request(body)?;
     let fingerprint = req.fingerprint();
     let actor = agent_actor(hall);
     storage::write_tx(conn, |conn| {

@@ -293,23 +293,34 @@ pub async fn resolve_job(
         ..ResolveForm::default()
     };
     let printed_sheets = serial_list(&form.sheets);
-    let mut body = serde_json::json!({
-        "outcome": form.outcome,
-        "sheets": printed_sheets,
-        "voided_serials": serial_list(&form.voided),
-        "no_sheet_taken": form.no_sheet_taken,
+    use crate::wire::print_jobs::{ResolveOutcome, ResolveRequest};
+    let outcome = match form.outcome.as_str() {
+        "printed" => Some(ResolveOutcome::Printed),
+        "not_printed" => Some(ResolveOutcome::NotPrinted),
+        _ => None,
+    };
+    let reason = Some(form.reason.trim().to_string()).filter(|r| !r.is_empty());
+    let request = outcome.map(|outcome| ResolveRequest {
+        outcome,
+        sheets: Some(printed_sheets.clone()),
+        voided_serials: Some(serial_list(&form.voided)),
+        no_sheet_taken: Some(form.no_sheet_taken),
+        reason,
     });
-    if !form.reason.trim().is_empty() {
-        body["reason"] = Value::String(form.reason.trim().to_string());
-    }
     let staff = post.session.staff.clone();
     let now = state.now();
     let job_id = id.clone();
     let outcome = state
         .db(move |conn| {
-            Ok::<_, ApiError>(crate::distribution::protocol::resolve_job(
-                conn, &staff, &job_id, &body, now,
-            ))
+            Ok::<_, ApiError>(match request {
+                Some(request) => {
+                    crate::distribution::protocol::resolve_job(conn, &staff, &job_id, &request, now)
+                }
+                None => Err(crate::distribution::protocol::ProtocolError::Invalid {
+                    field: "outcome",
+                    message: "must be \"printed\" or \"not_printed\"".into(),
+                }),
+            })
         })
         .await?;
     use crate::distribution::protocol::ProtocolError as P;
