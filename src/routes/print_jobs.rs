@@ -3,6 +3,7 @@
 use crate::accounts::Staff;
 use crate::distribution::jobs::{self, JobContext};
 use crate::error::ApiError;
+use crate::routes::body;
 use crate::state::AppState;
 use crate::wire::print_jobs::*;
 use actix_web::{get, post, web, HttpResponse};
@@ -15,7 +16,7 @@ pub async fn queue_print_job(
     staff: Staff,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body: QueuePrintJobRequest = body::from_value(&body)?;
     let st = state.clone();
     let queued = state
         .db(move |conn| {
@@ -87,24 +88,24 @@ pub async fn change_print_job(
 ) -> Result<HttpResponse, ApiError> {
     let (id, action) = path.into_inner();
     // unlock-pickup and requeue need no body; the others are checked field by field.
-    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
-        })?
-    };
+    let body: Value = body::json_value(&body)?;
     let now = state.now();
     let st = state.clone();
     let job = state
         .db(move |conn| {
             let row = match action.as_str() {
-                "cancel" => jobs::cancel_job(conn, &staff, &id, &body, now)?,
-                "reroute" => jobs::reroute_job(conn, &st.catalog, &staff, &id, &body, now)?,
+                "cancel" => {
+                    let req: CancelRequest = body::from_value(&body)?;
+                    jobs::cancel_job(conn, &staff, &id, &req, now)?
+                }
+                "reroute" => {
+                    let req: RerouteRequest = body::from_value(&body)?;
+                    jobs::reroute_job(conn, &st.catalog, &staff, &id, &req, now)?
+                }
                 "unlock-pickup" => jobs::unlock_pickup(conn, &staff, &id, now)?,
                 "requeue" => jobs::requeue_job(conn, &staff, &id, now)?,
                 "resolve" => {
-                    let req: ResolveRequest = crate::routes::body::from_value(&body)?;
+                    let req: ResolveRequest = body::from_value(&body)?;
                     crate::distribution::protocol::resolve_job(conn, &staff, &id, &req, now)?
                 }
                 other => return Err(ApiError::not_found(format!("no print job action {other}"))),
@@ -132,7 +133,7 @@ pub async fn pick_up(
     staff: Staff,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body: PickupRequest = body::from_value(&body)?;
     let now = state.now();
     let st = state.clone();
     let job = state

@@ -26,10 +26,10 @@ pub fn cancel_job(
     conn: &mut DbConnection,
     staff: &Staff,
     id: &str,
-    body: &Value,
+    body: &CancelRequest,
     now: DateTime<Utc>,
 ) -> Result<JobRow, JobError> {
-    let reason = reason_of(body)?;
+    let reason = reason_of(body.reason.as_deref())?;
     storage::write_tx(conn, |conn| {
         let job = managed_job(conn, staff, id)?;
         let from = state_of(&job)?;
@@ -63,10 +63,10 @@ pub fn reroute_job(
     catalog: &Catalog,
     staff: &Staff,
     id: &str,
-    body: &Value,
+    body: &RerouteRequest,
     now: DateTime<Utc>,
 ) -> Result<JobRow, JobError> {
-    let hall_code = text(body, "hall")?.to_string();
+    let hall_code = text(&body.hall, "hall")?.to_string();
     let today = now.date_naive();
     storage::write_tx(conn, |conn| {
         let job = managed_job(conn, staff, id)?;

@@ -32,7 +32,10 @@ use crate::registration::RegistrationError;
 use crate::storage::jobs::{self as store, JobChanges, JobFilter, JobRow, NewJob};
 use crate::storage::licences::{self as licences, LicenceRow};
 use crate::storage::{self, audit, halls, DbConnection, StorageError};
-use crate::wire::print_jobs::{JobLicence, JobSheet, PrintJob, PrintJobSummary};
+use crate::wire::print_jobs::{
+    CancelRequest, JobLicence, JobSheet, PrintJob, PrintJobSummary, QueuePrintJobRequest,
+    RerouteRequest,
+};
 use crate::wire::HistoryEntry;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use rand::Rng;
@@ -156,12 +159,12 @@ pub(crate) fn pages_of<'s>(
     Ok(serials.iter().map(String::as_str).zip(copies).collect())
 }
 
-// ---- request parsing -------------------------------------------------------------------
+// ---- request conversion ----------------------------------------------------------------
+// The routes deserialize the body into its wire type (`routes::body` names a field of the
+// wrong type or a missing one); these check what serde cannot, naming the field.
 
-fn text<'b>(body: &'b Value, field: &'static str) -> Result<&'b str, JobError> {
-    body.get(field)
-        .and_then(Value::as_str)
-        .map(str::trim)
+fn text<'b>(value: &'b str, field: &'static str) -> Result<&'b str, JobError> {
+    Some(value.trim())
         .filter(|s| !s.is_empty() && s.len() <= 200)
         .ok_or_else(|| JobError::Invalid {
             field,
@@ -169,9 +172,8 @@ fn text<'b>(body: &'b Value, field: &'static str) -> Result<&'b str, JobError> {
         })
 }
 
-fn reason_of(body: &Value) -> Result<String, JobError> {
-    body.get("reason")
-        .and_then(Value::as_str)
+fn reason_of(reason: Option<&str>) -> Result<String, JobError> {
+    reason
         .map(str::trim)
         .filter(|r| !r.is_empty() && r.chars().count() <= 500)
         .map(str::to_string)
@@ -183,22 +185,16 @@ fn reason_of(body: &Value) -> Result<String, JobError> {
 
 /// `copies`: a non-empty list of `original` / `duplicate` without repeats, in print order
 /// (original first).
-fn parse_copies(body: &Value) -> Result<Vec<CopyKind>, JobError> {
+fn parse_copies(items: Option<&[CopyKind]>) -> Result<Vec<CopyKind>, JobError> {
     let invalid = |message: &str| JobError::Invalid {
         field: "copies",
         message: message.to_string(),
     };
-    let items = body
-        .get("copies")
-        .and_then(Value::as_array)
+    let items = items
         .filter(|a| !a.is_empty())
         .ok_or_else(|| invalid("is required: a non-empty list such as [\"original\"]"))?;
     let mut copies = Vec::new();
-    for item in items {
-        let copy = item
-            .as_str()
-            .and_then(CopyKind::parse)
-            .ok_or_else(|| invalid("each copy must be \"original\" or \"duplicate\""))?;
+    for &copy in items {
         if copies.contains(&copy) {
             return Err(invalid(&format!("{copy} is listed twice")));
         }
@@ -208,7 +204,7 @@ fn parse_copies(body: &Value) -> Result<Vec<CopyKind>, JobError> {
     Ok(copies)
 }
 
-/// A print job request, parsed.
+/// A print job request, checked.
 #[derive(Debug, Clone)]
 pub struct QueueRequest {
     pub licence_id: String,
@@ -217,11 +213,11 @@ pub struct QueueRequest {
 }
 
 impl QueueRequest {
-    pub fn parse(body: &Value) -> Result<QueueRequest, JobError> {
+    pub fn from_request(req: &QueuePrintJobRequest) -> Result<QueueRequest, JobError> {
         Ok(QueueRequest {
-            licence_id: text(body, "licence_id")?.to_string(),
-            hall: text(body, "hall")?.to_string(),
-            copies: parse_copies(body)?,
+            licence_id: text(&req.licence_id, "licence_id")?.to_string(),
+            hall: text(&req.hall, "hall")?.to_string(),
+            copies: parse_copies(req.copies.as_deref())?,
         })
     }
 }

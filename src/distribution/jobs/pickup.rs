@@ -3,7 +3,7 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// A pickup request, parsed.
+/// A pickup request, checked.
 #[derive(Debug, Clone)]
 pub struct PickupRequest {
     pub job_id: String,
@@ -12,12 +12,14 @@ pub struct PickupRequest {
 }
 
 impl PickupRequest {
-    pub fn parse(body: &Value) -> Result<PickupRequest, JobError> {
+    pub fn from_request(
+        req: &crate::wire::print_jobs::PickupRequest,
+    ) -> Result<PickupRequest, JobError> {
         Ok(PickupRequest {
-            job_id: text(body, "job_id")?.to_string(),
-            pickup_code: text(body, "pickup_code")?.to_string(),
+            job_id: text(&req.job_id, "job_id")?.to_string(),
+            pickup_code: text(&req.pickup_code, "pickup_code")?.to_string(),
             // ID numbers end in X; people type x.
-            recipient_code: text(body, "recipient_code")?.to_ascii_uppercase(),
+            recipient_code: text(&req.recipient_code, "recipient_code")?.to_ascii_uppercase(),
         })
     }
 }
@@ -36,11 +38,11 @@ enum PickupOutcome {
 pub fn pickup(
     conn: &mut DbConnection,
     staff: &Staff,
-    body: &Value,
+    body: &crate::wire::print_jobs::PickupRequest,
     pickup_key: &crate::distribution::pickup_key::PickupKey,
     now: DateTime<Utc>,
 ) -> Result<JobRow, JobError> {
-    let req = PickupRequest::parse(body)?;
+    let req = PickupRequest::from_request(body)?;
     let id = req.job_id.clone();
     let outcome = storage::write_tx(conn, |conn| -> Result<PickupOutcome, JobError> {
         let job = visible_job(conn, staff, &id, true)?;

@@ -24,9 +24,9 @@ pub fn queue_job(
     conn: &mut DbConnection,
     ctx: &JobContext<'_>,
     staff: &Staff,
-    body: &Value,
+    body: &QueuePrintJobRequest,
 ) -> Result<QueuedJob, JobError> {
-    let req = QueueRequest::parse(body)?;
+    let req = QueueRequest::from_request(body)?;
     let today = ctx.now.date_naive();
     let licence = licence_for_issuer(conn, staff, &req.licence_id, false)?;
     check_queueable(conn, ctx.catalog, &licence, &req, today)?;

@@ -202,11 +202,11 @@ pub async fn pick_up(
     post: FormPost,
 ) -> Result<HttpResponse, PageError> {
     let id = post.form.text("job_id").to_string();
-    let body = serde_json::json!({
-        "job_id": id,
-        "pickup_code": post.form.text("pickup_code"),
-        "recipient_code": post.form.text("recipient_code"),
-    });
+    let body = crate::wire::print_jobs::PickupRequest {
+        job_id: id.clone(),
+        pickup_code: post.form.text("pickup_code").to_string(),
+        recipient_code: post.form.text("recipient_code").to_string(),
+    };
     let staff = post.session.staff.clone();
     let now = state.now();
     let st = state.clone();

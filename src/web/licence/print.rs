@@ -235,7 +235,13 @@ pub async fn queue_print(
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let body = serde_json::json!({"licence_id": id, "hall": hall, "copies": copies});
+    // A copy the form cannot offer is refused as the API refuses it.
+    let parsed: Option<Vec<CopyKind>> = copies.iter().map(|c| CopyKind::parse(c)).collect();
+    let body = crate::wire::print_jobs::QueuePrintJobRequest {
+        licence_id: id.clone(),
+        hall: hall.clone(),
+        copies: parsed.clone(),
+    };
     let staff = post.session.staff.clone();
     let st = state.clone();
     let outcome = state
@@ -247,14 +253,17 @@ pub async fn queue_print(
                 pickup_key: &st.pickup_key,
                 now: st.now(),
             };
-            let queued = jobs::queue_job(conn, &ctx, &staff, &body);
+            let queued = match parsed {
+                Some(_) => jobs::queue_job(conn, &ctx, &staff, &body),
+                None => Err(jobs::JobError::Invalid {
+                    field: "copies",
+                    message: "each copy must be \"original\" or \"duplicate\"".into(),
+                }),
+            };
             let extra = match &queued {
                 Ok(_) => Some((
-                    storage::licences::get_licence(
-                        conn,
-                        body["licence_id"].as_str().unwrap_or_default(),
-                    )?,
-                    storage::halls::get_hall(conn, body["hall"].as_str().unwrap_or_default())?,
+                    storage::licences::get_licence(conn, &body.licence_id)?,
+                    storage::halls::get_hall(conn, &body.hall)?,
                 )),
                 Err(_) => None,
             };
@@ -263,18 +272,10 @@ pub async fn queue_print(
         .await?;
     match outcome {
         (Ok(queued), Some((licence, hall))) => {
-            let job = &serde_json::to_value(&queued.job).unwrap_or_default();
-            let copies: Vec<&str> = job["copies"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|c| c.as_str().and_then(CopyKind::parse).map(|c| c.label_zh()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let copies: Vec<&str> = queued.job.copies.iter().map(|c| c.label_zh()).collect();
             let page = SlipPage {
                 chrome: Chrome::new("领取凭条", &post.session),
-                job_id: job["id"].as_str().unwrap_or_default().to_string(),
+                job_id: queued.job.id.clone(),
                 licence_id: licence.id.clone(),
                 pickup_code: queued.pickup_code,
                 licence_no: licence.licence_no.clone(),
