@@ -8,8 +8,9 @@ use crate::domain::role::Role;
 use crate::domain::stock::{SheetSerial, SheetState};
 use crate::storage::stock::{self as store, NewBatch, SheetRow};
 use crate::storage::{self, audit, halls, DbConnection, StorageError};
+use crate::wire::stock::RegisterBatchRequest;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 
 pub const MAX_BATCH: i64 = 100_000;
 
@@ -73,7 +74,7 @@ fn rfc3339(t: chrono::NaiveDateTime) -> String {
     storage::from_db_time(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// A batch to register, parsed from `{hall, first_serial, count}`.
+/// A batch to register, checked from `{hall, first_serial, count}`.
 #[derive(Debug, Clone)]
 pub struct BatchRequest {
     pub hall: String,
@@ -82,27 +83,19 @@ pub struct BatchRequest {
 }
 
 impl BatchRequest {
-    pub fn parse(body: &Value) -> Result<BatchRequest, StockError> {
+    pub fn from_request(body: &RegisterBatchRequest) -> Result<BatchRequest, StockError> {
         let invalid = |field, message: &str| StockError::Invalid {
             field,
             message: message.to_string(),
         };
-        let hall = body
-            .get("hall")
-            .and_then(Value::as_str)
+        let hall = Some(body.hall.as_str())
             .filter(|h| !h.is_empty())
             .ok_or_else(|| invalid("hall", "is required: a hall code"))?;
-        let first = body
-            .get("first_serial")
-            .and_then(Value::as_str)
-            .ok_or_else(|| invalid("first_serial", "is required"))?;
-        let first = SheetSerial::parse(first).map_err(|e| StockError::Invalid {
+        let first = SheetSerial::parse(&body.first_serial).map_err(|e| StockError::Invalid {
             field: "first_serial",
             message: e.to_string(),
         })?;
-        let count = body
-            .get("count")
-            .and_then(Value::as_i64)
+        let count = Some(body.count)
             .filter(|c| (1..=MAX_BATCH).contains(c))
             .ok_or_else(|| invalid("count", "must be a whole number from 1 to 100000"))?;
         first
@@ -184,19 +177,26 @@ pub fn insert_batch(
     })
 }
 
-/// `POST /api/v1/stock-batches` (admin).
-pub fn register_batch(
-    conn: &mut DbConnection,
-    staff: &Staff,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<BatchView, StockError> {
+/// Only administrators register stock. The route asks before it reads the body, so that a
+/// refused caller hears 403 whatever it sent.
+pub fn may_register(staff: &Staff) -> Result<(), StockError> {
     if staff.role != Role::Admin {
         return Err(StockError::Forbidden(
             "only administrators register security stock".into(),
         ));
     }
-    let req = BatchRequest::parse(body)?;
+    Ok(())
+}
+
+/// `POST /api/v1/stock-batches` (admin).
+pub fn register_batch(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    body: &RegisterBatchRequest,
+    now: DateTime<Utc>,
+) -> Result<BatchView, StockError> {
+    may_register(staff)?;
+    let req = BatchRequest::from_request(body)?;
     storage::write_tx(conn, |conn| {
         if halls::find_hall(conn, &req.hall)?.is_none() {
             return Err(StockError::UnknownHall(req.hall.clone()));

@@ -15,7 +15,8 @@ pub async fn register_stock_batch(
     staff: Staff,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    crate::distribution::stock::may_register(&staff)?;
+    let body: RegisterBatchRequest = crate::routes::body::from_value(&body)?;
     let now = state.now();
     let batch = state
         .db(move |conn| crate::distribution::stock::register_batch(conn, &staff, &body, now))

@@ -76,12 +76,13 @@ pub async fn register_batch(
     let hall = post.form.text("hall").to_string();
     let first = post.form.text("first_serial").to_string();
     let count = post.form.text("count").to_string();
-    let body = serde_json::json!({
-        "hall": hall,
-        "first_serial": first,
-        // A count that is not a number is refused by the service, naming the field.
-        "count": count.parse::<i64>().map_or(serde_json::Value::Null, serde_json::Value::from),
-    });
+    let body = crate::wire::stock::RegisterBatchRequest {
+        hall: hall.clone(),
+        first_serial: first.clone(),
+        // A count that is not a number is refused as 0 is: "count: must be a whole number
+        // from 1 to 100000", after the hall and the first serial, as the API checks them.
+        count: count.parse::<i64>().unwrap_or(0),
+    };
     let staff = post.session.staff.clone();
     let now = state.now();
     let outcome = state
