@@ -113,66 +113,56 @@ pub(super) async fn render_job(
     let job = state
         .db(move |conn| jobs::get_job(conn, &st.catalog, &staff, &id, today))
         .await?;
-    // The page reads the API's job as JSON.
-    let job = serde_json::to_value(&job).unwrap_or_default();
-    let l = &job["licence"];
-    // The service answers JSON today; its state is read once, as the enum.
-    let job_state = JobState::parse(job["state"].as_str().unwrap_or(""));
+    let PrintJob {
+        summary: job,
+        sheets,
+        history,
+        licence,
+    } = job;
+    let l = licence.as_ref();
+    let job_state = Some(job.state);
+    let own_hall = session.staff.role == Role::HallOperator && session.staff.hall_code == job.hall;
     let page = JobPage {
         chrome: Chrome::new("打印任务", session),
-        id: text(&job["id"]),
-        state_label: job_state_label(job["state"].as_str().unwrap_or("")),
-        state: text(&job["state"]),
-        hall: text(&job["hall"]),
-        issuing_hall: text(&job["issuing_hall"]),
-        licence_id: text(&job["licence_id"]),
-        licence_no: text(&l["licence_no"]),
-        type_name: text(&l["type_name"]),
-        holder_name: text(&l["holder_name"]),
-        licence_status: text(&l["status"]),
-        copies: job["copies"]
-            .as_array()
-            .map(|a| a.iter().map(text).collect::<Vec<_>>().join(", "))
-            .unwrap_or_default(),
-        pickup_locked: job["pickup_locked"].as_bool().unwrap_or(false),
-        may_pick_up: session.staff.role == Role::HallOperator
-            && session.staff.hall_code == text(&job["hall"])
-            && job_state == Some(JobState::Printed),
-        may_resolve: session.staff.role == Role::HallOperator
-            && session.staff.hall_code == text(&job["hall"])
-            && job_state == Some(JobState::NeedsReconciliation),
+        state_label: job_state_label(job.state.as_str()),
+        state: job.state.as_str().to_string(),
+        licence_no: l.map(|l| l.licence_no.clone()).unwrap_or_default(),
+        type_name: l.and_then(|l| l.type_name.clone()).unwrap_or_default(),
+        holder_name: l.map(|l| l.holder_name.clone()).unwrap_or_default(),
+        licence_status: l.map(|l| l.status.as_str().to_string()).unwrap_or_default(),
+        copies: job
+            .copies
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        pickup_locked: job.pickup_locked,
+        may_pick_up: own_hall && job_state == Some(JobState::Printed),
+        may_resolve: own_hall && job_state == Some(JobState::NeedsReconciliation),
         resolve,
         may_requeue: job_state == Some(JobState::Failed)
-            && jobs::may_requeue(
-                &session.staff,
-                job["hall"].as_str().unwrap_or(""),
-                job["issuing_hall"].as_str().unwrap_or(""),
-            ),
-        sheets: job["sheets"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|s| SheetLine {
-                        serial: text(&s["serial"]),
-                        copy: text(&s["copy"]),
-                        state: text(&s["state"]),
-                    })
-                    .collect()
+            && jobs::may_requeue(&session.staff, &job.hall, &job.issuing_hall),
+        sheets: sheets
+            .iter()
+            .map(|s| SheetLine {
+                serial: s.serial.clone(),
+                copy: s.copy.map(|c| c.as_str().to_string()).unwrap_or_default(),
+                state: s.state.as_str().to_string(),
             })
-            .unwrap_or_default(),
-        history: job["history"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|e| HistoryLine {
-                        at: text(&e["at"]).replace('T', " ").replace('Z', ""),
-                        actor: text(&e["actor"]),
-                        action: text(&e["action"]),
-                        details: e["details"].to_string(),
-                    })
-                    .collect()
+            .collect(),
+        history: history
+            .iter()
+            .map(|e| HistoryLine {
+                at: e.at.replace('T', " ").replace('Z', ""),
+                actor: e.actor.clone(),
+                action: e.action.clone(),
+                details: e.details.to_string(),
             })
-            .unwrap_or_default(),
+            .collect(),
+        id: job.id,
+        hall: job.hall,
+        issuing_hall: job.issuing_hall,
+        licence_id: job.licence_id,
         notice,
         error,
     };

@@ -11,11 +11,11 @@ use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage;
+use crate::wire::print_jobs::PrintJob;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
-use serde_json::Value;
 
 mod inventory;
 mod job;
@@ -24,14 +24,6 @@ mod queue;
 pub use inventory::*;
 pub use job::*;
 pub use queue::*;
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
 
 /// Which hall a page is about: the operator's own, or any for an administrator. Another
 /// hall's page does not exist for the others.

@@ -72,16 +72,11 @@ pub async fn queue_page(
             let list = jobs::list_jobs(conn, &staff, Some(&h), Some(w), Some("200"))?;
             let mut lines = Vec::new();
             for j in list {
-                // The page reads the API's job as JSON.
-                let j = serde_json::to_value(&j).unwrap_or_default();
-                let licence_id = text(&j["licence_id"]);
-                let licence = storage::licences::find_licence(conn, &licence_id)?;
-                let id = text(&j["id"]);
+                let licence = storage::licences::find_licence(conn, &j.licence_id)?;
                 lines.push(QueueLine {
-                    short_id: id.chars().take(8).collect(),
-                    id,
-                    state_label: job_state_label(j["state"].as_str().unwrap_or("")),
-                    state: text(&j["state"]),
+                    short_id: j.id.chars().take(8).collect(),
+                    state_label: job_state_label(j.state.as_str()),
+                    state: j.state.as_str().to_string(),
                     licence_no: licence
                         .as_ref()
                         .map(|l| l.licence_no.clone())
@@ -92,19 +87,15 @@ pub async fn queue_page(
                         .map(|t| t.name.clone())
                         .unwrap_or_default(),
                     holder_name: licence.map(|l| l.holder_name).unwrap_or_default(),
-                    copies: j["copies"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|c| c.as_str())
-                                .filter_map(crate::domain::copy::CopyKind::parse)
-                                .map(|c| c.label_zh())
-                                .collect::<Vec<_>>()
-                                .join("、")
-                        })
-                        .unwrap_or_default(),
-                    created_at: text(&j["created_at"]).replace('T', " ").replace('Z', ""),
-                    issuing_hall: text(&j["issuing_hall"]),
+                    copies: j
+                        .copies
+                        .iter()
+                        .map(|c| c.label_zh())
+                        .collect::<Vec<_>>()
+                        .join("、"),
+                    created_at: j.created_at.replace('T', " ").replace('Z', ""),
+                    issuing_hall: j.issuing_hall,
+                    id: j.id,
                 });
             }
             Ok::<_, ApiError>((hall_row, lines))
