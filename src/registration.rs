@@ -377,18 +377,20 @@ pub fn versions_of(
     )?)
 }
 
-fn reason_of(body: &Value) -> Result<String, RegistrationError> {
-    let reason = body
-        .get("reason")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .unwrap_or("");
+/// The refusal of a missing, empty or too long `reason` (also what the route answers when
+/// the body is not a `ReasonBody`).
+pub fn reason_required() -> RegistrationError {
+    RegistrationError::Invalid(vec![FieldError {
+        field: "reason".into(),
+        code: "required",
+        message: "reason: is required (1-500 characters)".into(),
+    }])
+}
+
+fn reason_of(body: &crate::wire::ReasonBody) -> Result<String, RegistrationError> {
+    let reason = body.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(RegistrationError::Invalid(vec![FieldError {
-            field: "reason".into(),
-            code: "required",
-            message: "reason: is required (1-500 characters)".into(),
-        }]));
+        return Err(reason_required());
     }
     Ok(reason.to_string())
 }
@@ -400,7 +402,7 @@ pub fn change_status<H>(
     staff: &Staff,
     id: &str,
     action: LicenceAction,
-    body: &Value,
+    body: &crate::wire::ReasonBody,
     now: DateTime<Utc>,
     on_changed: H,
 ) -> Result<LicenceRow, RegistrationError>

@@ -110,17 +110,14 @@ pub async fn change_licence(
     }
     let action = LicenceAction::parse(&action)
         .ok_or_else(|| ApiError::not_found(format!("no licence action {action}")))?;
-    let body = body.into_inner();
+    // Any body that is not a ReasonBody is refused as a missing reason is (with `fields`).
+    let body: crate::wire::ReasonBody = crate::routes::body::from_value(&body)
+        .map_err(|_| ApiError::from(registration::reason_required()))?;
     let answer = state
         .db(move |conn| {
             let now = st.now();
             let actor = staff.username.clone();
-            let reason = body
-                .get("reason")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .trim()
-                .to_string();
+            let reason = body.reason.trim().to_string();
             // A licence leaving status 01 cancels its jobs not yet printed (same transaction).
             let row = registration::change_status(
                 conn,

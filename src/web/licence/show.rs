@@ -276,7 +276,9 @@ pub async fn change_status(
     let outcome = state
         .db(move |conn| {
             let actor = staff.username.clone();
-            let body = serde_json::json!({ "reason": reason });
+            let body = crate::wire::ReasonBody {
+                reason: reason.clone(),
+            };
             Ok::<_, ApiError>(registration::change_status(
                 conn,
                 &staff,
