@@ -81,34 +81,30 @@ fn ident(name: &str) -> String {
 
 const VERSION_SQL: &str = "SELECT MAX(version) AS version FROM __diesel_schema_migrations";
 
+/// The tables of a SQLite database, and of a PostgreSQL one (the one backend difference of
+/// [`facts`]).
+const SQLITE_TABLES_SQL: &str =
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name";
+const PG_TABLES_SQL: &str =
+    "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename";
+
 fn facts_sqlite(conn: &mut SqliteConnection) -> Result<SnapshotFacts, SnapshotError> {
-    let tables: Vec<Name> = diesel::sql_query(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
-    )
-    .load(conn)?;
-    let (row_counts, migrated) = count_rows(tables, |sql| {
-        diesel::sql_query(sql)
-            .get_result::<Count>(conn)
-            .map(|c| c.n)
-    })?;
-    let schema_version = if migrated {
-        diesel::sql_query(VERSION_SQL)
-            .get_result::<Version>(conn)?
-            .version
-    } else {
-        None
-    };
-    Ok(SnapshotFacts {
-        schema_version: normalise_version(schema_version.as_deref().unwrap_or_default()),
-        row_counts,
-    })
+    facts(conn, SQLITE_TABLES_SQL)
 }
 
 fn facts_pg(conn: &mut PgConnection) -> Result<SnapshotFacts, SnapshotError> {
-    let tables: Vec<Name> = diesel::sql_query(
-        "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
-    )
-    .load(conn)?;
+    facts(conn, PG_TABLES_SQL)
+}
+
+/// The schema version and the row count of every table, read with `tables_sql`.
+fn facts<C>(conn: &mut C, tables_sql: &str) -> Result<SnapshotFacts, SnapshotError>
+where
+    C: Connection,
+    for<'a> diesel::query_builder::SqlQuery: diesel::query_dsl::LoadQuery<'a, C, Name>
+        + diesel::query_dsl::LoadQuery<'a, C, Count>
+        + diesel::query_dsl::LoadQuery<'a, C, Version>,
+{
+    let tables: Vec<Name> = diesel::sql_query(tables_sql).load(conn)?;
     let (row_counts, migrated) = count_rows(tables, |sql| {
         diesel::sql_query(sql)
             .get_result::<Count>(conn)
