@@ -16,7 +16,7 @@ use crate::render::archive::{render_archive, ArchiveContent, Section};
 use crate::render::pades::SignedPdfError;
 use crate::render::pdfa::Attachment;
 use crate::storage::licences::LicenceRow;
-use crate::storage::{audit, halls, jobs, stock, DbConnection};
+use crate::storage::{audit, jobs, stock, DbConnection};
 
 fn time(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
@@ -63,8 +63,7 @@ pub fn licence_archive(
             "only issuers of the issuing hall and administrators may export the archive".into(),
         ));
     }
-    let hall = halls::get_hall(conn, &row.issuing_hall)?;
-    let authority = hall.authority.map(|a| a.name).unwrap_or(hall.name);
+    let authority = registration::issuing_authority(conn, &row)?;
     let versions = registration::versions_of(conn, &row)?;
     let type_name = ctx
         .catalog

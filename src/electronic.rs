@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 
 use crate::catalog::Catalog;
 use crate::issuance::Sealer;
-use crate::registration::RegistrationError;
+use crate::registration::{self, RegistrationError};
 use crate::render::pades::ElectronicParts;
 use crate::render::Fonts;
 use crate::storage::licences::LicenceRow;
-use crate::storage::{halls, DbConnection, StorageError};
+use crate::storage::DbConnection;
 
 /// Everything the electronic licence needs besides the database and the row.
 pub struct ElectronicContext<'a> {
@@ -22,14 +22,31 @@ pub struct ElectronicContext<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// The electronic licence of licence `id` as the staff member may download it: the signed
+/// file and its file name (`licence-<number>.pdf`, the number in ASCII letters and digits).
+pub fn licence_download(
+    conn: &mut DbConnection,
+    ctx: &ElectronicContext<'_>,
+    staff: &crate::accounts::Staff,
+    id: &str,
+) -> Result<(Vec<u8>, String), RegistrationError> {
+    let row = registration::get_licence(conn, staff, id)?;
+    let pdf = licence_pdf(conn, ctx, &row)?;
+    let name = format!(
+        "licence-{}.pdf",
+        row.licence_no
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
+    Ok((pdf, name))
+}
+
 /// The signed electronic licence of `row`.
 pub fn licence_pdf(
     conn: &mut DbConnection,
     ctx: &ElectronicContext<'_>,
     row: &LicenceRow,
 ) -> Result<Vec<u8>, RegistrationError> {
-    let hall = halls::get_hall(conn, &row.issuing_hall)?;
-    let authority = hall.authority.map(|a| a.name).unwrap_or(hall.name);
+    let authority = registration::issuing_authority(conn, row)?;
     signed_pdf(ctx, row, &authority)
 }
 
@@ -39,27 +56,9 @@ pub fn signed_pdf(
     row: &LicenceRow,
     authority: &str,
 ) -> Result<Vec<u8>, RegistrationError> {
-    let fields: std::collections::BTreeMap<String, String> = serde_json::from_str(&row.fields)
-        .map_err(|e| {
-            RegistrationError::Storage(StorageError::Migration(format!(
-                "licence {} fields: {e}",
-                row.id
-            )))
-        })?;
+    let fields = registration::stored_fields(row)?;
     let qr = crate::verification::qr_text(ctx.public_url, &row.cose);
-    let data = crate::documents::CertificateData {
-        type_code: &row.type_code,
-        holder_name: &row.holder_name,
-        holder_code: &row.holder_code,
-        fields: &fields,
-        valid_from: row.valid_from,
-        valid_to: row.valid_to,
-        authority_name: authority,
-        issued_on: row.issued_at.date(),
-        licence_no: &row.licence_no,
-        identifier: &row.identifier,
-        qr_text: &qr,
-    };
+    let data = registration::certificate_data(row, &fields, authority, &qr);
     let signer = ctx.sealer.pdf_signer(ctx.now)?;
     let parts = ElectronicParts {
         seal_cose: &row.cose,

@@ -514,6 +514,50 @@ where
     })
 }
 
+/// The name printed as the licence's issuing authority: the issuing hall's authority, else
+/// the hall's own name.
+pub(crate) fn issuing_authority(
+    conn: &mut DbConnection,
+    row: &LicenceRow,
+) -> Result<String, RegistrationError> {
+    let hall = halls::get_hall(conn, &row.issuing_hall)?;
+    Ok(hall.authority.map(|a| a.name).unwrap_or(hall.name))
+}
+
+/// The licence's stored field values.
+pub(crate) fn stored_fields(
+    row: &LicenceRow,
+) -> Result<std::collections::BTreeMap<String, String>, RegistrationError> {
+    serde_json::from_str(&row.fields).map_err(|e| {
+        RegistrationError::Storage(StorageError::Migration(format!(
+            "licence {} fields: {e}",
+            row.id
+        )))
+    })
+}
+
+/// What the renderer draws of a stored licence.
+pub(crate) fn certificate_data<'a>(
+    row: &'a LicenceRow,
+    fields: &'a std::collections::BTreeMap<String, String>,
+    authority: &'a str,
+    qr_text: &'a str,
+) -> crate::documents::CertificateData<'a> {
+    crate::documents::CertificateData {
+        type_code: &row.type_code,
+        holder_name: &row.holder_name,
+        holder_code: &row.holder_code,
+        fields,
+        valid_from: row.valid_from,
+        valid_to: row.valid_to,
+        authority_name: authority,
+        issued_on: row.issued_at.date(),
+        licence_no: &row.licence_no,
+        identifier: &row.identifier,
+        qr_text,
+    }
+}
+
 /// Render a stored licence (electronic copy or print document). Blocking: reads the issuing
 /// hall for the authority's name, then draws.
 #[allow(clippy::too_many_arguments)]
@@ -527,29 +571,10 @@ pub fn render_licence(
     serials: Option<&[String]>,
     mode: crate::render::RenderMode,
 ) -> Result<Vec<u8>, RegistrationError> {
-    let hall = halls::get_hall(conn, &row.issuing_hall)?;
-    let authority = hall.authority.map(|a| a.name).unwrap_or(hall.name);
-    let fields: std::collections::BTreeMap<String, String> = serde_json::from_str(&row.fields)
-        .map_err(|e| {
-            RegistrationError::Storage(StorageError::Migration(format!(
-                "licence {} fields: {e}",
-                row.id
-            )))
-        })?;
+    let authority = issuing_authority(conn, row)?;
+    let fields = stored_fields(row)?;
     let qr = crate::verification::qr_text(public_url, &row.cose);
-    let data = crate::documents::CertificateData {
-        type_code: &row.type_code,
-        holder_name: &row.holder_name,
-        holder_code: &row.holder_code,
-        fields: &fields,
-        valid_from: row.valid_from,
-        valid_to: row.valid_to,
-        authority_name: &authority,
-        issued_on: row.issued_at.date(),
-        licence_no: &row.licence_no,
-        identifier: &row.identifier,
-        qr_text: &qr,
-    };
+    let data = certificate_data(row, &fields, &authority, &qr);
     crate::documents::render_certificate(fonts, catalog, &data, copies, serials, mode)
         .map_err(RegistrationError::Document)
 }

@@ -155,21 +155,16 @@ pub async fn licence_pdf(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let st = state.clone();
-    let (pdf, licence_no) = state
+    let (pdf, name) = state
         .db(move |conn| {
-            let row = registration::get_licence(conn, &staff, &id)?;
-            let pdf = crate::electronic::licence_pdf(conn, &st.electronic_context(), &row)?;
-            Ok::<_, ApiError>((pdf, row.licence_no))
+            crate::electronic::licence_download(conn, &st.electronic_context(), &staff, &id)
         })
         .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
         .insert_header((
             "Content-Disposition",
-            format!(
-                "inline; filename=\"licence-{}.pdf\"",
-                licence_no.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-            ),
+            format!("inline; filename=\"{name}\""),
         ))
         .body(pdf))
 }

@@ -234,11 +234,9 @@ pub async fn licence_pdf(
     let id = path.into_inner();
     let st = state.clone();
     let staff = session.staff;
-    let (pdf, no) = state
+    let (pdf, name) = state
         .db(move |conn| {
-            let row = registration::get_licence(conn, &staff, &id)?;
-            let pdf = crate::electronic::licence_pdf(conn, &st.electronic_context(), &row)?;
-            Ok::<_, ApiError>((pdf, row.licence_no))
+            crate::electronic::licence_download(conn, &st.electronic_context(), &staff, &id)
         })
         .await?;
     Ok(HttpResponse::Ok()
@@ -246,10 +244,7 @@ pub async fn licence_pdf(
         .insert_header(("Cache-Control", "no-store"))
         .insert_header((
             "Content-Disposition",
-            format!(
-                "inline; filename=\"licence-{}.pdf\"",
-                no.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-            ),
+            format!("inline; filename=\"{name}\""),
         ))
         .body(pdf))
 }
