@@ -12,10 +12,10 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use coset::{iana, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable};
 use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use ring::signature::EcdsaKeyPair;
 
 use super::keys::{
-    load_cert, parse, private_key_pkcs8, require_signed_by, show, CertEntry, CertFile, KeyError,
+    load_cert, p256_file_key, parse, require_signed_by, show, CertEntry, CertFile, KeyError,
 };
 use crate::verification::cert::{ec_curve, kid_of, Curve, Kid, SignerKey};
 use crate::verification::envelope::verify_envelope_with_key;
@@ -82,23 +82,7 @@ impl ListSigner {
         let key_pair = match &entry.private_key {
             None => None,
             Some(key) => {
-                let key_path = dir.join(key);
-                let pkcs8 = private_key_pkcs8(&key_path)?;
-                let kp = EcdsaKeyPair::from_pkcs8(
-                    &ECDSA_P256_SHA256_FIXED_SIGNING,
-                    &pkcs8,
-                    &SystemRandom::new(),
-                )
-                .map_err(|e| KeyError::PrivateKey {
-                    path: show(&key_path),
-                    reason: format!("not a P-256 PKCS#8 key ({e})"),
-                })?;
-                if kp.public_key().as_ref() != spki_key.as_slice() {
-                    return Err(KeyError::KeyMismatch {
-                        path: show(&key_path),
-                        certificate: show(&cert_path),
-                    });
-                }
+                let kp = p256_file_key(&dir.join(key), &spki_key, &cert_path)?;
                 Some(kp)
             }
         };

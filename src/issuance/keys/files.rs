@@ -90,6 +90,32 @@ pub(super) fn require_ca(cert: &CertFile, role: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// The P-256 key pair in the PEM file `key_path`, which must be the key of `public_key` (the
+/// certificate at `cert_path`).
+pub(in crate::issuance) fn p256_file_key(
+    key_path: &Path,
+    public_key: &[u8],
+    cert_path: &Path,
+) -> Result<EcdsaKeyPair, KeyError> {
+    let pkcs8 = private_key_pkcs8(key_path)?;
+    let kp = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        &pkcs8,
+        &SystemRandom::new(),
+    )
+    .map_err(|e| KeyError::PrivateKey {
+        path: show(key_path),
+        reason: format!("not a P-256 PKCS#8 key ({e})"),
+    })?;
+    if kp.public_key().as_ref() != public_key {
+        return Err(KeyError::KeyMismatch {
+            path: show(key_path),
+            certificate: show(cert_path),
+        });
+    }
+    Ok(kp)
+}
+
 /// PEM private key -> PKCS#8 DER. `EC PRIVATE KEY` (SEC 1, as `openssl ecparam -genkey`
 /// writes it) is wrapped into PKCS#8 because ring reads nothing else.
 pub(in crate::issuance) fn private_key_pkcs8(path: &Path) -> Result<Vec<u8>, KeyError> {

@@ -292,23 +292,7 @@ fn open_signing_key(
 ) -> Result<SigningKey, KeyError> {
     match key_ref {
         KeyRef::File(file) => {
-            let key_path = dir.join(file);
-            let pkcs8 = private_key_pkcs8(&key_path)?;
-            let kp = EcdsaKeyPair::from_pkcs8(
-                &ECDSA_P256_SHA256_FIXED_SIGNING,
-                &pkcs8,
-                &SystemRandom::new(),
-            )
-            .map_err(|e| KeyError::PrivateKey {
-                path: show(&key_path),
-                reason: format!("not a P-256 PKCS#8 key ({e})"),
-            })?;
-            if kp.public_key().as_ref() != public_key {
-                return Err(KeyError::KeyMismatch {
-                    path: show(&key_path),
-                    certificate: show(&certificate.path),
-                });
-            }
+            let kp = p256_file_key(&dir.join(file), public_key, &certificate.path)?;
             Ok(SigningKey::File(Box::new(kp)))
         }
         KeyRef::Pkcs11 { label } => {
