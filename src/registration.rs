@@ -6,7 +6,7 @@
 
 use crate::accounts::Staff;
 use crate::catalog::record::FieldError;
-use crate::catalog::{Catalog, CertType};
+use crate::catalog::{Catalog, CertType, RecordInput};
 use crate::domain::codes::Identifier;
 use crate::domain::licence::{LicenceAction, LicenceStatus, TransitionError};
 use crate::domain::role::Role;
@@ -15,6 +15,7 @@ use crate::issuance::{SealError, Sealer};
 use crate::storage::licences::{self as store, LicenceRow};
 use crate::storage::status_lists as store_lists;
 use crate::storage::{self, audit, halls, DbConnection, StorageError};
+use crate::wire::licences::IssueLicenceInput;
 use chrono::{DateTime, NaiveTime, Utc};
 use serde_json::{json, Value};
 
@@ -110,10 +111,12 @@ pub fn wire_licence(
     }
 }
 
-fn cert_type_of<'c>(catalog: &'c Catalog, body: &Value) -> Result<&'c CertType, RegistrationError> {
-    let code = body
-        .get("type_code")
-        .and_then(Value::as_str)
+fn cert_type_of<'c>(
+    catalog: &'c Catalog,
+    type_code: &Value,
+) -> Result<&'c CertType, RegistrationError> {
+    let code = type_code
+        .as_str()
         .ok_or_else(|| RegistrationError::BadTypeCode("is required and must be a string".into()))?;
     catalog.get(code).ok_or_else(|| {
         RegistrationError::BadTypeCode(format!("no certificate type with code {code}"))
@@ -272,11 +275,18 @@ fn seal_and_store(
     Ok(row)
 }
 
-fn request_hash(body: &Value) -> String {
-    hex::encode(ring::digest::digest(
+/// The Idempotency-Key's fingerprint of a request: SHA-256 of its JSON with sorted keys and
+/// without null members, so a retry of the same record matches whatever its key order.
+fn request_hash(input: &IssueLicenceInput) -> Result<String, RegistrationError> {
+    let canonical = serde_json::to_value(input).map_err(|e| {
+        RegistrationError::Storage(StorageError::Migration(format!(
+            "a licence request does not serialize: {e}"
+        )))
+    })?;
+    Ok(hex::encode(ring::digest::digest(
         &ring::digest::SHA256,
-        body.to_string().as_bytes(),
-    ))
+        canonical.to_string().as_bytes(),
+    )))
 }
 
 /// `POST /api/v1/licences`: the new licence; a replayed Idempotency-Key gives the first answer
@@ -285,7 +295,7 @@ pub fn issue_licence(
     conn: &mut DbConnection,
     ctx: &IssueContext<'_>,
     staff: &Staff,
-    body: &Value,
+    input: &IssueLicenceInput,
     idempotency_key: Option<&str>,
 ) -> Result<crate::wire::licences::Licence, RegistrationError> {
     if staff.role != Role::Issuer {
@@ -293,13 +303,13 @@ pub fn issue_licence(
             "only window staff (issuer role) issue licences".into(),
         ));
     }
-    let cert_type = cert_type_of(ctx.catalog, body)?;
+    let cert_type = cert_type_of(ctx.catalog, &input.type_code)?;
     let record = cert_type
-        .validate(body)
+        .validate_input(&input.record)
         .map_err(RegistrationError::Invalid)?;
     // Fail before allocating anything when no signer may seal.
     ctx.sealer.keys().active_signer(ctx.now)?;
-    let hash = request_hash(body);
+    let hash = request_hash(input)?;
     storage::write_tx(conn, |conn| {
         if let Some(key) = idempotency_key {
             if let Some(previous) = store::find_idempotent(conn, staff.user_id, key)? {
@@ -445,7 +455,7 @@ pub fn new_version<H>(
     ctx: &IssueContext<'_>,
     staff: &Staff,
     id: &str,
-    body: &Value,
+    record: &RecordInput,
     on_superseded: H,
 ) -> Result<LicenceRow, RegistrationError>
 where
@@ -468,7 +478,7 @@ where
         ))
     })?;
     let record = cert_type
-        .validate(body)
+        .validate_input(record)
         .map_err(RegistrationError::Invalid)?;
     ctx.sealer.keys().active_signer(ctx.now)?;
     storage::write_tx(conn, |conn| {
@@ -577,4 +587,49 @@ pub fn render_licence(
     let data = certificate_data(row, &fields, &authority, &qr);
     crate::documents::render_certificate(fonts, catalog, &data, copies, serials, mode)
         .map_err(RegistrationError::Document)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(text: &str) -> IssueLicenceInput {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn the_request_fingerprint_ignores_key_order_and_null_members() {
+        let a = input(
+            r#"{"type_code": "T1", "holder": {"name": "张三", "code": "X"}, "fields": {"b": "2", "a": "1"}, "valid_from": "2026-01-01"}"#,
+        );
+        let b = input(
+            r#"{"valid_to": null, "fields": {"a": "1", "b": "2"}, "valid_from": "2026-01-01", "holder": {"code": "X", "name": "张三"}, "type_code": "T1"}"#,
+        );
+        assert_eq!(request_hash(&a).unwrap(), request_hash(&b).unwrap());
+        let c = input(
+            r#"{"type_code": "T1", "holder": {"name": "张三", "code": "Y"}, "fields": {"b": "2", "a": "1"}, "valid_from": "2026-01-01"}"#,
+        );
+        assert_ne!(request_hash(&a).unwrap(), request_hash(&c).unwrap());
+    }
+
+    #[test]
+    fn the_request_fingerprint_is_the_hash_of_the_bodys_sorted_json() {
+        // Keys stored before the body was typed were hashed from the raw JSON value; a retry
+        // of the same body after an upgrade still matches.
+        let text = r#"{"type_code": "T1", "holder": {"name": "张三", "code": "X"}, "fields": {"a": "1"}, "valid_from": "2026-01-01", "valid_to": "2027-01-01"}"#;
+        let raw: Value = serde_json::from_str(text).unwrap();
+        let old = hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            raw.to_string().as_bytes(),
+        ));
+        assert_eq!(request_hash(&input(text)).unwrap(), old);
+    }
+
+    #[test]
+    fn a_holder_that_is_not_an_object_is_kept_for_the_catalog_to_refuse() {
+        let i = input(r#"{"type_code": 5, "holder": "x", "fields": []}"#);
+        assert!(i.record.holder.not_an_object);
+        assert_eq!(i.type_code, serde_json::json!(5));
+        assert_eq!(i.record.fields, serde_json::json!([]));
+    }
 }

@@ -36,45 +36,63 @@ pub struct Record {
 }
 
 /// A record body as an API handler receives it. Every member is a raw JSON value so that
-/// deserialising never fails on content; `CertType::validate_input` judges it.
+/// deserialising never fails on content; `CertType::validate_input` judges it. Absent (null)
+/// members are left out when it is serialized again, so its JSON is the body's own record.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecordInput {
     #[serde(default)]
     pub holder: HolderInput,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub fields: Value,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub valid_from: Value,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub valid_to: Value,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The record's `holder` member: its `name` and `code` as raw JSON values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct HolderInput {
-    #[serde(default)]
+    #[serde(skip_serializing_if = "Value::is_null")]
     pub name: Value,
-    #[serde(default)]
+    #[serde(skip_serializing_if = "Value::is_null")]
     pub code: Value,
+    /// `holder` was given but is neither an object nor null (reported as `holder`, `wrong_type`).
+    #[serde(skip)]
+    pub not_an_object: bool,
+}
+
+impl HolderInput {
+    /// Any JSON value as a holder: an object gives its `name` and `code`; null gives nothing.
+    pub fn from_value(v: &Value) -> HolderInput {
+        match v {
+            Value::Object(m) => HolderInput {
+                name: m.get("name").cloned().unwrap_or(Value::Null),
+                code: m.get("code").cloned().unwrap_or(Value::Null),
+                not_an_object: false,
+            },
+            Value::Null => HolderInput::default(),
+            _ => HolderInput {
+                not_an_object: true,
+                ..HolderInput::default()
+            },
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HolderInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(HolderInput::from_value(&Value::deserialize(d)?))
+    }
 }
 
 impl RecordInput {
     /// Picks the record members out of any JSON value; other keys (such as `type_code` in
-    /// `POST /api/v1/licences`) are left to the caller. A non-object holder is kept as-is so
-    /// validation can say so.
+    /// `POST /api/v1/licences`) are left to the caller.
     pub fn from_value(v: &Value) -> RecordInput {
         let get = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
-        let holder = v.get("holder");
         RecordInput {
-            holder: HolderInput {
-                name: holder
-                    .and_then(|h| h.get("name"))
-                    .cloned()
-                    .unwrap_or(Value::Null),
-                code: holder
-                    .and_then(|h| h.get("code"))
-                    .cloned()
-                    .unwrap_or(Value::Null),
-            },
+            holder: HolderInput::from_value(&get("holder")),
             fields: get("fields"),
             valid_from: get("valid_from"),
             valid_to: get("valid_to"),
@@ -161,29 +179,19 @@ impl CertType {
                 "the record must be a JSON object",
             )]);
         }
-        let mut errors = Vec::new();
-        if let Some(h) = input.get("holder") {
-            if !h.is_object() && !h.is_null() {
-                errors.push(FieldError::new(
-                    "holder",
-                    "wrong_type",
-                    "holder must be an object {name, code}",
-                ));
-            }
-        }
-        match self.validate_input(&RecordInput::from_value(input)) {
-            Ok(r) if errors.is_empty() => Ok(r),
-            Ok(_) => Err(errors),
-            Err(mut more) => {
-                errors.append(&mut more);
-                Err(errors)
-            }
-        }
+        self.validate_input(&RecordInput::from_value(input))
     }
 
     /// Checks an already-extracted record; every failing field is reported.
     pub fn validate_input(&self, input: &RecordInput) -> Result<ValidRecord, Vec<FieldError>> {
         let mut errors = Vec::new();
+        if input.holder.not_an_object {
+            errors.push(FieldError::new(
+                "holder",
+                "wrong_type",
+                "holder must be an object {name, code}",
+            ));
+        }
 
         let holder_name =
             string_member(&input.holder.name, "holder.name", &mut errors).and_then(|s| {

@@ -31,10 +31,10 @@ pub async fn issue_licence(
     state: web::Data<AppState>,
     staff: Staff,
     req: HttpRequest,
-    body: web::Json<Value>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
-    let body = body.into_inner();
+    let body: IssueLicenceInput = crate::routes::body::parse(&body)?;
     let st = state.clone();
     let answer = state
         .db(move |conn| {
@@ -82,7 +82,7 @@ pub async fn change_licence(
     let (id, action) = path.into_inner();
     let st = state.clone();
     if action == "versions" {
-        let body = body.into_inner();
+        let record: RecordInput = crate::routes::body::from_value(&body)?;
         let answer = state
             .db(move |conn| {
                 let ctx = st.issue_context();
@@ -94,7 +94,7 @@ pub async fn change_licence(
                     &ctx,
                     &staff,
                     &id,
-                    &body,
+                    &record,
                     crate::distribution::jobs::cancel_when_superseded(actor.clone(), now),
                 )?;
                 Ok::<_, ApiError>(registration::wire_licence(

@@ -5,10 +5,11 @@
 
 use super::page::{html, see_other, Chrome, PageError};
 use super::session::{Form, FormPost, Session};
-use crate::catalog::{CertType, Domain, FieldKind, HolderKind};
+use crate::catalog::{CertType, Domain, FieldKind, HolderKind, RecordInput};
 use crate::error::ApiError;
 use crate::registration::{self, RegistrationError};
 use crate::state::AppState;
+use crate::wire::licences::IssueLicenceInput;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
@@ -460,7 +461,10 @@ pub async fn submit_issue(
     let idem = (!idem.is_empty() && idem.len() <= 200).then_some(idem);
     let staff = post.session.staff.clone();
     let st = state.clone();
-    let b = body.clone();
+    let input = IssueLicenceInput {
+        type_code: body.get("type_code").cloned().unwrap_or_default(),
+        record: RecordInput::from_value(&body),
+    };
     let outcome = state
         .db(move |conn| {
             let ctx = st.issue_context();
@@ -468,7 +472,7 @@ pub async fn submit_issue(
                 conn,
                 &ctx,
                 &staff,
-                &b,
+                &input,
                 idem.as_deref().map(|k| format!("web:{k}")).as_deref(),
             ))
         })

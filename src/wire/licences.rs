@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// The record's wire shape lives with the record's rules (`crate::catalog::record`).
-pub use crate::catalog::record::{Holder, Record};
+pub use crate::catalog::record::{Holder, Record, RecordInput};
 
 /// `POST /api/v1/licences` (header `Idempotency-Key` honoured).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -14,6 +14,18 @@ pub struct IssueLicenceRequest {
     pub type_code: String,
     #[serde(flatten)]
     pub record: Record,
+}
+
+/// `POST /api/v1/licences` as the handler reads it: any JSON object, its members kept as raw
+/// values so that the catalog's checks report every bad field at once (400 `invalid_input`
+/// with `fields`) instead of stopping at the first wrong type. Serialized again (nulls left
+/// out) it is the Idempotency-Key's request fingerprint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IssueLicenceInput {
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub type_code: serde_json::Value,
+    #[serde(flatten)]
+    pub record: RecordInput,
 }
 
 /// A licence as the API shows it.

@@ -73,7 +73,10 @@ pub async fn submit_change(
     let body = record_from_form(t, &post.form);
     let staff = post.session.staff.clone();
     let st = state.clone();
-    let (b, id) = (body.clone(), row.id.clone());
+    let (record, id) = (
+        crate::catalog::RecordInput::from_value(&body),
+        row.id.clone(),
+    );
     let outcome = state
         .db(move |conn| {
             let ctx = st.issue_context();
@@ -84,7 +87,7 @@ pub async fn submit_change(
                 &ctx,
                 &staff,
                 &id,
-                &b,
+                &record,
                 crate::distribution::jobs::cancel_when_superseded(actor.clone(), now),
             ))
         })
