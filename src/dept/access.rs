@@ -125,7 +125,8 @@ pub fn list_licences(
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
         let licence = wire_licence(row, ctx.catalog, ctx.public_url, today);
-        let seal = service::verify_code(ctx.pool, ctx.trust, ctx.catalog, &licence.qr_text, ctx.now)?;
+        let seal =
+            service::verify_code(ctx.pool, ctx.trust, ctx.catalog, &licence.qr_text, ctx.now)?;
         out.push(DeptLicence { licence, seal });
     }
     Ok(DeptLicences {
@@ -151,7 +152,10 @@ pub fn check(
     if req.code.len() > service::MAX_CODE_LEN {
         return Err(DeptError::Invalid {
             field: "code",
-            message: format!("is longer than {} bytes; no licence QR code is", service::MAX_CODE_LEN),
+            message: format!(
+                "is longer than {} bytes; no licence QR code is",
+                service::MAX_CODE_LEN
+            ),
         });
     }
     let verdict = service::verify_code(ctx.pool, ctx.trust, ctx.catalog, &req.code, ctx.now)?;
@@ -215,24 +219,26 @@ pub fn access_log(
         None | Some("") => None,
         Some(h) => Some(parse_holder_code("holder_code", h)?.as_str().to_string()),
     };
-    Ok(dept::list_access(conn, holder.as_deref(), q.client_id, 500)?
-        .into_iter()
-        .map(|(a, client_name)| AccessLogEntry {
-            id: a.id,
-            client_id: a.client_id,
-            client_name,
-            at: rfc3339(a.at),
-            route: a.route,
-            purpose: a.purpose,
-            holder_code: a.holder_code,
-            requested_types: a
-                .requested_types
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-            licences: serde_json::from_str(&a.licences).unwrap_or_default(),
-            outcome: a.outcome,
-        })
-        .collect())
+    Ok(
+        dept::list_access(conn, holder.as_deref(), q.client_id, 500)?
+            .into_iter()
+            .map(|(a, client_name)| AccessLogEntry {
+                id: a.id,
+                client_id: a.client_id,
+                client_name,
+                at: rfc3339(a.at),
+                route: a.route,
+                purpose: a.purpose,
+                holder_code: a.holder_code,
+                requested_types: a
+                    .requested_types
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                licences: serde_json::from_str(&a.licences).unwrap_or_default(),
+                outcome: a.outcome,
+            })
+            .collect(),
+    )
 }

@@ -43,7 +43,9 @@ impl DeptClient {
             id: row.id,
             name: row.name.clone(),
             types: split(&row.granted_types).map(str::to_string).collect(),
-            domains: split(&row.granted_domains).filter_map(Domain::parse).collect(),
+            domains: split(&row.granted_domains)
+                .filter_map(Domain::parse)
+                .collect(),
         }
     }
 }

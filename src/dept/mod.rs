@@ -131,7 +131,10 @@ mod tests {
         ));
         assert!(matches!(
             parse_holder_code("holder_code", "91371302MA3C8KQX76"),
-            Err(DeptError::BadHolderCode { field: "holder_code", .. })
+            Err(DeptError::BadHolderCode {
+                field: "holder_code",
+                ..
+            })
         ));
         assert!(matches!(
             parse_holder_code("holder_code", ""),
@@ -152,7 +155,10 @@ mod tests {
     fn a_purpose_has_4_to_200_characters() {
         assert!(purpose("purpose", None).is_err());
         assert!(purpose("purpose", Some("abc")).is_err());
-        assert_eq!(purpose("purpose", Some(" 办理公积金 ")).unwrap(), "办理公积金");
+        assert_eq!(
+            purpose("purpose", Some(" 办理公积金 ")).unwrap(),
+            "办理公积金"
+        );
         assert!(purpose("purpose", Some(&"字".repeat(201))).is_err());
         assert!(purpose("purpose", Some("a\tbcd")).is_err());
     }

@@ -83,7 +83,11 @@ pub fn prefill_from(
         // Candidate (type code, field key) pairs, best first.
         let mut candidates = vec![(target.code.as_str(), def.key.as_str())];
         if let Some(c) = equivalence.concept_of(&target.code, &def.key) {
-            candidates.extend(c.members.iter().map(|m| (m.type_code.as_str(), m.key.as_str())));
+            candidates.extend(
+                c.members
+                    .iter()
+                    .map(|m| (m.type_code.as_str(), m.key.as_str())),
+            );
         }
         let found = candidates.iter().find_map(|(type_code, key)| {
             sources
@@ -91,7 +95,8 @@ pub fn prefill_from(
                 .filter(|s| s.row.type_code == *type_code)
                 .find_map(|s| {
                     let raw = s.fields.get(*key)?;
-                    def.accept(raw).map(|v| (v, s.source(&format!("fields.{key}"))))
+                    def.accept(raw)
+                        .map(|v| (v, s.source(&format!("fields.{key}"))))
                 })
         });
         if let Some((value, source)) = found {
@@ -127,10 +132,12 @@ pub fn prefill(
             message: "is required: the certificate type whose form is filled".into(),
         });
     }
-    let target = catalog.get(type_code).ok_or_else(|| DeptError::UnknownType {
-        field: "type",
-        code: type_code.to_string(),
-    })?;
+    let target = catalog
+        .get(type_code)
+        .ok_or_else(|| DeptError::UnknownType {
+            field: "type",
+            code: type_code.to_string(),
+        })?;
     let holder = parse_holder_code("holder_code", holder_code)?;
     let kind = match holder {
         HolderCode::Organisation(_) => HolderKind::Organisation,

@@ -21,8 +21,8 @@ use crate::storage::shares::{self as store, ShareRow};
 use crate::storage::{self, audit, licences, login_throttle, to_db_time, DbConnection, DbPool};
 use crate::verification::{qr_text, service, TrustStore};
 use crate::wire::dept::{
-    CreateShareRequest, CreatedShare, ShareLookup, ShareLookupEntry, ShareLookupRequest,
-    ShareView, SharedLicence,
+    CreateShareRequest, CreatedShare, ShareLookup, ShareLookupEntry, ShareLookupRequest, ShareView,
+    SharedLicence,
 };
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
@@ -172,11 +172,7 @@ pub fn create_share(
 }
 
 /// A share as `staff` may see it: administrators every share, others their hall's.
-fn visible_share(
-    conn: &mut DbConnection,
-    staff: &Staff,
-    id: &str,
-) -> Result<ShareRow, DeptError> {
+fn visible_share(conn: &mut DbConnection, staff: &Staff, id: &str) -> Result<ShareRow, DeptError> {
     store::find_share(conn, id)?
         .filter(|s| staff.role == Role::Admin || s.hall == staff.hall_code)
         .ok_or_else(|| DeptError::NotFound(format!("no share with id {id}")))

@@ -54,8 +54,10 @@ impl utoipa::Modify for Security {
         components.add_security_scheme("staff", SecurityScheme::Http(staff));
         components.add_security_scheme("agent", SecurityScheme::Http(agent));
         let mut dept = Http::new(HttpAuthScheme::Bearer);
-        dept.description =
-            Some("a department client token (crosscert admin dept-client, or /admin/dept-clients)".into());
+        dept.description = Some(
+            "a department client token (crosscert admin dept-client, or /admin/dept-clients)"
+                .into(),
+        );
         components.add_security_scheme("dept", SecurityScheme::Http(dept));
     }
 }

@@ -112,9 +112,7 @@ pub async fn holder_prefill(
     let st = state.clone();
     let today = state.now().date_naive();
     let answer = state
-        .db(move |conn| {
-            prefill::prefill(conn, &st.catalog, &holder, type_code.as_deref(), today)
-        })
+        .db(move |conn| prefill::prefill(conn, &st.catalog, &holder, type_code.as_deref(), today))
         .await?;
     Ok(HttpResponse::Ok().json(answer))
 }

@@ -30,9 +30,11 @@ pub async fn prefilled_form(
         .await?;
     let answer = match outcome {
         Ok(a) => a,
-        Err(e @ (DeptError::BadHolderCode { .. }
-        | DeptError::Invalid { .. }
-        | DeptError::Refused { .. })) => {
+        Err(
+            e @ (DeptError::BadHolderCode { .. }
+            | DeptError::Invalid { .. }
+            | DeptError::Refused { .. }),
+        ) => {
             let mut page = issue_form_page(session, t, &Value::Null, &[]);
             page.prefill_holder = holder.to_string();
             page.general_errors.push(FieldProblem {

@@ -89,7 +89,9 @@ async fn render_shares(
         Err(e) => (
             Vec::new(),
             Vec::new(),
-            Some(format!("代码有误，请核对 18 位统一社会信用代码或公民身份号码。（{e}）")),
+            Some(format!(
+                "代码有误，请核对 18 位统一社会信用代码或公民身份号码。（{e}）"
+            )),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
     };
@@ -136,13 +138,24 @@ pub async fn create_share(
     let holder = post.form.text("holder_code").to_string();
     let req = CreateShareRequest {
         holder_code: holder.clone(),
-        licence_ids: post.form.all("licence_ids").into_iter().map(str::to_string).collect(),
+        licence_ids: post
+            .form
+            .all("licence_ids")
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         valid_days: post.form.text("valid_days").trim().parse().unwrap_or(0),
     };
     let (st, staff, now) = (state.clone(), post.session.staff.clone(), state.now());
     let outcome = state
         .db(move |conn| {
-            Ok::<_, ApiError>(shares::create_share(conn, &st.pickup_key, &staff, &req, now))
+            Ok::<_, ApiError>(shares::create_share(
+                conn,
+                &st.pickup_key,
+                &staff,
+                &req,
+                now,
+            ))
         })
         .await?;
     match outcome {
@@ -166,7 +179,14 @@ pub async fn create_share(
                 "未能生成分享码：请至少勾选一张有效证照，有效天数为 1 至 {} 天。（{e}）",
                 shares::MAX_DAYS
             );
-            render_shares(&state, &post.session, holder, StatusCode::BAD_REQUEST, Some(msg)).await
+            render_shares(
+                &state,
+                &post.session,
+                holder,
+                StatusCode::BAD_REQUEST,
+                Some(msg),
+            )
+            .await
         }
         Err(e) => Err(ApiError::from(e).into()),
     }
@@ -262,7 +282,8 @@ fn shared_views(state: &AppState, lookup: &ShareLookup) -> Vec<SharedView> {
                     format!(
                         "{} 至 {}",
                         s.valid_from,
-                        s.valid_to.map_or_else(|| "长期".to_string(), |d| d.to_string())
+                        s.valid_to
+                            .map_or_else(|| "长期".to_string(), |d| d.to_string())
                     )
                 }),
                 status_label: l.status.label_zh(),

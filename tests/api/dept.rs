@@ -41,7 +41,9 @@ async fn act(app: &TestApp, token: &str, id: &str, action: &str) {
 }
 
 async fn dept_client(app: &TestApp, admin: &str, body: Value) -> Value {
-    let res = app.post_json("/api/v1/dept-clients", Some(admin), &body).await;
+    let res = app
+        .post_json("/api/v1/dept-clients", Some(admin), &body)
+        .await;
     assert_eq!(res.status(), 201);
     res.json().await.unwrap()
 }
@@ -62,29 +64,53 @@ async fn a_department_client_sees_only_granted_types_gives_a_purpose_and_is_logg
 
     // Only administrators issue clients; grants are checked.
     assert_error(
-        app.post_json("/api/v1/dept-clients", Some(&issuer_token), &json!({"name": "x", "types": [bl_code]}))
-            .await,
+        app.post_json(
+            "/api/v1/dept-clients",
+            Some(&issuer_token),
+            &json!({"name": "x", "types": [bl_code]}),
+        )
+        .await,
         403,
         "forbidden",
     )
     .await;
     let body = assert_error(
-        app.post_json("/api/v1/dept-clients", Some(&admin), &json!({"name": "公积金中心"})).await,
+        app.post_json(
+            "/api/v1/dept-clients",
+            Some(&admin),
+            &json!({"name": "公积金中心"}),
+        )
+        .await,
         400,
         "invalid_input",
     )
     .await;
-    assert!(body["message"].as_str().unwrap().starts_with("types: "), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().starts_with("types: "),
+        "{body}"
+    );
     let body = assert_error(
-        app.post_json("/api/v1/dept-clients", Some(&admin), &json!({"name": "x", "domains": ["moon"]}))
-            .await,
+        app.post_json(
+            "/api/v1/dept-clients",
+            Some(&admin),
+            &json!({"name": "x", "domains": ["moon"]}),
+        )
+        .await,
         400,
         "invalid_input",
     )
     .await;
-    assert!(body["message"].as_str().unwrap().starts_with("domains: "), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().starts_with("domains: "),
+        "{body}"
+    );
 
-    let client = dept_client(&app, &admin, json!({"name": "临沂市住房公积金管理中心", "types": [bl_code]})).await;
+    let client = dept_client(
+        &app,
+        &admin,
+        json!({"name": "临沂市住房公积金管理中心", "types": [bl_code]}),
+    )
+    .await;
     let token = client["token"].as_str().unwrap().to_string();
     let purpose = "purpose=%E5%8A%9E%E7%90%86%E5%85%AC%E7%A7%AF%E9%87%91%E8%B4%B7%E6%AC%BE"; // 办理公积金贷款
 
@@ -96,43 +122,87 @@ async fn a_department_client_sees_only_granted_types_gives_a_purpose_and_is_logg
     assert_eq!(list.len(), 1, "{got}");
     assert_eq!(list[0]["licence"]["id"], bl["id"]);
     assert_eq!(list[0]["licence"]["status_code"], "01");
-    assert_eq!(list[0]["licence"]["fields"]["legal_representative"], "王建国");
+    assert_eq!(
+        list[0]["licence"]["fields"]["legal_representative"],
+        "王建国"
+    );
     assert_eq!(list[0]["seal"]["authentic"], true);
     assert_eq!(list[0]["seal"]["valid"], true);
 
     // A type not granted: 403, and logged as refused.
     assert_error(
-        dept_get(&app, &token, &format!("holder_code={HOLDER}&type={food_code}&{purpose}")).await,
+        dept_get(
+            &app,
+            &token,
+            &format!("holder_code={HOLDER}&type={food_code}&{purpose}"),
+        )
+        .await,
         403,
         "type_not_granted",
     )
     .await;
     // A purpose is required, 4-200 characters; holder codes are checked.
-    let body = assert_error(dept_get(&app, &token, &format!("holder_code={HOLDER}")).await, 400, "invalid_input").await;
-    assert!(body["message"].as_str().unwrap().starts_with("purpose: "), "{body}");
+    let body = assert_error(
+        dept_get(&app, &token, &format!("holder_code={HOLDER}")).await,
+        400,
+        "invalid_input",
+    )
+    .await;
+    assert!(
+        body["message"].as_str().unwrap().starts_with("purpose: "),
+        "{body}"
+    );
     let body = assert_error(
         dept_get(&app, &token, &format!("holder_code={HOLDER}&purpose=abc")).await,
         400,
         "invalid_input",
     )
     .await;
-    assert!(body["message"].as_str().unwrap().starts_with("purpose: "), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().starts_with("purpose: "),
+        "{body}"
+    );
     let body = assert_error(
-        dept_get(&app, &token, &format!("holder_code=91371302MA3C8KQX76&{purpose}")).await,
+        dept_get(
+            &app,
+            &token,
+            &format!("holder_code=91371302MA3C8KQX76&{purpose}"),
+        )
+        .await,
         422,
         "invalid_holder_code",
     )
     .await;
-    assert!(body["message"].as_str().unwrap().starts_with("holder_code: "), "{body}");
-    assert_error(dept_get(&app, &issuer_token, &format!("holder_code={HOLDER}&{purpose}")).await, 401, "unauthorized").await;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("holder_code: "),
+        "{body}"
+    );
+    assert_error(
+        dept_get(
+            &app,
+            &issuer_token,
+            &format!("holder_code={HOLDER}&{purpose}"),
+        )
+        .await,
+        401,
+        "unauthorized",
+    )
+    .await;
 
     // A suspended licence shows as such (02).
     act(&app, &issuer_token, bl["id"].as_str().unwrap(), "suspend").await;
-    let got: Value = dept_get(&app, &token, &format!("holder_code={HOLDER}&type={bl_code}&{purpose}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let got: Value = dept_get(
+        &app,
+        &token,
+        &format!("holder_code={HOLDER}&type={bl_code}&{purpose}"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(got["licences"][0]["licence"]["status"], "suspended");
     assert_eq!(got["licences"][0]["licence"]["status_code"], "02");
     assert_eq!(got["licences"][0]["seal"]["valid"], false);
@@ -140,19 +210,30 @@ async fn a_department_client_sees_only_granted_types_gives_a_purpose_and_is_logg
 
     // A presented licence: the verdict and the register data; another type is refused.
     let check = |code: &Value| json!({"code": code, "purpose": "核验出示的营业执照"});
-    let res = app.post_json("/api/v1/dept/checks", Some(&token), &check(&bl["qr_text"])).await;
+    let res = app
+        .post_json("/api/v1/dept/checks", Some(&token), &check(&bl["qr_text"]))
+        .await;
     assert_eq!(res.status(), 200);
     let got: Value = res.json().await.unwrap();
     assert_eq!(got["verdict"]["valid"], true);
     assert_eq!(got["licence"]["id"], bl["id"]);
     assert_error(
-        app.post_json("/api/v1/dept/checks", Some(&token), &check(&food["qr_text"])).await,
+        app.post_json(
+            "/api/v1/dept/checks",
+            Some(&token),
+            &check(&food["qr_text"]),
+        )
+        .await,
         403,
         "type_not_granted",
     )
     .await;
     let got: Value = app
-        .post_json("/api/v1/dept/checks", Some(&token), &check(&json!("HTTP://X/V/AAAA")))
+        .post_json(
+            "/api/v1/dept/checks",
+            Some(&token),
+            &check(&json!("HTTP://X/V/AAAA")),
+        )
         .await
         .json()
         .await
@@ -160,25 +241,45 @@ async fn a_department_client_sees_only_granted_types_gives_a_purpose_and_is_logg
     assert_eq!(got["verdict"]["authentic"], false);
     assert!(got["licence"].is_null());
     let body = assert_error(
-        app.post_json("/api/v1/dept/checks", Some(&token), &json!({"code": bl["qr_text"]})).await,
+        app.post_json(
+            "/api/v1/dept/checks",
+            Some(&token),
+            &json!({"code": bl["qr_text"]}),
+        )
+        .await,
         400,
         "invalid_input",
     )
     .await;
-    assert!(body["message"].as_str().unwrap().starts_with("purpose: "), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().starts_with("purpose: "),
+        "{body}"
+    );
 
     // A client granted the market domain sees both.
-    let market = dept_client(&app, &admin, json!({"name": "市场监管局", "domains": ["market"]})).await;
-    let got: Value = dept_get(&app, market["token"].as_str().unwrap(), &format!("holder_code={HOLDER}&{purpose}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let market = dept_client(
+        &app,
+        &admin,
+        json!({"name": "市场监管局", "domains": ["market"]}),
+    )
+    .await;
+    let got: Value = dept_get(
+        &app,
+        market["token"].as_str().unwrap(),
+        &format!("holder_code={HOLDER}&{purpose}"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(got["licences"].as_array().unwrap().len(), 2, "{got}");
 
     // Every access is in the log, newest first, with purpose and what was returned.
     let res = app
-        .get(&format!("/api/v1/dept/access-log?holder_code={HOLDER}"), Some(&admin))
+        .get(
+            &format!("/api/v1/dept/access-log?holder_code={HOLDER}"),
+            Some(&admin),
+        )
         .await;
     assert_eq!(res.status(), 200);
     let log: Vec<Value> = res.json().await.unwrap();
@@ -203,20 +304,45 @@ async fn a_department_client_sees_only_granted_types_gives_a_purpose_and_is_logg
     assert_eq!(log[5]["licences"], json!([bl["identifier"]]));
     assert_eq!(log[4]["requested_types"], json!([food_code]));
     // The check with a junk code names no holder, but is logged too.
-    let all: Vec<Value> = app.get("/api/v1/dept/access-log", Some(&admin)).await.json().await.unwrap();
+    let all: Vec<Value> = app
+        .get("/api/v1/dept/access-log", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(all.len(), 7);
-    assert_error(app.get("/api/v1/dept/access-log", Some(&issuer_token)).await, 403, "forbidden").await;
+    assert_error(
+        app.get("/api/v1/dept/access-log", Some(&issuer_token))
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
 
     // Listed for administrators (never the token); revoked, the token stops working.
-    let clients: Vec<Value> = app.get("/api/v1/dept-clients", Some(&admin)).await.json().await.unwrap();
+    let clients: Vec<Value> = app
+        .get("/api/v1/dept-clients", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(clients.len(), 2);
     assert!(clients[0].get("token").is_none());
     let id = client["id"].as_i64().unwrap();
     let res = app
-        .post_json(&format!("/api/v1/dept-clients/{id}/revoke"), Some(&admin), &json!({}))
+        .post_json(
+            &format!("/api/v1/dept-clients/{id}/revoke"),
+            Some(&admin),
+            &json!({}),
+        )
         .await;
     assert_eq!(res.status(), 200);
-    assert_error(dept_get(&app, &token, &format!("holder_code={HOLDER}&{purpose}")).await, 401, "unauthorized").await;
+    assert_error(
+        dept_get(&app, &token, &format!("holder_code={HOLDER}&{purpose}")).await,
+        401,
+        "unauthorized",
+    )
+    .await;
 }
 
 async fn create_share(app: &TestApp, token: &str, ids: &[&Value], days: i64) -> reqwest::Response {
@@ -249,32 +375,74 @@ async fn a_share_lookup_needs_both_codes_expires_can_be_revoked_and_is_logged() 
     let bl = issue_to_holder(&app, &token, 1).await;
 
     // Refusals name the field.
-    let body = assert_error(create_share(&app, &token, &[&bl["id"]], 0).await, 400, "invalid_input").await;
-    assert!(body["message"].as_str().unwrap().starts_with("valid_days: "), "{body}");
-    assert_error(create_share(&app, &token, &[&bl["id"]], 91).await, 400, "invalid_input").await;
+    let body = assert_error(
+        create_share(&app, &token, &[&bl["id"]], 0).await,
+        400,
+        "invalid_input",
+    )
+    .await;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("valid_days: "),
+        "{body}"
+    );
+    assert_error(
+        create_share(&app, &token, &[&bl["id"]], 91).await,
+        400,
+        "invalid_input",
+    )
+    .await;
     let body = assert_error(
         app.post_json("/api/v1/shares", Some(&token), &json!({"holder_code": "91371302MA3C8KQX7X", "licence_ids": [bl["id"]], "valid_days": 3})).await,
         422,
         "invalid_holder_code",
     )
     .await;
-    assert!(body["message"].as_str().unwrap().starts_with("holder_code: "), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("holder_code: "),
+        "{body}"
+    );
     let body = assert_error(
-        app.post_json("/api/v1/shares", Some(&token), &json!({"holder_code": OTHER, "licence_ids": [bl["id"]], "valid_days": 3})).await,
+        app.post_json(
+            "/api/v1/shares",
+            Some(&token),
+            &json!({"holder_code": OTHER, "licence_ids": [bl["id"]], "valid_days": 3}),
+        )
+        .await,
         422,
         "refused",
     )
     .await;
-    assert!(body["message"].as_str().unwrap().starts_with("licence_ids[0]: "), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("licence_ids[0]: "),
+        "{body}"
+    );
     let operator = app.staff("operator", Role::HallOperator, CITY_HALL).await;
-    assert_error(create_share(&app, &operator, &[&bl["id"]], 3).await, 403, "forbidden").await;
+    assert_error(
+        create_share(&app, &operator, &[&bl["id"]], 3).await,
+        403,
+        "forbidden",
+    )
+    .await;
 
     let res = create_share(&app, &token, &[&bl["id"]], 1).await;
     assert_eq!(res.status(), 201);
     let share: Value = res.json().await.unwrap();
     let code = share["share_code"].as_str().unwrap().to_string();
     assert_eq!(code.len(), 9);
-    assert!(code.bytes().all(|b| b"23456789ABCDEFGHJKMNPQRSTVWXYZ".contains(&b)), "{code}");
+    assert!(
+        code.bytes()
+            .all(|b| b"23456789ABCDEFGHJKMNPQRSTVWXYZ".contains(&b)),
+        "{code}"
+    );
 
     // Both codes: the shared licence's verified data and current status, nothing else.
     let res = lookup(&app, &code.to_lowercase(), HOLDER).await;
@@ -289,21 +457,45 @@ async fn a_share_lookup_needs_both_codes_expires_can_be_revoked_and_is_logged() 
 
     // Wrong holder, unknown code: the same answer.
     let a = wrong(lookup(&app, &code, OTHER).await).await;
-    let unknown = if code.starts_with('2') { "3".to_string() + &code[1..] } else { "2".to_string() + &code[1..] };
+    let unknown = if code.starts_with('2') {
+        "3".to_string() + &code[1..]
+    } else {
+        "2".to_string() + &code[1..]
+    };
     let b = wrong(lookup(&app, &unknown, HOLDER).await).await;
     assert_eq!(a, b);
     // Bad shapes are named, whatever exists.
     let body = assert_error(lookup(&app, "ABC", HOLDER).await, 400, "invalid_input").await;
-    assert!(body["message"].as_str().unwrap().starts_with("share_code: "), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("share_code: "),
+        "{body}"
+    );
     let body = assert_error(lookup(&app, &code, "123").await, 422, "invalid_holder_code").await;
-    assert!(body["message"].as_str().unwrap().starts_with("holder_code: "), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("holder_code: "),
+        "{body}"
+    );
 
     // Revoked: the same answer.
-    let second: Value = create_share(&app, &token, &[&bl["id"]], 30).await.json().await.unwrap();
+    let second: Value = create_share(&app, &token, &[&bl["id"]], 30)
+        .await
+        .json()
+        .await
+        .unwrap();
     let second_code = second["share_code"].as_str().unwrap();
     assert_eq!(lookup(&app, second_code, HOLDER).await.status(), 200);
     let res = app
-        .post_json(&format!("/api/v1/shares/{}/revoke", second["id"].as_str().unwrap()), Some(&token), &json!({}))
+        .post_json(
+            &format!("/api/v1/shares/{}/revoke", second["id"].as_str().unwrap()),
+            Some(&token),
+            &json!({}),
+        )
         .await;
     assert_eq!(res.status(), 200);
     let v: Value = res.json().await.unwrap();
@@ -311,15 +503,24 @@ async fn a_share_lookup_needs_both_codes_expires_can_be_revoked_and_is_logged() 
     assert_eq!(wrong(lookup(&app, second_code, HOLDER).await).await, a);
 
     // A licence withdrawn after sharing shows its current status.
-    let third: Value = create_share(&app, &token, &[&bl["id"]], 30).await.json().await.unwrap();
+    let third: Value = create_share(&app, &token, &[&bl["id"]], 30)
+        .await
+        .json()
+        .await
+        .unwrap();
     act(&app, &token, bl["id"].as_str().unwrap(), "suspend").await;
-    let got: Value = lookup(&app, third["share_code"].as_str().unwrap(), HOLDER).await.json().await.unwrap();
+    let got: Value = lookup(&app, third["share_code"].as_str().unwrap(), HOLDER)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got["licences"][0]["status"], "suspended");
     assert_eq!(got["licences"][0]["status_code"], "02");
     assert_eq!(got["licences"][0]["verdict"]["valid"], false);
 
     // Expired after its days: the same answer.
-    app.clock.advance(chrono::Duration::days(1) + chrono::Duration::seconds(1));
+    app.clock
+        .advance(chrono::Duration::days(1) + chrono::Duration::seconds(1));
     assert_eq!(wrong(lookup(&app, &code, HOLDER).await).await, a);
 
     // Every lookup that reached the share is on its page for staff (a new session: a day
@@ -330,13 +531,28 @@ async fn a_share_lookup_needs_both_codes_expires_can_be_revoked_and_is_logged() 
     assert_eq!(res.status(), 200);
     let view: Value = res.json().await.unwrap();
     assert_eq!(view["state"], "expired");
-    let outcomes: Vec<&str> = view["lookups"].as_array().unwrap().iter().map(|l| l["outcome"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> = view["lookups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
     assert_eq!(outcomes, ["shown", "wrong_holder", "expired"]);
-    let lookups: Vec<&str> = v["lookups"].as_array().unwrap().iter().map(|l| l["outcome"].as_str().unwrap()).collect();
+    let lookups: Vec<&str> = v["lookups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
     assert_eq!(lookups, ["shown"]);
     // Another hall's issuer does not see it.
     let far = app.staff("far", Role::Issuer, CITY_HALL).await;
-    assert_error(app.get(&format!("/api/v1/shares/{id}"), Some(&far)).await, 404, "not_found").await;
+    assert_error(
+        app.get(&format!("/api/v1/shares/{id}"), Some(&far)).await,
+        404,
+        "not_found",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -344,9 +560,20 @@ async fn wrong_share_lookups_are_throttled_per_code_and_per_address() {
     let app = spawn_app().await;
     let token = issuer(&app).await;
     let bl = issue_to_holder(&app, &token, 1).await;
-    let one: Value = create_share(&app, &token, &[&bl["id"]], 30).await.json().await.unwrap();
-    let two: Value = create_share(&app, &token, &[&bl["id"]], 30).await.json().await.unwrap();
-    let (one, two) = (one["share_code"].as_str().unwrap(), two["share_code"].as_str().unwrap());
+    let one: Value = create_share(&app, &token, &[&bl["id"]], 30)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let two: Value = create_share(&app, &token, &[&bl["id"]], 30)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (one, two) = (
+        one["share_code"].as_str().unwrap(),
+        two["share_code"].as_str().unwrap(),
+    );
 
     // Five wrong holders for one code; then that code answers 429, even to the right pair.
     for _ in 0..5 {
@@ -371,14 +598,21 @@ async fn wrong_share_lookups_are_throttled_per_code_and_per_address() {
 
 async fn prefill(app: &TestApp, token: &str, holder: &str, no: u32) -> reqwest::Response {
     app.get(
-        &format!("/api/v1/holders/{holder}/prefill?type={}", type_code(app, no)),
+        &format!(
+            "/api/v1/holders/{holder}/prefill?type={}",
+            type_code(app, no)
+        ),
         Some(token),
     )
     .await
 }
 
 fn value<'a>(p: &'a Value, field: &str) -> Option<&'a Value> {
-    p["values"].as_array().unwrap().iter().find(|v| v["field"] == field)
+    p["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["field"] == field)
 }
 
 #[tokio::test]
@@ -392,7 +626,10 @@ async fn prefill_returns_values_with_sources_never_from_withdrawn_licences() {
     let res = prefill(&app, &token, HOLDER, 4).await;
     assert_eq!(res.status(), 200);
     let p: Value = res.json().await.unwrap();
-    assert_eq!(value(&p, "holder.name").unwrap()["value"], "临沂市兰山区鑫源食品有限公司");
+    assert_eq!(
+        value(&p, "holder.name").unwrap()["value"],
+        "临沂市兰山区鑫源食品有限公司"
+    );
     let lr = value(&p, "fields.legal_representative").unwrap();
     assert_eq!(lr["value"], "王建国");
     assert_eq!(lr["source"]["licence_id"], bl["id"]);
@@ -417,25 +654,68 @@ async fn prefill_returns_values_with_sources_never_from_withdrawn_licences() {
     record["holder"] = bl["holder"].clone();
     record["fields"]["legal_representative"] = json!("李娜");
     let res = app
-        .post_json(&format!("/api/v1/licences/{bl_id}/versions"), Some(&token), &record)
+        .post_json(
+            &format!("/api/v1/licences/{bl_id}/versions"),
+            Some(&token),
+            &record,
+        )
         .await;
     assert_eq!(res.status(), 201);
     let v2: Value = res.json().await.unwrap();
     let p: Value = prefill(&app, &token, HOLDER, 4).await.json().await.unwrap();
     let lr = value(&p, "fields.legal_representative").unwrap();
-    assert_eq!((&lr["value"], &lr["source"]["licence_id"]), (&json!("李娜"), &v2["id"]));
+    assert_eq!(
+        (&lr["value"], &lr["source"]["licence_id"]),
+        (&json!("李娜"), &v2["id"])
+    );
     act(&app, &token, v2["id"].as_str().unwrap(), "revoke").await;
     let p: Value = prefill(&app, &token, HOLDER, 4).await.json().await.unwrap();
     assert_eq!(p["values"], json!([]), "{p}");
 
     // Refusals name the field.
-    let body = assert_error(prefill(&app, &token, "91371302MA3C8KQX76", 4).await, 422, "invalid_holder_code").await;
-    assert!(body["message"].as_str().unwrap().starts_with("holder_code: "), "{body}");
-    let body = assert_error(app.get(&format!("/api/v1/holders/{HOLDER}/prefill"), Some(&token)).await, 400, "invalid_input").await;
-    assert!(body["message"].as_str().unwrap().starts_with("type: "), "{body}");
-    assert_error(app.get(&format!("/api/v1/holders/{HOLDER}/prefill?type=X"), Some(&token)).await, 422, "unknown_type").await;
+    let body = assert_error(
+        prefill(&app, &token, "91371302MA3C8KQX76", 4).await,
+        422,
+        "invalid_holder_code",
+    )
+    .await;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("holder_code: "),
+        "{body}"
+    );
+    let body = assert_error(
+        app.get(&format!("/api/v1/holders/{HOLDER}/prefill"), Some(&token))
+            .await,
+        400,
+        "invalid_input",
+    )
+    .await;
+    assert!(
+        body["message"].as_str().unwrap().starts_with("type: "),
+        "{body}"
+    );
+    assert_error(
+        app.get(
+            &format!("/api/v1/holders/{HOLDER}/prefill?type=X"),
+            Some(&token),
+        )
+        .await,
+        422,
+        "unknown_type",
+    )
+    .await;
     // A person's type with an organisation's code.
-    let person = app.state.catalog.types().iter().find(|t| t.holder_kind == crosscert::catalog::HolderKind::Person).unwrap().catalog_no;
+    let person = app
+        .state
+        .catalog
+        .types()
+        .iter()
+        .find(|t| t.holder_kind == crosscert::catalog::HolderKind::Person)
+        .unwrap()
+        .catalog_no;
     assert_error(prefill(&app, &token, HOLDER, person).await, 422, "refused").await;
     let operator = app.staff("operator", Role::HallOperator, CITY_HALL).await;
     assert_error(prefill(&app, &operator, HOLDER, 4).await, 403, "forbidden").await;

@@ -31,7 +31,9 @@ async fn browser_fills_an_issue_form_from_an_existing_licence() {
 
     let c = browser(&driver).await;
     log_in(&c, &app, "wang", "#q").await;
-    c.goto(&app.url(&format!("/issue/{}", food.code))).await.unwrap();
+    c.goto(&app.url(&format!("/issue/{}", food.code)))
+        .await
+        .unwrap();
     fill(&c, "#prefill-holder", &holder).await;
     click_then(&c, "#prefill-button", "#prefill-note").await;
     // The filled fields carry the business licence's values and say where they came from.
@@ -48,20 +50,34 @@ async fn browser_fills_an_issue_form_from_an_existing_licence() {
         .await
         .unwrap();
     assert!(source.contains("营业执照（企业）"), "{source}");
-    assert!(source.contains(bl["licence_no"].as_str().unwrap()), "{source}");
-    el(&c, ".field.prefilled textarea, .field.prefilled input[name='fields.domicile']").await;
+    assert!(
+        source.contains(bl["licence_no"].as_str().unwrap()),
+        "{source}"
+    );
+    el(
+        &c,
+        ".field.prefilled textarea, .field.prefilled input[name='fields.domicile']",
+    )
+    .await;
     // A field no licence holds is left empty and unmarked.
     let premises = el(&c, "input[name='fields.premises']").await;
     assert_eq!(premises.prop("value").await.unwrap().as_deref(), Some(""));
     assert!(c
-        .find(fantoccini::Locator::Css("p[data-prefilled='fields.premises']"))
+        .find(fantoccini::Locator::Css(
+            "p[data-prefilled='fields.premises']"
+        ))
         .await
         .is_err());
 
     // Complete what is left (from the catalog's example) and issue.
     for f in &food.fields {
         let css = format!("[name='fields.{}']", f.key);
-        let current = el(&c, &css).await.prop("value").await.unwrap().unwrap_or_default();
+        let current = el(&c, &css)
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default();
         if current.is_empty() {
             let v = food.example.fields.get(&f.key).cloned().unwrap_or_default();
             c.execute(
@@ -74,7 +90,9 @@ async fn browser_fills_an_issue_form_from_an_existing_licence() {
     }
     c.execute(
         "document.querySelector(\"[name='valid_to']\").value = arguments[0];",
-        vec![Value::from(food.example.valid_to.clone().unwrap_or_default())],
+        vec![Value::from(
+            food.example.valid_to.clone().unwrap_or_default(),
+        )],
     )
     .await
     .unwrap();

@@ -57,7 +57,12 @@ fn shares(catalog: &Catalog) -> Vec<(u32, String, usize, usize)> {
         .filter(|t| t.holder_kind == HolderKind::Organisation && t.catalog_no != 1)
         .map(|t| {
             let p = prefill_from(catalog, t, &bl.example.holder.code, &rows, today());
-            (t.catalog_no, t.name.clone(), p.required_filled, p.required_fields)
+            (
+                t.catalog_no,
+                t.name.clone(),
+                p.required_filled,
+                p.required_fields,
+            )
         })
         .collect()
 }
@@ -83,15 +88,26 @@ fn prefill_share_for_a_holder_with_a_business_licence() {
         below.len()
     );
     println!("below 50%: {}", below.join(" "));
+    // The same with the holder's name and code counted as two more required fields filled.
+    let with_holder = shares
+        .iter()
+        .map(|(_, _, f, r)| ratio(f + 2, r + 2))
+        .sum::<f64>()
+        / shares.len() as f64;
+    println!(
+        "counting holder name and code too: {:.1}%",
+        100.0 * with_holder
+    );
+    let mean_pct = format!("{:.1}", 100.0 * mean);
     assert_eq!(
-        (shares.len(), format!("{:.1}", 100.0 * mean), below.len()),
+        (shares.len(), mean_pct.as_str(), below.len()),
         RECORDED,
         "the prefill figures changed: update docs/no-certificate-city.md and RECORDED"
     );
 }
 
 /// (organisation types measured, mean %, types below 50%) as docs/no-certificate-city.md says.
-const RECORDED: (usize, &str, usize) = (0, "0.0", 0);
+const RECORDED: (usize, &str, usize) = (81, "28.3", 63);
 
 #[test]
 fn prefill_never_reads_a_withdrawn_or_superseded_licence() {
@@ -111,19 +127,39 @@ fn prefill_never_reads_a_withdrawn_or_superseded_licence() {
     }
     let mut newer = row(bl, "bl", LicenceStatus::Valid);
     newer.superseded_by = Some("bl2".into());
-    assert!(prefill_from(&catalog, food, &holder, &[newer], today()).values.is_empty());
+    assert!(prefill_from(&catalog, food, &holder, &[newer], today())
+        .values
+        .is_empty());
     let mut expired = row(food, "f", LicenceStatus::Valid);
     expired.holder_code = holder.clone();
     expired.valid_to = NaiveDate::from_ymd_opt(2025, 1, 1);
-    assert!(prefill_from(&catalog, food, &holder, &[expired], today()).values.is_empty());
+    assert!(prefill_from(&catalog, food, &holder, &[expired], today())
+        .values
+        .is_empty());
     // A valid one fills, and names its source.
-    let p = prefill_from(&catalog, food, &holder, &[row(bl, "bl", LicenceStatus::Valid)], today());
-    let lr = p.values.iter().find(|v| v.field == "fields.legal_representative").unwrap();
+    let p = prefill_from(
+        &catalog,
+        food,
+        &holder,
+        &[row(bl, "bl", LicenceStatus::Valid)],
+        today(),
+    );
+    let lr = p
+        .values
+        .iter()
+        .find(|v| v.field == "fields.legal_representative")
+        .unwrap();
     assert_eq!(lr.value, "王建国");
     assert_eq!(lr.source.licence_id, "bl");
     assert_eq!(lr.source.field, "fields.legal_representative");
     assert!(p.values.iter().any(|v| v.field == "fields.domicile"));
     // Another holder's licence is never read.
-    let p = prefill_from(&catalog, food, "91371311MA3F5J2R9L", &[row(bl, "bl", LicenceStatus::Valid)], today());
+    let p = prefill_from(
+        &catalog,
+        food,
+        "91371311MA3F5J2R9L",
+        &[row(bl, "bl", LicenceStatus::Valid)],
+        today(),
+    );
     assert!(p.values.is_empty());
 }

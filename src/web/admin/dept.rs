@@ -75,7 +75,12 @@ pub async fn issue_dept_client(
     let req = CreateDeptClientRequest {
         name: post.form.text("name").to_string(),
         types: split(post.form.text("types")),
-        domains: post.form.all("domains").into_iter().map(str::to_string).collect(),
+        domains: post
+            .form
+            .all("domains")
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
     };
     let (st, now) = (state.clone(), state.now());
     let actor = post.session.staff.username.clone();
@@ -90,8 +95,16 @@ pub async fn issue_dept_client(
             render_clients(&state, &post.session, status, Some((c.name, c.token)), None).await
         }
         Err(e @ crate::dept::DeptError::Invalid { .. }) => {
-            let msg = format!("未能签发：请填写部门名称，并至少授权一个证照类型代码或领域。（{e}）");
-            render_clients(&state, &post.session, StatusCode::BAD_REQUEST, None, Some(msg)).await
+            let msg =
+                format!("未能签发：请填写部门名称，并至少授权一个证照类型代码或领域。（{e}）");
+            render_clients(
+                &state,
+                &post.session,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(msg),
+            )
+            .await
         }
         Err(e) => Err(ApiError::from(e).into()),
     }
@@ -146,7 +159,9 @@ pub async fn dept_access_page(
         Ok(e) => (e, None, StatusCode::OK),
         Err(e) => (
             Vec::new(),
-            Some(format!("代码有误，请核对 18 位统一社会信用代码或公民身份号码。（{e}）")),
+            Some(format!(
+                "代码有误，请核对 18 位统一社会信用代码或公民身份号码。（{e}）"
+            )),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
     };
