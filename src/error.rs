@@ -391,3 +391,35 @@ impl From<crate::distribution::protocol::ProtocolError> for ApiError {
         }
     }
 }
+
+impl From<crate::dept::DeptError> for ApiError {
+    fn from(e: crate::dept::DeptError) -> Self {
+        use crate::dept::DeptError as D;
+        let message = e.to_string();
+        match e {
+            D::Invalid { .. } => ApiError::bad_request("invalid_input", message),
+            D::BadHolderCode { .. } => ApiError::unprocessable("invalid_holder_code", message),
+            D::UnknownType { .. } => ApiError::unprocessable("unknown_type", message),
+            D::Refused { .. } => ApiError::unprocessable("refused", message),
+            D::NotGranted(_) => ApiError::ForbiddenCode {
+                code: "type_not_granted",
+                message,
+            },
+            D::Forbidden(m) => ApiError::forbidden(m),
+            D::NotFound(m) => ApiError::not_found(m),
+            D::NoShare => ApiError::NotFound(
+                "no share matches this share code and holder code; check both, or ask the \
+                 holder for a new code"
+                    .into(),
+            ),
+            D::Throttled { retry_after_s } => ApiError::TooManyRequests {
+                message: format!(
+                    "too many wrong share lookups from this address or for this code; try \
+                     again in {retry_after_s} s"
+                ),
+                retry_after_s: Some(retry_after_s),
+            },
+            D::Storage(s) => s.into(),
+        }
+    }
+}

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod dept;
 pub mod distribution;
 pub mod documents;
 pub mod domain;

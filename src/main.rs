@@ -229,6 +229,20 @@ enum AdminCommand {
         #[arg(long)]
         hall: String,
     },
+    /// Issue a department client (部门核验) token: the token alone on stdout, shown once
+    DeptClient {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The department's name
+        #[arg(long)]
+        name: String,
+        /// Certificate type codes granted, comma-separated
+        #[arg(long, value_delimiter = ',', required_unless_present = "domains")]
+        types: Vec<String>,
+        /// Domains granted (market, transport, ...), comma-separated
+        #[arg(long, value_delimiter = ',')]
+        domains: Vec<String>,
+    },
 }
 
 fn settings_for(db: &DbArgs, bind: Option<String>) -> anyhow::Result<config::Settings> {
@@ -516,6 +530,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let (_, token) =
                     accounts::issue_agent_token(&mut conn, &hall, "cli", chrono::Utc::now())?;
                 println!("{token}");
+                Ok(())
+            }
+            AdminCommand::DeptClient {
+                db,
+                name,
+                types,
+                domains,
+            } => {
+                let settings = settings_for(&db, None)?;
+                let catalog = crosscert::catalog::Catalog::load(&settings.templates_dir)?;
+                let pool = open_pool(&settings)?;
+                let mut conn = pool.get()?;
+                let req = crosscert::wire::dept::CreateDeptClientRequest {
+                    name,
+                    types,
+                    domains,
+                };
+                let created = crosscert::dept::clients::issue_client(
+                    &mut conn,
+                    &catalog,
+                    &req,
+                    "cli",
+                    chrono::Utc::now(),
+                )?;
+                eprintln!(
+                    "department client {} ({}) issued; the token is shown this once:",
+                    created.id, created.name
+                );
+                println!("{}", created.token);
                 Ok(())
             }
         },

@@ -6,6 +6,7 @@
 //! example covers today is for the caller (and the tests) to decide.
 
 pub mod cert_type;
+pub mod equivalence;
 pub mod layout;
 pub mod record;
 
@@ -72,6 +73,8 @@ pub struct Catalog {
     types: Vec<CertType>,
     by_code: HashMap<String, usize>,
     layouts: BTreeMap<String, Layout>,
+    /// `field-equivalence.toml` (empty when the folder has none).
+    equivalence: equivalence::FieldEquivalence,
 }
 
 impl Catalog {
@@ -124,10 +127,22 @@ impl Catalog {
         for (i, t) in types.iter().enumerate() {
             by_code.insert(t.code.clone(), i);
         }
+        let eq_path = dir.join(equivalence::FILE_NAME);
+        let equivalence = if eq_path.is_file() {
+            let text = std::fs::read_to_string(&eq_path).map_err(|source| CatalogError::Io {
+                path: eq_path.clone(),
+                source,
+            })?;
+            equivalence::FieldEquivalence::parse(&text, &types)
+                .map_err(|(field, msg)| CatalogError::invalid(equivalence::FILE_NAME, field, msg))?
+        } else {
+            equivalence::FieldEquivalence::default()
+        };
         Ok(Catalog {
             types,
             by_code,
             layouts,
+            equivalence,
         })
     }
 
@@ -138,6 +153,11 @@ impl Catalog {
     /// Every type, in catalog-number order.
     pub fn types(&self) -> &[CertType] {
         &self.types
+    }
+
+    /// Which fields of which types mean the same thing (form prefill).
+    pub fn equivalence(&self) -> &equivalence::FieldEquivalence {
+        &self.equivalence
     }
 
     pub fn layout(&self, id: &str) -> Option<&Layout> {

@@ -546,3 +546,14 @@ fn check_field(
         }
     }
 }
+
+impl FieldDef {
+    /// `value` as this field stores it, if it passes the field's rules (kind, enum values,
+    /// max_len). Form prefill takes a value from another type's field only where it fits.
+    pub fn accept(&self, value: &str) -> Option<String> {
+        if value.trim().is_empty() {
+            return None;
+        }
+        check_field(self, "value", value, &mut Vec::new())
+    }
+}

@@ -31,6 +31,7 @@ use utoipa_actix_web::AppExt;
         (name = "halls", description = "halls, agreements, stock"),
         (name = "print jobs", description = "print jobs and pickups"),
         (name = "agent", description = "the hall print agent protocol"),
+        (name = "dept", description = "department checks (部门核验): a department client token"),
         (name = "public", description = "verification and the signed lists (no authentication)")
     )
 )]
@@ -52,6 +53,12 @@ impl utoipa::Modify for Security {
         );
         components.add_security_scheme("staff", SecurityScheme::Http(staff));
         components.add_security_scheme("agent", SecurityScheme::Http(agent));
+        let mut dept = Http::new(HttpAuthScheme::Bearer);
+        dept.description = Some(
+            "a department client token (crosscert admin dept-client, or /admin/dept-clients)"
+                .into(),
+        );
+        components.add_security_scheme("dept", SecurityScheme::Http(dept));
     }
 }
 

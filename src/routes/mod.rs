@@ -9,6 +9,7 @@ pub mod auth;
 pub mod body;
 pub mod cert_types;
 pub mod client_ip;
+pub mod dept;
 pub mod error;
 pub mod halls;
 pub mod licences;
@@ -18,6 +19,7 @@ pub mod middleware;
 pub mod ops;
 pub mod print_jobs;
 pub mod sessions;
+pub mod shares;
 pub mod signed_lists;
 pub mod stock;
 pub mod trust_list;
@@ -71,6 +73,17 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     .service(agent_tokens::list_agent_tokens)
     .service(agent_tokens::revoke_agent_token)
     .service(agent_tokens::whoami)
+    .service(dept::create_dept_client)
+    .service(dept::list_dept_clients)
+    .service(dept::revoke_dept_client)
+    .service(dept::dept_licences)
+    .service(dept::dept_check)
+    .service(dept::access_log)
+    .service(shares::create_share)
+    .service(shares::lookup_share)
+    .service(shares::get_share)
+    .service(shares::revoke_share)
+    .service(shares::holder_prefill)
     .service(cert_types::list_cert_types)
     .service(cert_types::get_cert_type)
     .service(cert_types::preview_cert_type)

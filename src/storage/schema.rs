@@ -249,3 +249,61 @@ diesel::table! {
         changed_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    dept_clients (id) {
+        id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        granted_types -> Text,
+        granted_domains -> Text,
+        created_at -> Timestamp,
+        created_by -> Text,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    dept_access_log (id) {
+        id -> BigInt,
+        client_id -> BigInt,
+        at -> Timestamp,
+        route -> Text,
+        purpose -> Text,
+        holder_code -> Nullable<Text>,
+        requested_types -> Text,
+        licences -> Text,
+        outcome -> Text,
+    }
+}
+
+diesel::table! {
+    shares (id) {
+        id -> Text,
+        code_hash -> Text,
+        holder_code -> Text,
+        licence_ids -> Text,
+        created_at -> Timestamp,
+        created_by -> Text,
+        hall -> Text,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    share_lookups (id) {
+        id -> BigInt,
+        share_id -> Text,
+        at -> Timestamp,
+        client_ip -> Text,
+        channel -> Text,
+        outcome -> Text,
+    }
+}
+
+diesel::joinable!(dept_access_log -> dept_clients (client_id));
+diesel::joinable!(share_lookups -> shares (share_id));
+diesel::allow_tables_to_appear_in_same_query!(dept_clients, dept_access_log);
+diesel::allow_tables_to_appear_in_same_query!(shares, share_lookups);

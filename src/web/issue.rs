@@ -142,6 +142,8 @@ pub struct FieldView {
     pub choices: Vec<Choice>,
     pub value: String,
     pub error: Option<FieldProblem>,
+    /// Filled from an existing licence: which one (从已有证照填写).
+    pub source: Option<String>,
 }
 
 pub struct FieldProblem {
@@ -223,6 +225,7 @@ pub fn form_fields(
         choices: Vec::new(),
         value: values.get(name),
         error: None,
+        source: None,
     };
     views.push(simple(
         "holder.name",
@@ -264,6 +267,7 @@ pub fn form_fields(
             choices,
             value,
             error: None,
+            source: None,
         });
     }
     views.push(simple(
@@ -346,6 +350,11 @@ pub struct IssueFormPage {
     pub idem: String,
     pub fields: Vec<FieldView>,
     pub general_errors: Vec<FieldProblem>,
+    /// The "从已有证照填写" form (GET, holder code): none on the change form.
+    pub prefill_action: Option<String>,
+    pub prefill_holder: String,
+    /// What prefill did, in a sentence (how many fields, from which licences).
+    pub prefill_note: Option<String>,
 }
 
 fn cert_type<'a>(state: &'a AppState, code: &str) -> Result<&'a CertType, PageError> {
@@ -378,12 +387,17 @@ pub fn issue_form_page(
         idem: uuid::Uuid::new_v4().to_string(),
         fields,
         general_errors,
+        prefill_action: Some(format!("/issue/{}", t.code)),
+        prefill_holder: String::new(),
+        prefill_note: None,
     }
 }
 
 #[derive(Deserialize)]
 pub struct FormQuery {
     example: Option<String>,
+    /// 从已有证照填写: the holder's code.
+    prefill: Option<String>,
 }
 
 #[get("/issue/{code}")]
@@ -394,6 +408,9 @@ pub async fn issue_form(
     query: web::Query<FormQuery>,
 ) -> Result<HttpResponse, PageError> {
     let t = cert_type(&state, &path)?;
+    if let Some(holder) = query.prefill.as_deref().map(str::trim) {
+        return super::prefill_form::prefilled_form(&state, &session, t, holder).await;
+    }
     let values = if query.example.is_some() {
         t.example_json()
     } else {

@@ -5,7 +5,7 @@
 //!
 //! Routes: `/login`, `/logout`, `/` (the role's home), `/account/...` (own password and
 //! second factor), `/issue...` and `/licences...`
-//! (window staff), `/hall...` and `/jobs/...` (hall staff), `/admin...`, `/dashboard`,
+//! (window staff), `/shares...` (share codes) and the public `/share`, `/hall...` and `/jobs/...` (hall staff), `/admin...`, `/dashboard`,
 //! `/static/app.css`.
 
 pub mod account;
@@ -16,7 +16,9 @@ pub mod issue;
 pub mod licence;
 pub mod login;
 pub mod page;
+pub mod prefill_form;
 pub mod session;
+pub mod shares;
 
 use actix_web::{get, http::header, web, HttpResponse};
 
@@ -74,5 +76,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(admin::issue_token)
         .service(admin::revoke_token)
         .service(admin::keys_page)
+        .service(admin::dept_clients_page)
+        .service(admin::issue_dept_client)
+        .service(admin::revoke_dept_client)
+        .service(admin::dept_access_page)
+        .service(shares::shares_page)
+        .service(shares::create_share)
+        .service(shares::share_page)
+        .service(shares::revoke_share)
+        .service(shares::public_form)
+        .service(shares::public_lookup)
         .service(dashboard::dashboard_page);
 }

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod agent;
 pub mod catalog;
+pub mod dept;
 pub mod halls;
 pub mod licences;
 pub mod ops;

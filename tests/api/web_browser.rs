@@ -18,7 +18,7 @@ use std::time::Duration;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-struct Driver {
+pub(crate) struct Driver {
     child: std::process::Child,
     port: u16,
     _profile: tempfile::TempDir,
@@ -38,7 +38,7 @@ impl Drop for Driver {
     }
 }
 
-async fn start_driver() -> Option<Driver> {
+pub(crate) async fn start_driver() -> Option<Driver> {
     if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
         eprintln!(
             "SKIPPED browser test: {CHROMIUM} or {CHROMEDRIVER} is missing; run scripts/install-deps.sh"
@@ -71,7 +71,7 @@ async fn start_driver() -> Option<Driver> {
     panic!("chromedriver did not listen on {port}");
 }
 
-async fn browser(driver: &Driver) -> Client {
+pub(crate) async fn browser(driver: &Driver) -> Client {
     let profile = driver._profile.path().display().to_string();
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -117,7 +117,7 @@ impl Shots {
 }
 
 /// Wait for an element: a click that submits a form returns before the next page is there.
-async fn el(c: &Client, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn el(c: &Client, css: &str) -> fantoccini::elements::Element {
     c.wait()
         .at_most(Duration::from_secs(20))
         .for_element(Locator::Css(css))
@@ -126,29 +126,29 @@ async fn el(c: &Client, css: &str) -> fantoccini::elements::Element {
 }
 
 /// Click, then wait for something only the next page has.
-async fn click_then(c: &Client, css: &str, next: &str) -> fantoccini::elements::Element {
+pub(crate) async fn click_then(c: &Client, css: &str, next: &str) -> fantoccini::elements::Element {
     click(c, css).await;
     el(c, next).await
 }
 
-async fn fill(c: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(c: &Client, css: &str, text: &str) {
     let e = el(c, css).await;
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
 }
 
-async fn click(c: &Client, css: &str) {
+pub(crate) async fn click(c: &Client, css: &str) {
     el(c, css).await.click().await.unwrap();
 }
 
 /// Log in and wait for the role's home page (`home` is an element only it has).
-async fn log_in(c: &Client, app: &TestApp, username: &str, home: &str) {
+pub(crate) async fn log_in(c: &Client, app: &TestApp, username: &str, home: &str) {
     c.goto(&app.url("/login")).await.unwrap();
     submit_login(c, username, home).await;
 }
 
 /// Fill the login form the current page shows (after a redirect to it).
-async fn submit_login(c: &Client, username: &str, home: &str) {
+pub(crate) async fn submit_login(c: &Client, username: &str, home: &str) {
     fill(c, "#username", username).await;
     fill(c, "#password", PASSWORD).await;
     click_then(c, "form[action='/login'] button[type=submit]", home).await;
@@ -219,7 +219,7 @@ async fn log_out(c: &Client) {
     el(c, "#username").await;
 }
 
-async fn path(c: &Client) -> String {
+pub(crate) async fn path(c: &Client) -> String {
     c.current_url().await.unwrap().path().to_string()
 }
 

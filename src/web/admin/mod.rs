@@ -21,12 +21,14 @@ use askama::Template;
 use serde::Deserialize;
 
 mod batches;
+mod dept;
 mod halls;
 mod keys;
 mod tokens;
 mod users;
 
 pub use batches::*;
+pub use dept::*;
 pub use halls::*;
 pub use keys::*;
 pub use tokens::*;

@@ -46,6 +46,7 @@ pub(super) fn change_page(
     page.action = format!("/licences/{}/change", row.id);
     page.submit_label = "签发新版本";
     page.example_link = None;
+    page.prefill_action = None;
     Ok(page)
 }
 
