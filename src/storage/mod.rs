@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod licences;
 pub mod login_throttle;
 pub mod schema;
+pub mod seed;
 pub mod status_lists;
 pub mod stock;
 pub mod tlog;
