@@ -176,7 +176,7 @@ LUA
 
 # Warm up (connections, page cache), then measure.
 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s "$WORK/paths.lua" "$BASE" >/dev/null
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s paths.lua (realistic mix, $LICENCES licences seeded, RUST_LOG=$RUST_LOG, $(nproc) cores)"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s paths.lua (realistic mix, ${CODES_FILE:+a database seeded earlier, }${CODES_FILE:-$LICENCES licences seeded}, RUST_LOG=$RUST_LOG, $(nproc) cores)"
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/paths.lua" "$BASE"
 touch "$WORK/stop"
 wait "$CHECKER" || true

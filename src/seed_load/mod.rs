@@ -240,7 +240,10 @@ fn load_types(catalog: &Catalog) -> Result<Vec<TypeInfo<'_>>, SeedError> {
     for t in catalog.types() {
         let mut body = t.example_json();
         if let Some(o) = body.as_object_mut() {
-            o.insert("type_code".into(), serde_json::Value::String(t.code.clone()));
+            o.insert(
+                "type_code".into(),
+                serde_json::Value::String(t.code.clone()),
+            );
         }
         match t.validate(&body) {
             Ok(record) => {
@@ -470,7 +473,10 @@ pub fn seed(
     // batches. A failing writer drops its receiver, which ends the signers, whose receiver
     // then drops, which ends the planner.
     type PlanBatch = (Vec<Planned>, HashMap<(String, String), i64>);
-    type SignedBatch = (Vec<(Sealed, Option<String>)>, HashMap<(String, String), i64>);
+    type SignedBatch = (
+        Vec<(Sealed, Option<String>)>,
+        HashMap<(String, String), i64>,
+    );
     let (plan_tx, plan_rx) = mpsc::sync_channel::<PlanBatch>(threads * 2);
     let plan_rx = Arc::new(Mutex::new(plan_rx));
     let (done_tx, done_rx) = mpsc::sync_channel::<Result<SignedBatch, SeedError>>(threads * 2);
@@ -548,7 +554,11 @@ pub fn seed(
             summary.log_size = size;
             for (s, _) in &batch {
                 let row = &s.row;
-                summary.log_entries += if row.status == LicenceStatus::Valid { 1 } else { 2 };
+                summary.log_entries += if row.status == LicenceStatus::Valid {
+                    1
+                } else {
+                    2
+                };
                 match row.status {
                     LicenceStatus::Revoked => summary.revoked += 1,
                     LicenceStatus::Suspended => summary.suspended += 1,
@@ -556,7 +566,11 @@ pub fn seed(
                     _ => {
                         summary.valid += 1;
                         valid_ids.offer(
-                            (row.id.clone(), row.issuing_hall.clone(), row.type_code.clone()),
+                            (
+                                row.id.clone(),
+                                row.issuing_hall.clone(),
+                                row.type_code.clone(),
+                            ),
                             &mut wrng,
                         );
                     }

@@ -161,7 +161,10 @@ mod tests {
         cache.insert([3; 32], sealed(3));
         cache.insert([4; 32], sealed(4));
         assert!(cache.len() <= 4, "{}", cache.len());
-        assert!(cache.get(&[1; 32]).is_none(), "the least recently used is gone");
+        assert!(
+            cache.get(&[1; 32]).is_none(),
+            "the least recently used is gone"
+        );
         assert!(cache.get(&[4; 32]).is_some());
         assert!(cache.get(&[9; 32]).is_none());
     }

@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 
 use super::gate::VerifyGate;
 use super::trust::TrustStore;
-use std::sync::Arc;
 use super::verdict::{check_seal, judge, Verdict};
 use crate::catalog::Catalog;
 use crate::storage::{licences, DbPool, StorageError};
+use std::sync::Arc;
 
 /// The longest code the verify routes judge: a real QR text is under 800 characters; more is
 /// refused before any decoding work (`GET /api/v1/verify` answers 400, the page says
@@ -65,7 +65,12 @@ pub fn verify_code(
             Some((row, authority, leaf)) => {
                 let leaf_index = leaf.and_then(|i| u64::try_from(i).ok());
                 let (tree_size, cosigned) = gate.head.get(&mut conn, leaf_index)?;
-                let log = super::log_inclusion::inclusion(leaf.is_some(), leaf_index, tree_size, cosigned);
+                let log = super::log_inclusion::inclusion(
+                    leaf.is_some(),
+                    leaf_index,
+                    tree_size,
+                    cosigned,
+                );
                 (Some((row, authority)), log)
             }
             // A genuine seal the register does not hold: what the log says of it.

@@ -3,7 +3,9 @@
 //! transparency log's hashes), and the verified-seal cache (a cached seal never hides a
 //! revocation).
 
-use crate::helpers::{crosscert, run_ok, spawn_app, spawn_app_on, start_server, wait_until_up, TestDb};
+use crate::helpers::{
+    crosscert, free_port, run_ok, spawn_app, spawn_app_on, wait_until_up, Server, TestDb,
+};
 use crate::licences::{business_licence_code, example_body, issue, issuer};
 use crosscert::storage::{self, tlog as log_store};
 use crosscert::tlog::merkle;
@@ -56,19 +58,37 @@ async fn seed_load_stores_sealed_licences_issuance_would_have_stored() {
         codes.to_str().unwrap(),
     ]));
     let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains(&format!("seeded {N} licence versions")), "{said}");
+    assert!(
+        said.contains(&format!("seeded {N} licence versions")),
+        "{said}"
+    );
 
     let pool = storage::connect(&db.url, 2).unwrap();
     let mut conn = pool.get().unwrap();
     let c = &mut *conn;
     assert_eq!(count(c, "SELECT COUNT(*) AS n FROM licences"), N);
     // Statuses: about 1% revoked, 0.5% suspended, 2% superseded (each by a valid version 2).
-    let revoked = count(c, "SELECT COUNT(*) AS n FROM licences WHERE status = 'revoked'");
-    let suspended = count(c, "SELECT COUNT(*) AS n FROM licences WHERE status = 'suspended'");
-    let superseded = count(c, "SELECT COUNT(*) AS n FROM licences WHERE status = 'superseded'");
+    let revoked = count(
+        c,
+        "SELECT COUNT(*) AS n FROM licences WHERE status = 'revoked'",
+    );
+    let suspended = count(
+        c,
+        "SELECT COUNT(*) AS n FROM licences WHERE status = 'suspended'",
+    );
+    let superseded = count(
+        c,
+        "SELECT COUNT(*) AS n FROM licences WHERE status = 'superseded'",
+    );
     assert!((5..=45).contains(&revoked), "{revoked} revoked of {N}");
-    assert!((1..=25).contains(&suspended), "{suspended} suspended of {N}");
-    assert!((15..=80).contains(&superseded), "{superseded} superseded of {N}");
+    assert!(
+        (1..=25).contains(&suspended),
+        "{suspended} suspended of {N}"
+    );
+    assert!(
+        (15..=80).contains(&superseded),
+        "{superseded} superseded of {N}"
+    );
     assert_eq!(
         count(
             c,
@@ -91,7 +111,10 @@ async fn seed_load_stores_sealed_licences_issuance_would_have_stored() {
     // One distinct status-list slot per licence.
     assert_eq!(count(c, "SELECT COUNT(*) AS n FROM status_list_entries"), N);
     assert_eq!(
-        count(c, "SELECT COUNT(DISTINCT licence_id) AS n FROM status_list_entries"),
+        count(
+            c,
+            "SELECT COUNT(DISTINCT licence_id) AS n FROM status_list_entries"
+        ),
         N
     );
     // The log: an `issued` entry per version, one per status change, all integrated, and
@@ -99,7 +122,10 @@ async fn seed_load_stores_sealed_licences_issuance_would_have_stored() {
     let entries = count(c, "SELECT COUNT(*) AS n FROM tlog_entries");
     assert_eq!(entries, N + revoked + suspended + superseded);
     assert_eq!(
-        count(c, "SELECT COUNT(*) AS n FROM tlog_entries WHERE leaf_index IS NULL"),
+        count(
+            c,
+            "SELECT COUNT(*) AS n FROM tlog_entries WHERE leaf_index IS NULL"
+        ),
         0
     );
     let size = log_store::size(c).unwrap();
@@ -109,20 +135,43 @@ async fn seed_load_stores_sealed_licences_issuance_would_have_stored() {
         tree.push(merkle::leaf_hash(&data));
     }
     let stored = merkle::root(&mut log_store::DbHashes::new(c), size).unwrap();
-    assert_eq!(stored, tree.root(), "the stored log hashes disagree with its entries");
+    assert_eq!(
+        stored,
+        tree.root(),
+        "the stored log hashes disagree with its entries"
+    );
     // Print jobs, queued through the real service.
-    assert_eq!(count(c, "SELECT COUNT(*) AS n FROM print_jobs WHERE state = 'queued'"), 4);
+    assert_eq!(
+        count(
+            c,
+            "SELECT COUNT(*) AS n FROM print_jobs WHERE state = 'queued'"
+        ),
+        4
+    );
     drop(conn);
 
     // A server on it answers every sampled code truthfully, each seal recorded in the log.
-    let mut server = start_server(&db.url, false);
+    let port = free_port();
+    let mut server = Server {
+        child: crosscert()
+            .args([
+                "serve",
+                "--database-url",
+                &db.url,
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env("CROSSCERT_VERIFY_RATE_LIMIT", "0")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
     wait_until_up(&mut server).await;
     let client = reqwest::Client::new();
     let text = std::fs::read_to_string(&codes).unwrap();
-    let lines: Vec<(&str, &str)> = text
-        .lines()
-        .map(|l| l.split_once('\t').unwrap())
-        .collect();
+    let lines: Vec<(&str, &str)> = text.lines().map(|l| l.split_once('\t').unwrap()).collect();
     assert_eq!(lines.len(), 400);
     let mut seen = std::collections::BTreeMap::new();
     for (status, code) in &lines {
@@ -161,7 +210,10 @@ async fn a_revoked_licence_is_invalid_within_a_second_even_with_its_seal_cached(
     }
     let res = app
         .post_json(
-            &format!("/api/v1/licences/{}/revoke", licence["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/licences/{}/revoke",
+                licence["id"].as_str().unwrap()
+            ),
             Some(&token),
             &json!({"reason": "缓存测试"}),
         )
