@@ -26,6 +26,7 @@ pub mod published;
 pub mod registration;
 pub mod render;
 pub mod routes;
+pub mod seed_load;
 pub mod startup;
 pub mod state;
 pub mod storage;

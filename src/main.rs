@@ -243,6 +243,10 @@ enum AdminCommand {
         #[arg(long, value_delimiter = ',')]
         domains: Vec<String>,
     },
+    /// Fill a database for load work: N sealed licences over the catalog's types (about 1%
+    /// revoked, 0.5% suspended, 2% superseded), with their status-list slots and log entries,
+    /// and M print jobs over the halls. Run it with the server stopped
+    SeedLoad(crosscert::seed_load::cli::SeedLoadArgs),
 }
 
 fn settings_for(db: &DbArgs, bind: Option<String>) -> anyhow::Result<config::Settings> {
@@ -561,6 +565,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", created.token);
                 Ok(())
             }
+            AdminCommand::SeedLoad(args) => crosscert::seed_load::cli::run(args),
         },
         Command::Agent(args) => run_agent(args),
         Command::Log { command } => exit_one_unless(crosscert::tlog::cli::run_log(command)?),

@@ -148,7 +148,7 @@ fn region_number(issuer_code: &str) -> u64 {
 }
 
 /// Licence number: the type's pattern filled with the authority's region + the serial.
-fn licence_number(
+pub(crate) fn licence_number(
     t: &CertType,
     issuer_code: &str,
     serial: i64,
@@ -177,7 +177,7 @@ pub fn status_list_uri(public_url: &str, list_id: i64) -> String {
     )
 }
 
-fn unix_end_of_day(d: chrono::NaiveDate) -> i64 {
+pub(crate) fn unix_end_of_day(d: chrono::NaiveDate) -> i64 {
     d.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default())
         .and_utc()
         .timestamp()

@@ -23,9 +23,13 @@ async fn verdict(state: &web::Data<AppState>, code: String) -> Result<Verdict, A
     let pool = state.pool.clone();
     let trust = state.trust.clone();
     let catalog = state.catalog.clone();
+    let gate = state.verify_gate.clone();
     let now = state.now();
     let _slot = state.verify_gate.slot().await;
-    Ok(web::block(move || service::verify_code(&pool, &trust, &catalog, &code, now)).await??)
+    Ok(
+        web::block(move || service::verify_code(&pool, &trust, &gate, &catalog, &code, now))
+            .await??,
+    )
 }
 
 #[utoipa::path(tag = "public", params(VerifyQuery), responses((status = 200, description = "the verdict, for any code up to 4 KB however broken", body = Verdict)))]

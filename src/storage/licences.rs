@@ -259,3 +259,76 @@ pub fn lock_licence(conn: &mut DbConnection, id: &str) -> StorageResult<Option<L
             .optional()?,
     })
 }
+
+/// [`find_for_verification`] and, in the same statement, the newest transparency-log entry
+/// of the seal whose SHA-256 is `seal_sha256` (lowercase hex): `None` when the log has no
+/// entry for it, `Some(-1)` while the entry awaits integration, else its leaf index. One
+/// round trip instead of two on the verify path; `None` as a whole when the register has no
+/// such licence (the caller then asks the log alone).
+pub fn find_for_verification_logged(
+    conn: &mut DbConnection,
+    identifier: &str,
+    seal_sha256: &str,
+) -> StorageResult<Option<(VerifyRow, Option<String>, Option<i64>)>> {
+    use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text};
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = Text)]
+        identifier: String,
+        #[diesel(sql_type = Text)]
+        type_code: String,
+        #[diesel(sql_type = Text)]
+        issuer_code: String,
+        #[diesel(sql_type = Integer)]
+        version: i32,
+        #[diesel(sql_type = Text)]
+        licence_no: String,
+        #[diesel(sql_type = Text)]
+        holder_name: String,
+        #[diesel(sql_type = Text)]
+        holder_code: String,
+        #[diesel(sql_type = Date)]
+        valid_from: NaiveDate,
+        #[diesel(sql_type = Nullable<Date>)]
+        valid_to: Option<NaiveDate>,
+        #[diesel(sql_type = Text)]
+        status: LicenceStatus,
+        #[diesel(sql_type = Nullable<Text>)]
+        authority_name: Option<String>,
+        #[diesel(sql_type = Nullable<BigInt>)]
+        log_leaf: Option<i64>,
+    }
+    let found: Option<Found> = diesel::sql_query(
+        "SELECT l.identifier AS identifier, l.type_code AS type_code, \
+         l.issuer_code AS issuer_code, l.version AS version, l.licence_no AS licence_no, \
+         l.holder_name AS holder_name, l.holder_code AS holder_code, \
+         l.valid_from AS valid_from, l.valid_to AS valid_to, l.status AS status, \
+         h.authority_name AS authority_name, \
+         (SELECT COALESCE(e.leaf_index, -1) FROM tlog_entries e \
+          WHERE e.subject = l.identifier AND e.sha256 = $1 ORDER BY e.id DESC LIMIT 1) AS log_leaf \
+         FROM licences l LEFT JOIN halls h ON h.code = l.issuing_hall \
+         WHERE l.identifier = $2",
+    )
+    .bind::<Text, _>(seal_sha256)
+    .bind::<Text, _>(identifier)
+    .get_result(conn)
+    .optional()?;
+    Ok(found.map(|f| {
+        (
+            VerifyRow {
+                identifier: f.identifier,
+                type_code: f.type_code,
+                issuer_code: f.issuer_code,
+                version: f.version,
+                licence_no: f.licence_no,
+                holder_name: f.holder_name,
+                holder_code: f.holder_code,
+                valid_from: f.valid_from,
+                valid_to: f.valid_to,
+                status: f.status,
+            },
+            f.authority_name,
+            f.log_leaf,
+        )
+    }))
+}

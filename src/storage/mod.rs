@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod licences;
 pub mod login_throttle;
 pub mod schema;
+pub mod seed;
 pub mod shares;
 pub mod status_lists;
 pub mod stock;

@@ -21,6 +21,10 @@ pub fn default_concurrency(pool_size: u32) -> usize {
 pub struct VerifyGate {
     pub limiter: RateLimiter,
     slots: Semaphore,
+    /// Genuine seals already checked (`seal_cache`): repeats skip the ECDSA.
+    pub seals: super::seal_cache::SealCache,
+    /// The latest published checkpoint, re-read at least once a second.
+    pub head: super::seal_cache::HeadView,
 }
 
 impl VerifyGate {
@@ -30,6 +34,8 @@ impl VerifyGate {
         VerifyGate {
             limiter: RateLimiter::new(per_second),
             slots: Semaphore::new(concurrency.max(1)),
+            seals: super::seal_cache::SealCache::default(),
+            head: super::seal_cache::HeadView::default(),
         }
     }
 

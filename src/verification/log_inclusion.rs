@@ -47,14 +47,25 @@ pub fn lookup(
         .map(|(size, cosignatures)| (size, cosignatures.max(0) as u32))
         .unwrap_or((0, 0));
     let leaf_index = found.as_ref().and_then(|f| f.leaf_index).map(|i| i as u64);
+    Ok(inclusion(found.is_some(), leaf_index, tree_size, cosigned))
+}
+
+/// The log's view from the entry found (`recorded`, its leaf index once integrated) and the
+/// latest published checkpoint (size, cosignatures).
+pub fn inclusion(
+    recorded: bool,
+    leaf_index: Option<u64>,
+    tree_size: u64,
+    cosigned: u32,
+) -> LogInclusion {
     let logged = leaf_index.is_some_and(|i| i < tree_size);
-    Ok(LogInclusion {
-        recorded: found.is_some(),
+    LogInclusion {
+        recorded,
         logged,
         leaf_index,
         tree_size,
         witnesses: if logged { cosigned } else { 0 },
-    })
+    }
 }
 
 /// Add the log's view to a verdict on a genuine seal; a seal with no entry is `not_logged`

@@ -13,6 +13,7 @@ pub mod page;
 pub mod pdf_check;
 pub mod qr;
 pub mod rate_limit;
+pub mod seal_cache;
 pub mod service;
 pub mod signed_list;
 pub mod trust;

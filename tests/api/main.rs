@@ -14,6 +14,7 @@ mod halls;
 mod helpers;
 mod keys;
 mod licences;
+mod load;
 mod openapi;
 mod ops;
 mod pades;
