@@ -9,4 +9,6 @@ pub mod protocol;
 pub mod routing;
 pub mod stats;
 pub mod stock;
+pub mod tracking;
+pub mod notify;
 pub mod wakeup;

@@ -15,6 +15,8 @@ pub mod schema;
 pub mod status_lists;
 pub mod stock;
 pub mod tlog;
+pub mod tracking;
+pub mod notifications;
 pub mod users;
 
 use diesel::connection::{

@@ -17,6 +17,7 @@ pub mod licence;
 pub mod login;
 pub mod page;
 pub mod session;
+pub mod tracking;
 
 use actix_web::{get, http::header, web, HttpResponse};
 
@@ -74,5 +75,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(admin::issue_token)
         .service(admin::revoke_token)
         .service(admin::keys_page)
-        .service(dashboard::dashboard_page);
+        .service(dashboard::dashboard_page)
+        .service(hall::find_job)
+        .service(tracking::tracking_page);
 }
