@@ -285,7 +285,6 @@ fn spawn_lease_sweeper(state: &web::Data<AppState>) {
 /// that fell due, then deliver what is due in the outbox. Every process runs it; claims are
 /// safe across processes (`storage::notifications::claim_due`).
 fn spawn_notifier(state: &web::Data<AppState>) {
-    use crate::clock::Clock;
     use crate::distribution::notify::{deliver_due, enqueue_reminders, DeliveryConfig};
     let settings = state.settings.notify.clone();
     let weak = Arc::downgrade(&state.clone().into_inner());
