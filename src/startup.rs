@@ -299,16 +299,18 @@ fn spawn_notifier(state: &web::Data<AppState>) {
         }
     };
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_millis(
-            settings.poll_ms.max(20),
-        ));
+        let mut tick =
+            tokio::time::interval(std::time::Duration::from_millis(settings.poll_ms.max(20)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             let Some(state) = weak.upgrade() else { return };
             let now = state.now();
             let days = settings.reminder_days;
-            if let Err(e) = state.db(move |conn| enqueue_reminders(conn, now, days)).await {
+            if let Err(e) = state
+                .db(move |conn| enqueue_reminders(conn, now, days))
+                .await
+            {
                 tracing::warn!(error = %e, "writing reminders failed");
             }
             let Some(webhook) = settings.sms_webhook.clone() else {

@@ -355,12 +355,15 @@ impl Settings {
             }
         }
         if let Some(v) = env("CROSSCERT_REMINDER_DAYS") {
-            notify.reminder_days = v.trim().parse::<i64>().ok().filter(|d| *d > 0).ok_or_else(
-                || ConfigError::Env {
-                    name: "CROSSCERT_REMINDER_DAYS",
-                    reason: format!("{v:?} is not a positive whole number of days"),
-                },
-            )?;
+            notify.reminder_days =
+                v.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|d| *d > 0)
+                    .ok_or_else(|| ConfigError::Env {
+                        name: "CROSSCERT_REMINDER_DAYS",
+                        reason: format!("{v:?} is not a positive whole number of days"),
+                    })?;
         }
         let log = log_settings::LogSettings::load(&public_url, file.log).map_err(|e| {
             ConfigError::Env {

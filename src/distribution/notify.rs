@@ -77,9 +77,8 @@ pub fn enqueue_ready_notification(
         return Ok(false);
     };
     let (place, licence_no) = place_and_licence(conn, job)?;
-    let body = format!(
-        "您的证照（编号 {licence_no}）已制作完成，请携带领取凭条和证件到{place}领取。"
-    );
+    let body =
+        format!("您的证照（编号 {licence_no}）已制作完成，请携带领取凭条和证件到{place}领取。");
     outbox::insert_once(
         conn,
         &new_row(job, NotificationKind::Ready, mobile, body, now),

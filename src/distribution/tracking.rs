@@ -122,9 +122,11 @@ pub fn printed_job_with_code(
     if code.is_empty() {
         return Ok(None);
     }
-    Ok(store::list_for_hall(conn, hall, &[JobState::Printed], 100_000)?
-        .into_iter()
-        .find(|j| key.matches(&j.id, code, &j.pickup_code_hash)))
+    Ok(
+        store::list_for_hall(conn, hall, &[JobState::Printed], 100_000)?
+            .into_iter()
+            .find(|j| key.matches(&j.id, code, &j.pickup_code_hash)),
+    )
 }
 
 /// The counter's search field: a scanned tracking URL (or token), a pickup code (the
@@ -146,7 +148,9 @@ pub fn find_for_counter(
     }
     if let Some(token) = token_from_text(text) {
         if let Some(job) = tracking::find_by_token_hash(conn, &token_hash(&token))? {
-            return Some(job).filter(|j| may_see(staff, j)).ok_or_else(not_found);
+            return Some(job)
+                .filter(|j| may_see(staff, j))
+                .ok_or_else(not_found);
         }
     }
     if text.len() == 8 && text.chars().all(|c| c.is_ascii_digit()) {

@@ -72,7 +72,11 @@ pub fn parse_mobile(text: &str) -> Option<String> {
     let digits = digits
         .strip_prefix("+86")
         .or_else(|| digits.strip_prefix("0086"))
-        .or_else(|| (digits.len() == 13).then(|| digits.strip_prefix("86")).flatten())
+        .or_else(|| {
+            (digits.len() == 13)
+                .then(|| digits.strip_prefix("86"))
+                .flatten()
+        })
         .unwrap_or(&digits);
     let bytes = digits.as_bytes();
     let ok = bytes.len() == 11
@@ -101,7 +105,10 @@ pub fn mask_mobile(mobile: &str) -> String {
 pub const UNCOLLECTED_AFTER_DAYS: i64 = 30;
 
 /// Printed at `printed_at` and still waiting at `now`: uncollected for too long?
-pub fn is_uncollected(printed_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> bool {
+pub fn is_uncollected(
+    printed_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
     now - printed_at > chrono::Duration::days(UNCOLLECTED_AFTER_DAYS)
 }
 
@@ -219,7 +226,10 @@ mod tests {
         let printed = chrono::DateTime::parse_from_rfc3339("2026-11-01T10:00:00Z")
             .unwrap()
             .with_timezone(&chrono::Utc);
-        assert!(!is_uncollected(printed, printed + chrono::Duration::days(30)));
+        assert!(!is_uncollected(
+            printed,
+            printed + chrono::Duration::days(30)
+        ));
         assert!(is_uncollected(
             printed,
             printed + chrono::Duration::days(30) + chrono::Duration::minutes(1)
@@ -236,10 +246,26 @@ mod tests {
 
     #[test]
     fn mobiles_are_parsed_and_masked() {
-        assert_eq!(parse_mobile("138 1234 5678").as_deref(), Some("13812345678"));
-        assert_eq!(parse_mobile("+86 13812345678").as_deref(), Some("13812345678"));
-        assert_eq!(parse_mobile("8613812345678").as_deref(), Some("13812345678"));
-        for bad in ["", "12812345678", "1381234567", "138123456789", "1381234567a", "0531-1234567"] {
+        assert_eq!(
+            parse_mobile("138 1234 5678").as_deref(),
+            Some("13812345678")
+        );
+        assert_eq!(
+            parse_mobile("+86 13812345678").as_deref(),
+            Some("13812345678")
+        );
+        assert_eq!(
+            parse_mobile("8613812345678").as_deref(),
+            Some("13812345678")
+        );
+        for bad in [
+            "",
+            "12812345678",
+            "1381234567",
+            "138123456789",
+            "1381234567a",
+            "0531-1234567",
+        ] {
             assert_eq!(parse_mobile(bad), None, "{bad}");
         }
         assert_eq!(mask_mobile("13812345678"), "138****5678");

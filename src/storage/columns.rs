@@ -65,7 +65,11 @@ text_enum!(Role, RoleColumn, "role");
 text_enum!(HallKind, HallKindColumn, "hall kind");
 text_enum!(CopyKind, CopyKindColumn, "copy kind");
 text_enum!(SheetState, SheetStateColumn, "sheet state");
-text_enum!(NotificationKind, NotificationKindColumn, "notification kind");
+text_enum!(
+    NotificationKind,
+    NotificationKindColumn,
+    "notification kind"
+);
 text_enum!(DeliveryState, DeliveryStateColumn, "delivery state");
 
 #[cfg(test)]

@@ -11,12 +11,12 @@ pub mod halls;
 pub mod jobs;
 pub mod licences;
 pub mod login_throttle;
+pub mod notifications;
 pub mod schema;
 pub mod status_lists;
 pub mod stock;
 pub mod tlog;
 pub mod tracking;
-pub mod notifications;
 pub mod users;
 
 use diesel::connection::{

@@ -19,11 +19,13 @@ async fn queue_with_mobile(
     licence: &Value,
     mobile: Option<&str>,
 ) -> reqwest::Response {
-    let mut body = json!({"licence_id": licence["id"], "hall": PIZHOU_PARTNER, "copies": ["original"]});
+    let mut body =
+        json!({"licence_id": licence["id"], "hall": PIZHOU_PARTNER, "copies": ["original"]});
     if let Some(m) = mobile {
         body["mobile"] = json!(m);
     }
-    app.post_json("/api/v1/print-jobs", Some(token), &body).await
+    app.post_json("/api/v1/print-jobs", Some(token), &body)
+        .await
 }
 
 fn token_of(job: &Value) -> String {
@@ -61,7 +63,12 @@ async fn the_tracking_page_tells_the_holder_the_state_hall_and_masked_name_only(
     let res = track(&app, &t).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(
@@ -101,10 +108,22 @@ async fn the_tracking_page_tells_the_holder_the_state_hall_and_masked_name_only(
 
     print_job(&app, &job, PIZHOU_PARTNER, 1);
     let body: Value = track(&app, &t).await.json().await.unwrap();
-    assert_eq!((body["state"].as_str(), body["state_label"].as_str()), (Some("ready"), Some("可领取")));
-    let operator = app.staff("pizhou-op", Role::HallOperator, PIZHOU_PARTNER).await;
+    assert_eq!(
+        (body["state"].as_str(), body["state_label"].as_str()),
+        (Some("ready"), Some("可领取"))
+    );
+    let operator = app
+        .staff("pizhou-op", Role::HallOperator, PIZHOU_PARTNER)
+        .await;
     let code = job["pickup_code"].as_str().unwrap();
-    let res = pickup(&app, &operator, &job, code, licence["holder"]["code"].as_str().unwrap()).await;
+    let res = pickup(
+        &app,
+        &operator,
+        &job,
+        code,
+        licence["holder"]["code"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let body: Value = track(&app, &t).await.json().await.unwrap();
     assert_eq!(body["state_label"], "已领取");
@@ -160,7 +179,10 @@ async fn a_mobile_number_is_checked_and_stored() {
         )
         .await;
     let body = assert_error(res, 400, "invalid_input").await;
-    assert!(body["message"].as_str().unwrap().contains("mobile"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("mobile"),
+        "{body}"
+    );
     // Nothing was queued by the refusals.
     let res = queue_with_mobile(&app, &token, &licence, Some("+86 138 1234-5678")).await;
     assert_eq!(res.status(), 201);
@@ -179,44 +201,81 @@ async fn pickup_by_pickup_code_alone_finds_the_operators_own_halls_job() {
     let job = queue_ok(&app, &token, &licence, PIZHOU_PARTNER).await;
     let code = job["pickup_code"].as_str().unwrap().to_string();
     let holder = licence["holder"]["code"].as_str().unwrap().to_string();
-    let operator = app.staff("pizhou-op", Role::HallOperator, PIZHOU_PARTNER).await;
-    let elsewhere = app.staff("lanshan-op", Role::HallOperator, LANSHAN_HALL).await;
-    let by_code = |code: &str, recipient: &str| json!({"pickup_code": code, "recipient_code": recipient});
+    let operator = app
+        .staff("pizhou-op", Role::HallOperator, PIZHOU_PARTNER)
+        .await;
+    let elsewhere = app
+        .staff("lanshan-op", Role::HallOperator, LANSHAN_HALL)
+        .await;
+    let by_code =
+        |code: &str, recipient: &str| json!({"pickup_code": code, "recipient_code": recipient});
 
     // Not printed yet: no printed job of the hall has this code.
-    let res = app.post_json("/api/v1/pickups", Some(&operator), &by_code(&code, &holder)).await;
+    let res = app
+        .post_json("/api/v1/pickups", Some(&operator), &by_code(&code, &holder))
+        .await;
     assert_error(res, 422, "unknown_pickup_code").await;
     print_job(&app, &job, PIZHOU_PARTNER, 1);
 
-    let wrong = if code == "00000000" { "00000001" } else { "00000000" };
-    let res = app.post_json("/api/v1/pickups", Some(&operator), &by_code(wrong, &holder)).await;
+    let wrong = if code == "00000000" {
+        "00000001"
+    } else {
+        "00000000"
+    };
+    let res = app
+        .post_json("/api/v1/pickups", Some(&operator), &by_code(wrong, &holder))
+        .await;
     let body = assert_error(res, 422, "unknown_pickup_code").await;
-    assert!(body["message"].as_str().unwrap().starts_with("pickup_code:"));
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("pickup_code:"));
     // Another hall's operator with the right code finds nothing.
-    let res = app.post_json("/api/v1/pickups", Some(&elsewhere), &by_code(&code, &holder)).await;
+    let res = app
+        .post_json(
+            "/api/v1/pickups",
+            Some(&elsewhere),
+            &by_code(&code, &holder),
+        )
+        .await;
     assert_error(res, 422, "unknown_pickup_code").await;
     // Window staff do not hand over.
-    let res = app.post_json("/api/v1/pickups", Some(&token), &by_code(&code, &holder)).await;
+    let res = app
+        .post_json("/api/v1/pickups", Some(&token), &by_code(&code, &holder))
+        .await;
     assert_error(res, 403, "forbidden").await;
     // The right code with the wrong holder counts against the job, as with job_id.
     let res = app
-        .post_json("/api/v1/pickups", Some(&operator), &by_code(&code, "91350100M000100Y43"))
+        .post_json(
+            "/api/v1/pickups",
+            Some(&operator),
+            &by_code(&code, "91350100M000100Y43"),
+        )
         .await;
     let body = assert_error(res, 422, "wrong_pickup_code").await;
-    assert!(body["message"].as_str().unwrap().contains("4 attempts left"));
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("4 attempts left"));
     let seen = job_of(&app, &token, &job["id"]).await;
     assert_eq!(seen["pickup_failures"], 1);
     assert_eq!(seen["state"], "printed");
 
     let res = app
-        .post_json("/api/v1/pickups", Some(&operator), &by_code(&code, &holder.to_lowercase()))
+        .post_json(
+            "/api/v1/pickups",
+            Some(&operator),
+            &by_code(&code, &holder.to_lowercase()),
+        )
         .await;
     assert_eq!(res.status(), 200);
     let collected: Value = res.json().await.unwrap();
     assert_eq!(collected["id"], job["id"]);
     assert_eq!(collected["state"], "collected");
     // Collected: the code finds nothing any more.
-    let res = app.post_json("/api/v1/pickups", Some(&operator), &by_code(&code, &holder)).await;
+    let res = app
+        .post_json("/api/v1/pickups", Some(&operator), &by_code(&code, &holder))
+        .await;
     assert_error(res, 422, "unknown_pickup_code").await;
 }
 
@@ -241,30 +300,32 @@ async fn start_gateway(fail_first: usize) -> (String, Gateway) {
         let state = state.clone();
         actix_web::App::new().route(
             "/sms",
-            actix_web::web::post().to(move |req: actix_web::HttpRequest, body: actix_web::web::Json<Value>| {
-                let state = state.clone();
-                async move {
-                    let id = body["id"].as_str().unwrap_or_default().to_string();
-                    assert_eq!(
-                        req.headers()
-                            .get("idempotency-key")
-                            .and_then(|v| v.to_str().ok()),
-                        Some(id.as_str())
-                    );
-                    let n = {
-                        let mut a = state.attempts.lock().unwrap();
-                        let n = a.entry(id).or_default();
-                        *n += 1;
-                        *n
-                    };
-                    if n <= state.fail_first {
-                        actix_web::HttpResponse::InternalServerError().finish()
-                    } else {
-                        state.accepted.lock().unwrap().push(body.into_inner());
-                        actix_web::HttpResponse::Ok().finish()
+            actix_web::web::post().to(
+                move |req: actix_web::HttpRequest, body: actix_web::web::Json<Value>| {
+                    let state = state.clone();
+                    async move {
+                        let id = body["id"].as_str().unwrap_or_default().to_string();
+                        assert_eq!(
+                            req.headers()
+                                .get("idempotency-key")
+                                .and_then(|v| v.to_str().ok()),
+                            Some(id.as_str())
+                        );
+                        let n = {
+                            let mut a = state.attempts.lock().unwrap();
+                            let n = a.entry(id).or_default();
+                            *n += 1;
+                            *n
+                        };
+                        if n <= state.fail_first {
+                            actix_web::HttpResponse::InternalServerError().finish()
+                        } else {
+                            state.accepted.lock().unwrap().push(body.into_inner());
+                            actix_web::HttpResponse::Ok().finish()
+                        }
                     }
-                }
-            }),
+                },
+            ),
         )
     })
     .workers(1)
@@ -350,11 +411,9 @@ async fn the_gateway_gets_exactly_one_ready_message_per_job_despite_failures_and
         let id = for_job[0]["id"].as_str().unwrap();
         assert_eq!(gateway.attempts.lock().unwrap()[id], 3);
         let mut conn = app.state.pool.get().unwrap();
-        let rows = crosscert::storage::notifications::list_for_job(
-            &mut conn,
-            job["id"].as_str().unwrap(),
-        )
-        .unwrap();
+        let rows =
+            crosscert::storage::notifications::list_for_job(&mut conn, job["id"].as_str().unwrap())
+                .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].state.as_str(), "sent");
         assert_eq!(rows[0].attempts, 3);
@@ -363,7 +422,9 @@ async fn the_gateway_gets_exactly_one_ready_message_per_job_despite_failures_and
     assert!(!ready.iter().any(|m| m["job_id"] == silent["id"]));
 
     // Collect one; after seven days the other two get one reminder each.
-    let operator = app.staff("pizhou-op", Role::HallOperator, PIZHOU_PARTNER).await;
+    let operator = app
+        .staff("pizhou-op", Role::HallOperator, PIZHOU_PARTNER)
+        .await;
     let collected = &jobs[0];
     let res = app
         .post_json(
@@ -374,7 +435,14 @@ async fn the_gateway_gets_exactly_one_ready_message_per_job_despite_failures_and
         .await;
     assert_eq!(res.status(), 422);
     let holder = holders[0].clone();
-    let res = pickup(&app, &operator, collected, collected["pickup_code"].as_str().unwrap(), &holder).await;
+    let res = pickup(
+        &app,
+        &operator,
+        collected,
+        collected["pickup_code"].as_str().unwrap(),
+        &holder,
+    )
+    .await;
     assert_eq!(res.status(), 200);
     for a in [&app, &second] {
         a.clock.advance(chrono::Duration::days(7));
@@ -388,7 +456,10 @@ async fn the_gateway_gets_exactly_one_ready_message_per_job_despite_failures_and
     assert_eq!(reminders.len(), 2, "{reminders:?}");
     for job in &jobs[1..] {
         assert_eq!(
-            reminders.iter().filter(|m| m["job_id"] == job["id"]).count(),
+            reminders
+                .iter()
+                .filter(|m| m["job_id"] == job["id"])
+                .count(),
             1
         );
     }
@@ -444,13 +515,15 @@ async fn the_counter_finds_jobs_by_url_code_and_short_id_and_reads_in_chinese() 
     let holder = licence["holder"]["code"].as_str().unwrap().to_string();
     let serials = print_job(&app, &job, PIZHOU_PARTNER, 1);
     app.create_user("zhou", Role::HallOperator, PIZHOU_PARTNER);
-    app.create_user("liu", Role::HallOperator, LANSHAN_HALL);
+    app.create_user("liu", Role::HallOperator, crate::helpers::CITY_HALL);
     let (_, op) = crate::web::web_login(&app, "zhou").await;
     let (_, other) = crate::web::web_login(&app, "liu").await;
 
     let url = job["tracking_url"].as_str().unwrap().to_string();
     for q in [url.as_str(), &code, &id[..8], &id, &id.to_uppercase()[..8]] {
-        let res = op.get(&app, &format!("/hall/find?q={}", urlencode(q))).await;
+        let res = op
+            .get(&app, &format!("/hall/find?q={}", urlencode(q)))
+            .await;
         assert_eq!(res.status(), 303, "{q}");
         assert_eq!(
             res.headers()["location"].to_str().unwrap(),
@@ -460,7 +533,9 @@ async fn the_counter_finds_jobs_by_url_code_and_short_id_and_reads_in_chinese() 
     }
     // Another hall's operator finds nothing, and is told so next to the field.
     for q in [url.as_str(), &code, &id[..8]] {
-        let res = other.get(&app, &format!("/hall/find?q={}", urlencode(q))).await;
+        let res = other
+            .get(&app, &format!("/hall/find?q={}", urlencode(q)))
+            .await;
         assert_eq!(res.status(), 404, "{q}");
         let html = res.text().await.unwrap();
         assert!(html.contains("data-field=\"q\""), "{html}");
@@ -468,8 +543,19 @@ async fn the_counter_finds_jobs_by_url_code_and_short_id_and_reads_in_chinese() 
     }
 
     // The job page: states, copies, halls, the history as rows, the masked number.
-    let html = op.get(&app, &format!("/jobs/{id}")).await.text().await.unwrap();
-    for raw in [">printed<", ">original<", ">valid<", "{&quot;", "\"sheets\""] {
+    let html = op
+        .get(&app, &format!("/jobs/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for raw in [
+        ">printed<",
+        ">original<",
+        ">valid<",
+        "{&quot;",
+        "\"sheets\"",
+    ] {
         assert!(!html.contains(raw), "{raw} in the job page");
     }
     assert!(html.contains("139****5678"));
@@ -481,21 +567,43 @@ async fn the_counter_finds_jobs_by_url_code_and_short_id_and_reads_in_chinese() 
     assert!(html.contains("可领取通知") && html.contains("待发送"));
 
     // Pickup from the queue page by the code alone: a wrong code next to its field.
-    let wrong = if code == "00000000" { "00000001" } else { "00000000" };
+    let wrong = if code == "00000000" {
+        "00000001"
+    } else {
+        "00000000"
+    };
     let res = op
-        .post(&app, "/pickups", &[("pickup_code", wrong), ("recipient_code", &holder)])
+        .post(
+            &app,
+            "/pickups",
+            &[("pickup_code", wrong), ("recipient_code", &holder)],
+        )
         .await;
     assert_eq!(res.status(), 422);
     let html = res.text().await.unwrap();
     assert!(html.contains("data-field=\"pickup_code\""), "{html}");
-    assert!(html.contains("打印队列"), "the queue page, not an error page");
+    assert!(
+        html.contains("打印队列"),
+        "the queue page, not an error page"
+    );
     let res = op
-        .post(&app, "/pickups", &[("pickup_code", &code), ("recipient_code", "91350100M000100Y43")])
+        .post(
+            &app,
+            "/pickups",
+            &[
+                ("pickup_code", &code),
+                ("recipient_code", "91350100M000100Y43"),
+            ],
+        )
         .await;
     assert_eq!(res.status(), 422);
     assert!(res.text().await.unwrap().contains("还可尝试 4 次"));
     let res = op
-        .post(&app, "/pickups", &[("pickup_code", &code), ("recipient_code", &holder)])
+        .post(
+            &app,
+            "/pickups",
+            &[("pickup_code", &code), ("recipient_code", &holder)],
+        )
         .await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
@@ -516,7 +624,12 @@ async fn jobs_ready_for_more_than_thirty_days_are_marked_uncollected() {
     print_job(&app, &fresh, PIZHOU_PARTNER, 2);
     app.create_user("zhou", Role::HallOperator, PIZHOU_PARTNER);
     let (_, op) = crate::web::web_login(&app, "zhou").await;
-    let html = op.get(&app, "/hall?state=printed").await.text().await.unwrap();
+    let html = op
+        .get(&app, "/hall?state=printed")
+        .await
+        .text()
+        .await
+        .unwrap();
     let row = |id: &Value| {
         let start = html
             .find(&format!("data-job=\"{}\"", id.as_str().unwrap()))

@@ -359,7 +359,10 @@ async fn browser_issue_queue_pickup_verify_and_revoke() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(el(&c, "#tracking-url").await.text().await.unwrap(), tracking_url);
+    assert_eq!(
+        el(&c, "#tracking-url").await.text().await.unwrap(),
+        tracking_url
+    );
     assert!(tracking_url.starts_with(&format!("{}/T/", app.settings.public_url)));
     let drawn = el(&c, "#tracking-qr svg path")
         .await
@@ -376,10 +379,18 @@ async fn browser_issue_queue_pickup_verify_and_revoke() {
     let tracking_path = format!("/T/{}", tracking_url.rsplit_once("/T/").unwrap().1);
     c.goto(&app.url(&tracking_path)).await.unwrap();
     let state = el(&c, "#track-state").await.text().await.unwrap();
-    assert!(["排队中", "制作中", "可领取"].contains(&state.as_str()), "{state}");
+    assert!(
+        ["排队中", "制作中", "可领取"].contains(&state.as_str()),
+        "{state}"
+    );
     let hall_text = el(&c, "#track-hall").await.text().await.unwrap();
     assert!(hall_text.contains("邳州"), "{hall_text}");
-    assert!(el(&c, "#track-holder").await.text().await.unwrap().contains('*'));
+    assert!(el(&c, "#track-holder")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains('*'));
     shots.take(&c, "07b-tracking").await;
 
     // The partner hall's agent (the real `crosscert agent`) claims, prints and reports it;
@@ -418,15 +429,25 @@ async fn browser_issue_queue_pickup_verify_and_revoke() {
         "{history}"
     );
     assert!(!history.contains('{'), "{history}");
-    assert_eq!(el(&c, "#job-mobile").await.text().await.unwrap(), "138****1111");
+    assert_eq!(
+        el(&c, "#job-mobile").await.text().await.unwrap(),
+        "138****1111"
+    );
     let delivery = el(&c, "#notifications").await.text().await.unwrap();
-    assert!(delivery.contains("可领取通知") && delivery.contains("待发送"), "{delivery}");
+    assert!(
+        delivery.contains("可领取通知") && delivery.contains("待发送"),
+        "{delivery}"
+    );
     shots.take(&c, "08b-job").await;
     c.goto(&app.url(&tracking_path)).await.unwrap();
     assert_eq!(el(&c, "#track-state").await.text().await.unwrap(), "可领取");
     // Pickup by the pickup code alone; a wrong code is shown next to its field.
     c.goto(&app.url("/hall")).await.unwrap();
-    let wrong = if pickup_code == "00000000" { "00000001" } else { "00000000" };
+    let wrong = if pickup_code == "00000000" {
+        "00000001"
+    } else {
+        "00000000"
+    };
     fill(&c, "#pickup_code", wrong).await;
     fill(&c, "#recipient_code", &good).await;
     let error = click_then(

@@ -94,7 +94,9 @@ pub enum JobError {
     #[error("pickup of this job is locked after {PICKUP_ATTEMPTS} wrong attempts; an administrator or an issuer of the issuing hall can unlock it")]
     PickupLocked,
     /// Pickup by code alone: no printed job of the operator's hall has this code.
-    #[error("pickup_code: no printed job of your hall has this pickup code; check the code on the slip")]
+    #[error(
+        "pickup_code: no printed job of your hall has this pickup code; check the code on the slip"
+    )]
     UnknownPickupCode,
     #[error("the pickup code or the holder's code is wrong; {attempts_left} attempts left before pickup locks")]
     WrongPickupCode { attempts_left: i32 },

@@ -1,8 +1,8 @@
 //! `/jobs/{id}`: a job's page, the pickup form, resolving a job that needs reconciliation
 //! and requeueing a failed one.
 
-use super::*;
 use super::history::{self, HistoryLine, NotificationLine};
+use super::*;
 
 pub struct SheetLine {
     pub serial: String,
@@ -130,7 +130,9 @@ pub(super) async fn render_job(
         licence_no: l.map(|l| l.licence_no.clone()).unwrap_or_default(),
         type_name: l.and_then(|l| l.type_name.clone()).unwrap_or_default(),
         holder_name: l.map(|l| l.holder_name.clone()).unwrap_or_default(),
-        licence_status: l.map(|l| l.status.label_zh().to_string()).unwrap_or_default(),
+        licence_status: l
+            .map(|l| l.status.label_zh().to_string())
+            .unwrap_or_default(),
         copies: job
             .copies
             .iter()

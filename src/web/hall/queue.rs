@@ -94,7 +94,9 @@ pub(super) async fn render_queue(
     forms: CounterForms,
 ) -> Result<HttpResponse, PageError> {
     let hall = hall_of_page(session, hall)?;
-    let wanted = wanted.and_then(JobState::parse).unwrap_or(JobState::Printed);
+    let wanted = wanted
+        .and_then(JobState::parse)
+        .unwrap_or(JobState::Printed);
     let now = state.now();
     let staff = session.staff.clone();
     let (h, w, st) = (hall.clone(), wanted.as_str(), state.clone());
@@ -115,7 +117,10 @@ pub(super) async fn render_queue(
                         .as_deref()
                         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                         .is_some_and(|t| {
-                            crate::domain::tracking::is_uncollected(t.with_timezone(&chrono::Utc), now)
+                            crate::domain::tracking::is_uncollected(
+                                t.with_timezone(&chrono::Utc),
+                                now,
+                            )
                         });
                 let licence = storage::licences::find_licence(conn, &j.licence_id)?;
                 lines.push(QueueLine {
@@ -201,12 +206,15 @@ pub async fn find_job(
         .await?;
     let message = match found {
         Ok(job) => return Ok(crate::web::page::see_other(&format!("/jobs/{}", job.id))),
-        Err(jobs::JobError::Invalid { .. }) => "请扫描领取凭条上的二维码，或输入领取码、任务编号。".to_string(),
+        Err(jobs::JobError::Invalid { .. }) => {
+            "请扫描领取凭条上的二维码，或输入领取码、任务编号。".to_string()
+        }
         Err(jobs::JobError::NotFound(m)) if m.contains("several") => {
             "有多个任务以此编号开头，请输入更多位。".to_string()
         }
         Err(jobs::JobError::NotFound(_)) => {
-            "未找到对应的打印任务：请核对二维码、领取码（仅限本厅待领取的任务）或任务编号。".to_string()
+            "未找到对应的打印任务：请核对二维码、领取码（仅限本厅待领取的任务）或任务编号。"
+                .to_string()
         }
         Err(e) => return Err(PageError::Api(e.into())),
     };
