@@ -392,6 +392,8 @@ async fn browser_issue_queue_pickup_verify_and_revoke() {
         .unwrap()
         .contains('*'));
     shots.take(&c, "07b-tracking").await;
+    // The public page has no logout form: back to a staff page.
+    c.goto(&app.url("/licences")).await.unwrap();
 
     // The partner hall's agent (the real `crosscert agent`) claims, prints and reports it;
     // the hall's staff see it arrive in their queue, which reloads itself.
