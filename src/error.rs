@@ -357,6 +357,7 @@ impl From<crate::distribution::jobs::JobError> for ApiError {
                 retry_after_s: None,
             },
             J::WrongPickupCode { .. } => ApiError::unprocessable("wrong_pickup_code", message),
+            J::UnknownPickupCode => ApiError::unprocessable("unknown_pickup_code", message),
             J::Stock(s) => s.into(),
             J::Render(r) => r.into(),
             J::Storage(s) => s.into(),

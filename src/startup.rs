@@ -169,6 +169,7 @@ impl Application {
             crate::distribution::wakeup::spawn_pg_listener(url, &state.wakeups, &state.agent_auth);
         }
         spawn_lease_sweeper(&state);
+        spawn_notifier(&state);
         // The transparency log: integrated in batches, checkpoints cosigned by the witnesses.
         let log = Arc::new(crate::tlog::LogService::new(
             settings.log.clone(),
@@ -275,6 +276,55 @@ fn spawn_lease_sweeper(state: &web::Data<AppState>) {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "lease sweep failed"),
+            }
+        }
+    });
+}
+
+/// Text messages to holders (`distribution::notify`): every `poll_ms`, write the reminders
+/// that fell due, then deliver what is due in the outbox. Every process runs it; claims are
+/// safe across processes (`storage::notifications::claim_due`).
+fn spawn_notifier(state: &web::Data<AppState>) {
+    use crate::distribution::notify::{deliver_due, enqueue_reminders, DeliveryConfig};
+    let settings = state.settings.notify.clone();
+    let weak = Arc::downgrade(&state.clone().into_inner());
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "no HTTP client for the SMS gateway: messages stay in the outbox");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval(std::time::Duration::from_millis(settings.poll_ms.max(20)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            let now = state.now();
+            let days = settings.reminder_days;
+            if let Err(e) = state
+                .db(move |conn| enqueue_reminders(conn, now, days))
+                .await
+            {
+                tracing::warn!(error = %e, "writing reminders failed");
+            }
+            let Some(webhook) = settings.sms_webhook.clone() else {
+                continue;
+            };
+            let config = DeliveryConfig {
+                webhook,
+                retry_base_s: settings.retry_base_s,
+            };
+            let clock = state.clock.clone();
+            let pool = state.pool.clone();
+            drop(state);
+            if let Err(e) = deliver_due(&pool, &client, &config, || clock.now()).await {
+                tracing::warn!(error = %e, "SMS delivery round failed");
             }
         }
     });

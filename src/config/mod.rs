@@ -45,6 +45,33 @@ pub struct Settings {
     pub lists: ListSettings,
     /// The transparency log: origin, witnesses, quorum (`CROSSCERT_LOG_*`, `CROSSCERT_WITNESSES`).
     pub log: log_settings::LogSettings,
+    /// Text messages to holders (`[notify]`, `CROSSCERT_SMS_WEBHOOK`, `CROSSCERT_REMINDER_DAYS`).
+    pub notify: NotifySettings,
+}
+
+/// Text messages to holders: where to deliver them and when to remind.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySettings {
+    /// The SMS gateway's URL (POST, JSON); none: messages wait in the outbox, undelivered.
+    pub sms_webhook: Option<String>,
+    /// A printed job still uncollected after this many days gets a reminder.
+    pub reminder_days: i64,
+    /// How often each server process looks for messages to send and reminders to write.
+    pub poll_ms: u64,
+    /// The first retry's wait after a failed delivery, doubled after each further failure.
+    pub retry_base_s: i64,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            sms_webhook: None,
+            reminder_days: 7,
+            poll_ms: 5_000,
+            retry_base_s: 30,
+        }
+    }
 }
 
 /// Where the signer keys' token is: the module (a PKCS#11 shared library), the token's label
@@ -210,6 +237,7 @@ struct FileSettings {
     login: Option<LoginThrottle>,
     lists: Option<ListSettings>,
     log: Option<log_settings::LogFile>,
+    notify: Option<NotifySettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -314,6 +342,29 @@ impl Settings {
             Some(v) => matches!(v.as_str(), "1" | "true" | "yes"),
             None => file.json_logs.unwrap_or(false),
         };
+        let mut notify = file.notify.unwrap_or_default();
+        if let Some(url) = env("CROSSCERT_SMS_WEBHOOK") {
+            notify.sms_webhook = Some(url);
+        }
+        if let Some(url) = &notify.sms_webhook {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Env {
+                    name: "CROSSCERT_SMS_WEBHOOK",
+                    reason: format!("{url:?} must be a full URL starting with http:// or https://"),
+                });
+            }
+        }
+        if let Some(v) = env("CROSSCERT_REMINDER_DAYS") {
+            notify.reminder_days =
+                v.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|d| *d > 0)
+                    .ok_or_else(|| ConfigError::Env {
+                        name: "CROSSCERT_REMINDER_DAYS",
+                        reason: format!("{v:?} is not a positive whole number of days"),
+                    })?;
+        }
         let log = log_settings::LogSettings::load(&public_url, file.log).map_err(|e| {
             ConfigError::Env {
                 name: e.variable(),
@@ -357,6 +408,7 @@ impl Settings {
                 .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
             lists: file.lists.unwrap_or_default(),
             log,
+            notify,
         })
     }
 }

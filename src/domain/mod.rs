@@ -11,3 +11,4 @@ pub mod seal;
 pub mod status_list;
 pub mod stock;
 pub mod tlog;
+pub mod tracking;

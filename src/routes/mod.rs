@@ -22,6 +22,7 @@ pub mod sessions;
 pub mod shares;
 pub mod signed_lists;
 pub mod stock;
+pub mod tracking;
 pub mod trust_list;
 pub mod users;
 pub mod verify;
@@ -111,6 +112,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     .service(agent::reconcile)
     .service(log::proof)
     .service(verify::verify_code)
+    .service(tracking::track)
     .map(|cfg| cfg.configure(verify::configure_pages))
     .map(|cfg| cfg.configure(log::configure_tiles));
 }

@@ -35,6 +35,7 @@ pub async fn queue_print_job(
     Ok(HttpResponse::Created().json(QueuedPrintJob {
         job: queued.job,
         pickup_code: queued.pickup_code,
+        tracking_url: queued.tracking_url,
     }))
 }
 
@@ -125,7 +126,8 @@ pub async fn change_print_job(
     Ok(HttpResponse::Ok().json(job))
 }
 
-/// `POST /api/v1/pickups` `{job_id, pickup_code, recipient_code}`.
+/// `POST /api/v1/pickups` `{job_id, pickup_code, recipient_code}`; without `job_id`, the
+/// operator's own hall's printed job with that pickup code.
 #[utoipa::path(tag = "print jobs", security(("staff" = [])), request_body = PickupRequest, responses((status = 200, description = "the job, collected", body = PrintJob)))]
 #[post("/api/v1/pickups")]
 pub async fn pick_up(

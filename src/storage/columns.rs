@@ -16,6 +16,7 @@ use crate::domain::job::JobState;
 use crate::domain::licence::LicenceStatus;
 use crate::domain::role::Role;
 use crate::domain::stock::SheetState;
+use crate::domain::tracking::{DeliveryState, NotificationKind};
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql};
 use diesel::serialize::{self, Output, ToSql};
@@ -64,6 +65,12 @@ text_enum!(Role, RoleColumn, "role");
 text_enum!(HallKind, HallKindColumn, "hall kind");
 text_enum!(CopyKind, CopyKindColumn, "copy kind");
 text_enum!(SheetState, SheetStateColumn, "sheet state");
+text_enum!(
+    NotificationKind,
+    NotificationKindColumn,
+    "notification kind"
+);
+text_enum!(DeliveryState, DeliveryStateColumn, "delivery state");
 
 #[cfg(test)]
 mod tests {

@@ -12,12 +12,14 @@ pub mod halls;
 pub mod jobs;
 pub mod licences;
 pub mod login_throttle;
+pub mod notifications;
 pub mod schema;
 pub mod seed;
 pub mod shares;
 pub mod status_lists;
 pub mod stock;
 pub mod tlog;
+pub mod tracking;
 pub mod users;
 
 use diesel::connection::{

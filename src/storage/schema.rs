@@ -179,6 +179,8 @@ diesel::table! {
         updated_at -> Timestamp,
         printed_at -> Nullable<Timestamp>,
         collected_at -> Nullable<Timestamp>,
+        tracking_token_hash -> Nullable<Text>,
+        mobile -> Nullable<Text>,
     }
 }
 
@@ -307,3 +309,23 @@ diesel::joinable!(dept_access_log -> dept_clients (client_id));
 diesel::joinable!(share_lookups -> shares (share_id));
 diesel::allow_tables_to_appear_in_same_query!(dept_clients, dept_access_log);
 diesel::allow_tables_to_appear_in_same_query!(shares, share_lookups);
+
+diesel::table! {
+    notifications (id) {
+        id -> Text,
+        job_id -> Text,
+        kind -> Text,
+        mobile -> Text,
+        body -> Text,
+        state -> Text,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(notifications -> print_jobs (job_id));
+diesel::allow_tables_to_appear_in_same_query!(notifications, print_jobs);

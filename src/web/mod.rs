@@ -19,6 +19,7 @@ pub mod page;
 pub mod prefill_form;
 pub mod session;
 pub mod shares;
+pub mod tracking;
 
 use actix_web::{get, http::header, web, HttpResponse};
 
@@ -86,5 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(shares::revoke_share)
         .service(shares::public_form)
         .service(shares::public_lookup)
-        .service(dashboard::dashboard_page);
+        .service(dashboard::dashboard_page)
+        .service(hall::find_job)
+        .service(tracking::tracking_page);
 }

@@ -17,6 +17,7 @@ pub mod licences;
 pub mod ops;
 pub mod print_jobs;
 pub mod stock;
+pub mod tracking;
 pub mod verify;
 
 use serde::{Deserialize, Serialize};

@@ -16,6 +16,9 @@ pub struct QueuePrintJobRequest {
     /// Default: the type's copies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copies: Option<Vec<CopyKind>>,
+    /// The holder's mobile number (mainland China), for the "ready" and reminder messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<String>,
 }
 
 /// A job as lists show it: never the pickup code, its hash or a lease token.
@@ -59,6 +62,8 @@ pub struct QueuedPrintJob {
     pub job: PrintJobSummary,
     /// Shown once: only its hash is stored.
     pub pickup_code: String,
+    /// The holder's tracking page, `<public url>/T/<token>`; shown once (the slip's QR code).
+    pub tracking_url: String,
 }
 
 /// A sheet of security stock used by the job.
@@ -120,10 +125,12 @@ pub struct ResolveRequest {
     pub reason: Option<String>,
 }
 
-/// `POST /api/v1/pickups`.
+/// `POST /api/v1/pickups`. Without `job_id`: the job of the operator's hall with this pickup
+/// code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PickupRequest {
-    pub job_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
     pub pickup_code: String,
     /// The identity or credit code of whoever collects.
     pub recipient_code: String,

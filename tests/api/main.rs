@@ -21,6 +21,7 @@ mod pades;
 mod print_jobs;
 mod status_lists;
 mod tlog;
+mod tracking;
 mod verify;
 mod web;
 mod web_browser;

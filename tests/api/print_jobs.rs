@@ -31,12 +31,12 @@ fn health_type(app: &TestApp) -> String {
         .clone()
 }
 
-async fn issue_type(app: &TestApp, token: &str, code: &str) -> Value {
+pub(crate) async fn issue_type(app: &TestApp, token: &str, code: &str) -> Value {
     let body = example_body(app, token, code).await;
     issue(app, token, &body).await
 }
 
-async fn queue(
+pub(crate) async fn queue(
     app: &TestApp,
     token: &str,
     licence: &Value,
@@ -51,14 +51,14 @@ async fn queue(
     .await
 }
 
-async fn queue_ok(app: &TestApp, token: &str, licence: &Value, hall: &str) -> Value {
+pub(crate) async fn queue_ok(app: &TestApp, token: &str, licence: &Value, hall: &str) -> Value {
     let res = queue(app, token, licence, hall, json!(["original"])).await;
     assert_eq!(res.status(), 201);
     res.json().await.unwrap()
 }
 
 /// Lease the job to its hall and record it printed on the next demo sheets of that hall.
-fn print_job(app: &TestApp, job: &Value, hall: &str, first_sheet: u32) -> Vec<String> {
+pub(crate) fn print_job(app: &TestApp, job: &Value, hall: &str, first_sheet: u32) -> Vec<String> {
     let id = job["id"].as_str().unwrap();
     let pages = job["copies"].as_array().unwrap().len() as u32;
     let serials: Vec<String> = (0..pages)
@@ -88,7 +88,7 @@ fn print_job(app: &TestApp, job: &Value, hall: &str, first_sheet: u32) -> Vec<St
     serials
 }
 
-async fn job_of(app: &TestApp, token: &str, id: &Value) -> Value {
+pub(crate) async fn job_of(app: &TestApp, token: &str, id: &Value) -> Value {
     let res = app
         .get(
             &format!("/api/v1/print-jobs/{}", id.as_str().unwrap()),
@@ -108,7 +108,7 @@ fn actions(job: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn pickup(
+pub(crate) async fn pickup(
     app: &TestApp,
     token: &str,
     job: &Value,

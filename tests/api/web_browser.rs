@@ -339,6 +339,7 @@ async fn browser_issue_queue_pickup_verify_and_revoke() {
         .unwrap();
     let first = click_then(&c, "form.search button", "input[name=hall]:checked").await;
     assert_eq!(first.attr("value").await.unwrap().unwrap(), PIZHOU_PARTNER);
+    fill(&c, "#mobile", "138 0000 1111").await;
     shots.take(&c, "06-print-halls").await;
     let pickup_code = click_then(
         &c,
@@ -351,11 +352,53 @@ async fn browser_issue_queue_pickup_verify_and_revoke() {
     .unwrap();
     let job = el(&c, "#job-id").await.text().await.unwrap();
     shots.take(&c, "07-slip").await;
+    // The slip's QR code is the tracking URL: its drawing is the one of that URL's QR code.
+    let tracking_url = el(&c, "#tracking-qr")
+        .await
+        .attr("data-url")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        el(&c, "#tracking-url").await.text().await.unwrap(),
+        tracking_url
+    );
+    assert!(tracking_url.starts_with(&format!("{}/T/", app.settings.public_url)));
+    let drawn = el(&c, "#tracking-qr svg path")
+        .await
+        .attr("d")
+        .await
+        .unwrap()
+        .unwrap();
+    let expected = crosscert::distribution::tracking::tracking_qr_svg(&tracking_url).unwrap();
+    assert!(
+        expected.contains(&format!("d=\"{drawn}\"")),
+        "the slip's QR is not the tracking URL's"
+    );
+    // As with the licence QR, the test server's public URL has port 0: open the same path.
+    let tracking_path = format!("/T/{}", tracking_url.rsplit_once("/T/").unwrap().1);
+    c.goto(&app.url(&tracking_path)).await.unwrap();
+    let state = el(&c, "#track-state").await.text().await.unwrap();
+    assert!(
+        ["排队中", "制作中", "可领取"].contains(&state.as_str()),
+        "{state}"
+    );
+    let hall_text = el(&c, "#track-hall").await.text().await.unwrap();
+    assert!(hall_text.contains("邳州"), "{hall_text}");
+    assert!(el(&c, "#track-holder")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains('*'));
+    shots.take(&c, "07b-tracking").await;
+    // The public page has no logout form: back to a staff page.
+    c.goto(&app.url("/licences")).await.unwrap();
 
     // The partner hall's agent (the real `crosscert agent`) claims, prints and reports it;
     // the hall's staff see it arrive in their queue, which reloads itself.
     log_out(&c).await;
-    log_in(&c, &app, "zhou", "#job_id").await;
+    log_in(&c, &app, "zhou", "#pickup_code").await;
     assert_eq!(path(&c).await, "/hall");
     let mut waited = 0;
     loop {
@@ -373,16 +416,57 @@ async fn browser_issue_queue_pickup_verify_and_revoke() {
     }
     assert_eq!(agent.printed().len(), 1, "printed once");
     shots.take(&c, "08-hall-queue").await;
-    fill(&c, "#job_id", &job).await;
-    fill(&c, "#pickup_code", &pickup_code).await;
+    // The counter finds the job by the scanned tracking URL and by the short id of the queue.
+    for q in [tracking_url.clone(), job[..8].to_string()] {
+        fill(&c, "#q", &q).await;
+        click_then(&c, "form#find button", "h1 [data-state='printed']").await;
+        assert_eq!(path(&c).await, format!("/jobs/{job}"), "{q}");
+        c.goto(&app.url("/hall")).await.unwrap();
+    }
+    // The job page reads in Chinese: the history as rows, the message's delivery state.
+    c.goto(&app.url(&format!("/jobs/{job}"))).await.unwrap();
+    let history = el(&c, "#history").await.text().await.unwrap();
+    assert!(
+        history.contains("打印代理") && history.contains("已打印") && history.contains("证纸 "),
+        "{history}"
+    );
+    assert!(!history.contains('{'), "{history}");
+    assert_eq!(
+        el(&c, "#job-mobile").await.text().await.unwrap(),
+        "138****1111"
+    );
+    let delivery = el(&c, "#notifications").await.text().await.unwrap();
+    assert!(
+        delivery.contains("可领取通知") && delivery.contains("待发送"),
+        "{delivery}"
+    );
+    shots.take(&c, "08b-job").await;
+    c.goto(&app.url(&tracking_path)).await.unwrap();
+    assert_eq!(el(&c, "#track-state").await.text().await.unwrap(), "可领取");
+    // Pickup by the pickup code alone; a wrong code is shown next to its field.
+    c.goto(&app.url("/hall")).await.unwrap();
+    let wrong = if pickup_code == "00000000" {
+        "00000001"
+    } else {
+        "00000000"
+    };
+    fill(&c, "#pickup_code", wrong).await;
     fill(&c, "#recipient_code", &good).await;
-    click_then(
+    let error = click_then(
         &c,
-        "form[action='/pickups'] button",
-        "h1 [data-state='collected']",
+        "form#pickup button",
+        "p.error[data-field='pickup_code']",
     )
     .await;
+    assert!(error.text().await.unwrap().contains("领取码"));
+    assert_eq!(path(&c).await, "/pickups");
+    shots.take(&c, "08c-wrong-code").await;
+    fill(&c, "#pickup_code", &pickup_code).await;
+    fill(&c, "#recipient_code", &good).await;
+    click_then(&c, "form#pickup button", "h1 [data-state='collected']").await;
     shots.take(&c, "09-collected").await;
+    c.goto(&app.url(&tracking_path)).await.unwrap();
+    assert_eq!(el(&c, "#track-state").await.text().await.unwrap(), "已领取");
     c.goto(&app.url("/hall/stock")).await.unwrap();
     shots.take(&c, "10-stock").await;
 

@@ -329,6 +329,8 @@ pub fn record_printed_locked(
         details: json!({"sheets": serials}),
     });
     audit::insert_events(conn, now, actor, &events)?;
+    // The holder's "ready" message, in this same transaction (the outbox).
+    crate::distribution::notify::enqueue_ready_notification(conn, &row, now)?;
     Ok(row)
 }
 

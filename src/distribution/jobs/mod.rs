@@ -51,6 +51,8 @@ pub enum Refusal {
     JobExists,
     CopyNotAvailable,
     SameHall,
+    /// `mobile` is not a mainland China mobile number.
+    InvalidMobile,
     Routing(RoutingRefusal),
 }
 
@@ -61,6 +63,7 @@ impl Refusal {
             Refusal::JobExists => "job_exists",
             Refusal::CopyNotAvailable => "copy_not_available",
             Refusal::SameHall => "same_hall",
+            Refusal::InvalidMobile => "invalid_mobile",
             Refusal::Routing(r) => r.code(),
         }
     }
@@ -90,6 +93,11 @@ pub enum JobError {
     PickupLicenceNotValid(String),
     #[error("pickup of this job is locked after {PICKUP_ATTEMPTS} wrong attempts; an administrator or an issuer of the issuing hall can unlock it")]
     PickupLocked,
+    /// Pickup by code alone: no printed job of the operator's hall has this code.
+    #[error(
+        "pickup_code: no printed job of your hall has this pickup code; check the code on the slip"
+    )]
+    UnknownPickupCode,
     #[error("the pickup code or the holder's code is wrong; {attempts_left} attempts left before pickup locks")]
     WrongPickupCode { attempts_left: i32 },
     #[error(transparent)]
@@ -210,6 +218,8 @@ pub struct QueueRequest {
     pub licence_id: String,
     pub hall: String,
     pub copies: Vec<CopyKind>,
+    /// The holder's mobile number for notifications (11 digits), if given.
+    pub mobile: Option<String>,
 }
 
 impl QueueRequest {
@@ -218,6 +228,7 @@ impl QueueRequest {
             licence_id: text(&req.licence_id, "licence_id")?.to_string(),
             hall: text(&req.hall, "hall")?.to_string(),
             copies: parse_copies(req.copies.as_deref())?,
+            mobile: crate::distribution::tracking::mobile_of_request(req.mobile.as_deref())?,
         })
     }
 }

@@ -3,10 +3,11 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// A pickup request, checked.
+/// A pickup request, checked. Without `job_id`, the job is the operator's own hall's
+/// printed job with this pickup code.
 #[derive(Debug, Clone)]
 pub struct PickupRequest {
-    pub job_id: String,
+    pub job_id: Option<String>,
     pub pickup_code: String,
     pub recipient_code: String,
 }
@@ -16,7 +17,11 @@ impl PickupRequest {
         req: &crate::wire::print_jobs::PickupRequest,
     ) -> Result<PickupRequest, JobError> {
         Ok(PickupRequest {
-            job_id: text(&req.job_id, "job_id")?.to_string(),
+            job_id: req
+                .job_id
+                .as_deref()
+                .map(|j| text(j, "job_id").map(str::to_string))
+                .transpose()?,
             pickup_code: text(&req.pickup_code, "pickup_code")?.to_string(),
             // ID numbers end in X; people type x.
             recipient_code: text(&req.recipient_code, "recipient_code")?.to_ascii_uppercase(),
@@ -43,8 +48,11 @@ pub fn pickup(
     now: DateTime<Utc>,
 ) -> Result<JobRow, JobError> {
     let req = PickupRequest::from_request(body)?;
-    let id = req.job_id.clone();
     let outcome = storage::write_tx(conn, |conn| -> Result<PickupOutcome, JobError> {
+        let id = match &req.job_id {
+            Some(id) => id.clone(),
+            None => job_id_by_code(conn, staff, &req.pickup_code, pickup_key)?,
+        };
         let job = visible_job(conn, staff, &id, true)?;
         if staff.role != Role::HallOperator || staff.hall_code != job.hall {
             return Err(JobError::Forbidden(
@@ -121,4 +129,22 @@ pub fn pickup(
         PickupOutcome::Locked => Err(JobError::PickupLocked),
         PickupOutcome::LicenceNotValid(m) => Err(JobError::PickupLicenceNotValid(m)),
     }
+}
+
+/// The operator's own hall's printed job with this pickup code; none answers
+/// `UnknownPickupCode` (nothing to count a failure against).
+fn job_id_by_code(
+    conn: &mut DbConnection,
+    staff: &Staff,
+    code: &str,
+    pickup_key: &crate::distribution::pickup_key::PickupKey,
+) -> Result<String, JobError> {
+    if staff.role != Role::HallOperator {
+        return Err(JobError::Forbidden(
+            "only a hall operator hands certificates over; give job_id otherwise".into(),
+        ));
+    }
+    crate::distribution::tracking::printed_job_with_code(conn, &staff.hall_code, code, pickup_key)?
+        .map(|j| j.id)
+        .ok_or(JobError::UnknownPickupCode)
 }

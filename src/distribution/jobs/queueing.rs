@@ -7,6 +7,8 @@ use super::*;
 pub struct QueuedJob {
     pub job: PrintJobSummary,
     pub pickup_code: String,
+    /// `<public url>/T/<token>`, shown once (only the token's hash is stored).
+    pub tracking_url: String,
 }
 
 fn new_pickup_code() -> String {
@@ -43,6 +45,7 @@ pub fn queue_job(
     let document_sha256 = sha256_hex(&document);
     let id = uuid::Uuid::new_v4().to_string();
     let pickup_code = new_pickup_code();
+    let tracking = crate::distribution::tracking::new_tracking(ctx.public_url);
     let now = storage::to_db_time(ctx.now);
     let job = NewJob {
         id: id.clone(),
@@ -71,6 +74,7 @@ pub fn queue_job(
                 e.into()
             }
         })?;
+        crate::distribution::tracking::store_tracking(conn, &id, &tracking, req.mobile.as_deref())?;
         audit::insert_event(
             conn,
             ctx.now,
@@ -89,5 +93,6 @@ pub fn queue_job(
     Ok(QueuedJob {
         job: summary(&row)?,
         pickup_code,
+        tracking_url: tracking.url,
     })
 }

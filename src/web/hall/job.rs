@@ -1,19 +1,13 @@
 //! `/jobs/{id}`: a job's page, the pickup form, resolving a job that needs reconciliation
 //! and requeueing a failed one.
 
+use super::history::{self, HistoryLine, NotificationLine};
 use super::*;
 
 pub struct SheetLine {
     pub serial: String,
     pub copy: String,
     pub state: String,
-}
-
-pub struct HistoryLine {
-    pub at: String,
-    pub actor: String,
-    pub action: String,
-    pub details: String,
 }
 
 #[derive(Template)]
@@ -24,7 +18,8 @@ pub(super) struct JobPage {
     state_label: &'static str,
     state: String,
     hall: String,
-    issuing_hall: String,
+    hall_name: String,
+    issuing_hall_name: String,
     licence_id: String,
     licence_no: String,
     type_name: String,
@@ -35,6 +30,8 @@ pub(super) struct JobPage {
     may_pick_up: bool,
     sheets: Vec<SheetLine>,
     history: Vec<HistoryLine>,
+    notifications: Vec<NotificationLine>,
+    mobile: Option<String>,
     notice: Option<String>,
     error: Option<String>,
     may_resolve: bool,
@@ -110,8 +107,12 @@ pub(super) async fn render_job(
     let staff = session.staff.clone();
     let st = state.clone();
     let today = state.now().date_naive();
-    let job = state
-        .db(move |conn| jobs::get_job(conn, &st.catalog, &staff, &id, today))
+    let (job, extras) = state
+        .db(move |conn| {
+            let job = jobs::get_job(conn, &st.catalog, &staff, &id, today)?;
+            let extras = history::job_extras(conn, &job.summary.id, &job.history)?;
+            Ok::<_, ApiError>((job, extras))
+        })
         .await?;
     let PrintJob {
         summary: job,
@@ -129,13 +130,15 @@ pub(super) async fn render_job(
         licence_no: l.map(|l| l.licence_no.clone()).unwrap_or_default(),
         type_name: l.and_then(|l| l.type_name.clone()).unwrap_or_default(),
         holder_name: l.map(|l| l.holder_name.clone()).unwrap_or_default(),
-        licence_status: l.map(|l| l.status.as_str().to_string()).unwrap_or_default(),
+        licence_status: l
+            .map(|l| l.status.label_zh().to_string())
+            .unwrap_or_default(),
         copies: job
             .copies
             .iter()
-            .map(|c| c.as_str())
+            .map(|c| c.label_zh())
             .collect::<Vec<_>>()
-            .join(", "),
+            .join("、"),
         pickup_locked: job.pickup_locked,
         may_pick_up: own_hall && job_state == Some(JobState::Printed),
         may_resolve: own_hall && job_state == Some(JobState::NeedsReconciliation),
@@ -146,22 +149,17 @@ pub(super) async fn render_job(
             .iter()
             .map(|s| SheetLine {
                 serial: s.serial.clone(),
-                copy: s.copy.map(|c| c.as_str().to_string()).unwrap_or_default(),
-                state: s.state.as_str().to_string(),
+                copy: s.copy.map(|c| c.label_zh().to_string()).unwrap_or_default(),
+                state: history::sheet_state_label(s.state).to_string(),
             })
             .collect(),
-        history: history
-            .iter()
-            .map(|e| HistoryLine {
-                at: e.at.replace('T', " ").replace('Z', ""),
-                actor: e.actor.clone(),
-                action: e.action.clone(),
-                details: e.details.to_string(),
-            })
-            .collect(),
+        history: history.iter().map(|e| extras.line(e)).collect(),
+        hall_name: extras.hall_name(&job.hall),
+        issuing_hall_name: extras.hall_name(&job.issuing_hall),
+        notifications: extras.notifications,
+        mobile: extras.mobile,
         id: job.id,
         hall: job.hall,
-        issuing_hall: job.issuing_hall,
         licence_id: job.licence_id,
         notice,
         error,
@@ -185,15 +183,16 @@ pub async fn job_page(
     .await
 }
 
-/// Hand a printed certificate over against the pickup code and the holder's code.
+/// Hand a printed certificate over against the pickup code and the holder's code: from a
+/// job's page (with its id), or from the queue page by the pickup code alone.
 #[post("/pickups")]
 pub async fn pick_up(
     state: web::Data<AppState>,
     post: FormPost,
 ) -> Result<HttpResponse, PageError> {
-    let id = post.form.text("job_id").to_string();
+    let id = post.form.text("job_id").trim().to_string();
     let body = crate::wire::print_jobs::PickupRequest {
-        job_id: id.clone(),
+        job_id: Some(id.clone()).filter(|i| !i.is_empty()),
         pickup_code: post.form.text("pickup_code").to_string(),
         recipient_code: post.form.text("recipient_code").to_string(),
     };
@@ -203,57 +202,78 @@ pub async fn pick_up(
     let outcome = state
         .db(move |conn| Ok::<_, ApiError>(jobs::pickup(conn, &staff, &body, &st.pickup_key, now)))
         .await?;
-    match outcome {
-        Ok(_) => {
-            render_job(
+    let e = match outcome {
+        Ok(row) => {
+            return render_job(
                 &state,
                 &post.session,
-                id,
+                row.id,
                 StatusCode::OK,
                 Outcome::notice("已核对领取码与证件号码，证照已交付（已领取）。"),
             )
             .await
         }
-        Err(e) => {
-            let (status, message) = match &e {
-                jobs::JobError::WrongPickupCode { attempts_left } => (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("领取码或证件号码不正确，还可尝试 {attempts_left} 次。"),
-                ),
-                jobs::JobError::PickupLocked => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "错误次数过多，领取已锁定；请联系管理员或发证窗口解锁。".to_string(),
-                ),
-                jobs::JobError::NotPrinted(s) => (
-                    StatusCode::CONFLICT,
-                    format!("该任务当前为“{}”，尚无可交付的证照。", s.label_zh()),
-                ),
-                jobs::JobError::PickupLicenceNotValid(m) => (
-                    StatusCode::CONFLICT,
-                    format!("证照已不在有效状态，不得交付：{m}"),
-                ),
-                jobs::JobError::Invalid { field, .. } => (
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "请填写{}。",
-                        match *field {
-                            "job_id" => "任务编号",
-                            "pickup_code" => "领取码",
-                            _ => "持证主体证件号码",
-                        }
-                    ),
-                ),
-                _ => return Err(e.into()),
-            };
-            if id.is_empty() {
-                return Err(PageError::Api(ApiError::bad_request(
-                    "invalid_input",
-                    "job_id: 请填写任务编号",
-                )));
-            }
-            render_job(&state, &post.session, id, status, Outcome::error(message)).await
-        }
+        Err(e) => e,
+    };
+    let (status, field, message) = match &e {
+        jobs::JobError::WrongPickupCode { attempts_left } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "pickup_code",
+            format!("领取码或证件号码不正确，还可尝试 {attempts_left} 次。"),
+        ),
+        jobs::JobError::UnknownPickupCode => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "pickup_code",
+            "本厅没有使用此领取码的待领取证照，请核对凭条上的领取码。".to_string(),
+        ),
+        jobs::JobError::PickupLocked => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "pickup_code",
+            "错误次数过多，领取已锁定；请联系管理员或发证窗口解锁。".to_string(),
+        ),
+        jobs::JobError::NotPrinted(s) => (
+            StatusCode::CONFLICT,
+            "pickup_code",
+            format!("该任务当前为“{}”，尚无可交付的证照。", s.label_zh()),
+        ),
+        jobs::JobError::PickupLicenceNotValid(m) => (
+            StatusCode::CONFLICT,
+            "recipient_code",
+            format!("证照已不在有效状态，不得交付：{m}"),
+        ),
+        jobs::JobError::Invalid { field, .. } => (
+            StatusCode::BAD_REQUEST,
+            if *field == "recipient_code" {
+                "recipient_code"
+            } else {
+                "pickup_code"
+            },
+            format!(
+                "请填写{}。",
+                match *field {
+                    "job_id" => "任务编号",
+                    "pickup_code" => "领取码",
+                    _ => "持证主体证件号码",
+                }
+            ),
+        ),
+        _ => return Err(e.into()),
+    };
+    if !id.is_empty() {
+        return render_job(&state, &post.session, id, status, Outcome::error(message)).await;
     }
+    // From the queue page: the problem next to the field, what was typed kept (not the
+    // holder's code after a wrong try).
+    let mut forms = CounterForms {
+        pickup_code: post.form.text("pickup_code").to_string(),
+        ..CounterForms::default()
+    };
+    if field == "recipient_code" {
+        forms.err_recipient_code = Some(message);
+    } else {
+        forms.err_pickup_code = Some(message);
+    }
+    render_queue(&state, &post.session, None, None, status, forms).await
 }
 
 /// Serials as people type them: one per line, or separated by spaces or commas.

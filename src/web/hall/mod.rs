@@ -17,6 +17,7 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+mod history;
 mod inventory;
 mod job;
 mod queue;

@@ -217,6 +217,9 @@ pub(super) struct SlipPage {
     partner: bool,
     copies: String,
     queued_at: String,
+    tracking_url: String,
+    /// The tracking URL's QR code (SVG, trusted: drawn here).
+    tracking_qr: String,
 }
 
 /// Queue the job; the answer is the pickup slip, rendered once and never stored (a reload
@@ -241,6 +244,7 @@ pub async fn queue_print(
         licence_id: id.clone(),
         hall: hall.clone(),
         copies: parsed.clone(),
+        mobile: Some(post.form.text("mobile").trim().to_string()).filter(|m| !m.is_empty()),
     };
     let staff = post.session.staff.clone();
     let st = state.clone();
@@ -289,6 +293,9 @@ pub async fn queue_print(
                 hall_address: hall.address,
                 copies: copies.join("、"),
                 queued_at: state.now().format("%Y-%m-%d %H:%M UTC").to_string(),
+                tracking_qr: crate::distribution::tracking::tracking_qr_svg(&queued.tracking_url)
+                    .unwrap_or_default(),
+                tracking_url: queued.tracking_url,
             };
             let body = page
                 .render()
@@ -301,6 +308,10 @@ pub async fn queue_print(
                     field: "copies", ..
                 } => "请至少选择一种证照（正本或副本）。".to_string(),
                 jobs::JobError::Invalid { field: "hall", .. } => "请选择一个打印大厅。".to_string(),
+                jobs::JobError::Refused {
+                    rule: jobs::Refusal::InvalidMobile,
+                    ..
+                } => "通知手机号有误：请填写 11 位中国大陆手机号码，或留空。".to_string(),
                 jobs::JobError::Refused { .. } | jobs::JobError::UnknownHall(_) => e.to_string(),
                 _ => return Err(e.into()),
             };

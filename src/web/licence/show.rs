@@ -103,8 +103,14 @@ pub(super) async fn render_licence_page(
     let (view, job_rows) = state
         .db(move |conn| {
             let view = crate::licence_view::licence_view(conn, &staff, &id, today)?;
-            let jobs =
+            let mut jobs =
                 storage::jobs::list_for_licence(conn, &id, &crate::domain::job::JobState::ALL)?;
+            // Hall names, not codes.
+            for j in &mut jobs {
+                if let Some(h) = storage::halls::find_hall(conn, &j.hall)? {
+                    j.hall = h.name;
+                }
+            }
             Ok::<_, ApiError>((view, jobs))
         })
         .await?;
