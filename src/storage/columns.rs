@@ -12,7 +12,7 @@
 
 use crate::domain::copy::CopyKind;
 use crate::domain::hall::HallKind;
-use crate::domain::job::JobState;
+use crate::domain::job::{AgentKind, JobState, Pickup};
 use crate::domain::licence::LicenceStatus;
 use crate::domain::role::Role;
 use crate::domain::stock::SheetState;
@@ -64,6 +64,8 @@ text_enum!(Role, RoleColumn, "role");
 text_enum!(HallKind, HallKindColumn, "hall kind");
 text_enum!(CopyKind, CopyKindColumn, "copy kind");
 text_enum!(SheetState, SheetStateColumn, "sheet state");
+text_enum!(Pickup, PickupColumn, "print job pickup");
+text_enum!(AgentKind, AgentKindColumn, "agent token kind");
 
 #[cfg(test)]
 mod tests {

@@ -92,6 +92,7 @@ diesel::table! {
         token_hash -> Text,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        kind -> Text,
     }
 }
 
@@ -179,6 +180,8 @@ diesel::table! {
         updated_at -> Timestamp,
         printed_at -> Nullable<Timestamp>,
         collected_at -> Nullable<Timestamp>,
+        pickup -> Text,
+        kiosk_id -> Nullable<BigInt>,
     }
 }
 

@@ -11,6 +11,8 @@ mod documents;
 mod halls;
 mod helpers;
 mod keys;
+mod kiosk;
+mod kiosk_browser;
 mod licences;
 mod openapi;
 mod ops;

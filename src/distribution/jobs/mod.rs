@@ -25,7 +25,7 @@ use crate::distribution::routing::{self, RoutingRefusal};
 use crate::distribution::stock::{self, StockError};
 use crate::domain::copy::CopyKind;
 use crate::domain::hall::Hall;
-use crate::domain::job::{transition, JobEvent, JobState, JobTransitionError};
+use crate::domain::job::{transition, JobEvent, JobState, JobTransitionError, Pickup};
 use crate::domain::licence::LicenceStatus;
 use crate::domain::role::Role;
 use crate::registration::RegistrationError;
@@ -51,6 +51,8 @@ pub enum Refusal {
     JobExists,
     CopyNotAvailable,
     SameHall,
+    /// Self-service pickup asked of a hall without a kiosk.
+    NoKiosk,
     Routing(RoutingRefusal),
 }
 
@@ -61,6 +63,7 @@ impl Refusal {
             Refusal::JobExists => "job_exists",
             Refusal::CopyNotAvailable => "copy_not_available",
             Refusal::SameHall => "same_hall",
+            Refusal::NoKiosk => "no_kiosk",
             Refusal::Routing(r) => r.code(),
         }
     }
@@ -210,6 +213,7 @@ pub struct QueueRequest {
     pub licence_id: String,
     pub hall: String,
     pub copies: Vec<CopyKind>,
+    pub pickup: Pickup,
 }
 
 impl QueueRequest {
@@ -218,6 +222,7 @@ impl QueueRequest {
             licence_id: text(&req.licence_id, "licence_id")?.to_string(),
             hall: text(&req.hall, "hall")?.to_string(),
             copies: parse_copies(req.copies.as_deref())?,
+            pickup: req.pickup.unwrap_or_default(),
         })
     }
 }
@@ -286,6 +291,15 @@ fn check_queueable(
     let cert_type = cert_type_of(catalog, licence)?;
     let hall = target_hall(conn, &req.hall)?;
     routing_check(&hall, cert_type, today)?;
+    if req.pickup == Pickup::Kiosk && !storage::agent_tokens::hall_has_kiosk(conn, &hall.code)? {
+        return Err(refused(
+            Refusal::NoKiosk,
+            format!(
+                "pickup: the hall {} has no self-service kiosk; choose counter pickup",
+                hall.name
+            ),
+        ));
+    }
     if let Some(copy) = req.copies.iter().find(|c| !cert_type.copies.contains(c)) {
         return Err(refused(
             Refusal::CopyNotAvailable,
@@ -380,6 +394,7 @@ pub fn summary(row: &JobRow) -> Result<PrintJobSummary, JobError> {
         hall: row.hall.clone(),
         issuing_hall: row.issuing_hall.clone(),
         state: state_of(row)?,
+        pickup: row.pickup,
         copies: copies_of(row),
         document_sha256: row.document_sha256.clone(),
         attempts: row.attempts,

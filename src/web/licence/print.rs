@@ -241,6 +241,7 @@ pub async fn queue_print(
         licence_id: id.clone(),
         hall: hall.clone(),
         copies: parsed.clone(),
+        pickup: crate::domain::job::Pickup::parse(post.form.text("pickup")),
     };
     let staff = post.session.staff.clone();
     let st = state.clone();
@@ -301,6 +302,10 @@ pub async fn queue_print(
                     field: "copies", ..
                 } => "请至少选择一种证照（正本或副本）。".to_string(),
                 jobs::JobError::Invalid { field: "hall", .. } => "请选择一个打印大厅。".to_string(),
+                jobs::JobError::Refused {
+                    rule: jobs::Refusal::NoKiosk,
+                    ..
+                } => "所选大厅没有自助领取终端，请改选“窗口领取”或其他大厅。".to_string(),
                 jobs::JobError::Refused { .. } | jobs::JobError::UnknownHall(_) => e.to_string(),
                 _ => return Err(e.into()),
             };
