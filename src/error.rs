@@ -382,6 +382,11 @@ impl From<crate::distribution::protocol::ProtocolError> for ApiError {
             P::VoidedSheetsRequired(_) => {
                 ApiError::unprocessable("voided_sheets_required", message)
             }
+            P::NoHeldJob => ApiError::not_found(message),
+            P::ReleaseLocked => ApiError::TooManyRequests {
+                message,
+                retry_after_s: None,
+            },
             // The agent protocol names the refusal after what the agent did wrong.
             P::Stock(S::NotInStock { .. }) => {
                 ApiError::unprocessable("serial_not_registered", message)

@@ -228,6 +228,9 @@ enum AdminCommand {
         db: DbArgs,
         #[arg(long)]
         hall: String,
+        /// A self-service kiosk's token: it releases held jobs, never claims the queue
+        #[arg(long)]
+        kiosk: bool,
     },
     /// Issue a department client (部门核验) token: the token alone on stdout, shown once
     DeptClient {
@@ -527,12 +530,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("login throttling of {username} cleared ({cleared} counter(s))");
                 Ok(())
             }
-            AdminCommand::AgentToken { db, hall } => {
+            AdminCommand::AgentToken { db, hall, kiosk } => {
                 let settings = settings_for(&db, None)?;
                 let pool = open_pool(&settings)?;
                 let mut conn = pool.get()?;
+                let kind = match kiosk {
+                    true => crosscert::domain::job::AgentKind::Kiosk,
+                    false => crosscert::domain::job::AgentKind::Counter,
+                };
                 let (_, token) =
-                    accounts::issue_agent_token(&mut conn, &hall, "cli", chrono::Utc::now())?;
+                    accounts::issue_agent_token(&mut conn, &hall, kind, "cli", chrono::Utc::now())?;
                 println!("{token}");
                 Ok(())
             }

@@ -254,6 +254,7 @@ pub fn logout(
 pub fn issue_agent_token(
     conn: &mut DbConnection,
     hall_code: &str,
+    kind: crate::domain::job::AgentKind,
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(i64, String), AccountError> {
@@ -262,15 +263,20 @@ pub fn issue_agent_token(
         if halls::find_hall(conn, hall_code)?.is_none() {
             return Err(AccountError::UnknownHall(hall_code.to_string()));
         }
-        let id =
-            storage::agent_tokens::insert_agent_token(conn, hall_code, &token_hash(&token), now)?;
+        let id = storage::agent_tokens::insert_agent_token(
+            conn,
+            hall_code,
+            kind,
+            &token_hash(&token),
+            now,
+        )?;
         audit::insert_event(
             conn,
             now,
             actor,
             "AgentTokenIssued",
             &format!("hall:{hall_code}"),
-            serde_json::json!({"token_id": id}),
+            serde_json::json!({"token_id": id, "kind": kind.as_str()}),
         )?;
         Ok(id)
     })?;

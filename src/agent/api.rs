@@ -18,8 +18,28 @@ pub const MAX_DOCUMENT_BYTES: usize = 8 << 20;
 pub use crate::wire::agent::{
     ClaimRequest, ClaimResponse, ClaimedJob, HeartbeatRequest, HeartbeatResponse, Outcome,
     ReconcileAction, ReconcileEntry, ReconcileItem, ReconcileRequest, ReconcileResponse,
-    ReportRequest as Report, VoidSheetsRequest,
+    ReleaseRequest, ReportRequest as Report, VoidSheetsRequest, WhoAmI,
 };
+
+/// Why a kiosk's release did not hand out a job.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    /// 404: no held job of the hall has both codes (the server does not say which is wrong).
+    #[error("no held job matches these codes")]
+    NoMatch,
+    /// 429: the job is locked after too many wrong tries.
+    #[error("the job is locked after too many wrong tries")]
+    Locked,
+    /// 422 `licence_not_valid`: the licence was withdrawn; the job is cancelled.
+    #[error("the licence is no longer valid")]
+    LicenceNotValid,
+    /// Network, 5xx.
+    #[error("server unreachable or busy: {0}")]
+    Unreachable(String),
+    /// Any other refusal (403 not a kiosk token, 400 ...), or an answer of the wrong shape.
+    #[error("release refused: {0}")]
+    Refused(String),
+}
 
 /// Why a call did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +224,55 @@ impl AgentClient {
             .await
             .map_err(|e| ApiCallError::Protocol(format!("claim: {e}")))?;
         Ok(body.jobs)
+    }
+
+    /// A kiosk releases the held job its holder's codes name: the job and its lease, like a
+    /// claim's answer.
+    pub async fn release(
+        &self,
+        pickup_code: &str,
+        recipient_code: &str,
+    ) -> Result<ClaimedJob, ReleaseError> {
+        let rb = self
+            .http
+            .post(self.url("/api/v1/agent/release"))
+            .timeout(Duration::from_secs(30))
+            .json(&ReleaseRequest {
+                pickup_code: pickup_code.to_string(),
+                recipient_code: recipient_code.to_string(),
+            });
+        let res = self
+            .authed(rb)
+            .send()
+            .await
+            .map_err(|e| ReleaseError::Unreachable(error_chain(&e)))?;
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        match status {
+            200 => serde_json::from_str::<ClaimResponse>(&text)
+                .ok()
+                .and_then(|c| c.jobs.into_iter().next())
+                .ok_or_else(|| {
+                    ReleaseError::Refused(format!("unexpected answer: {}", short(&text)))
+                }),
+            404 => Err(ReleaseError::NoMatch),
+            429 => Err(ReleaseError::Locked),
+            422 if text.contains("licence_not_valid") => Err(ReleaseError::LicenceNotValid),
+            s if s >= 500 || s == 408 => {
+                Err(ReleaseError::Unreachable(format!("{s}: {}", short(&text))))
+            }
+            s => Err(ReleaseError::Refused(format!("{s}: {}", short(&text)))),
+        }
+    }
+
+    /// The hall and kind the credentials belong to.
+    pub async fn whoami(&self) -> Result<WhoAmI, ApiCallError> {
+        let res = self
+            .send(self.http.get(self.url("/api/v1/agent/whoami")))
+            .await?;
+        res.json()
+            .await
+            .map_err(|e| ApiCallError::Protocol(format!("whoami: {e}")))
     }
 
     pub async fn document(&self, job_id: &str, lease_token: &str) -> Result<Vec<u8>, ApiCallError> {

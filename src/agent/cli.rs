@@ -37,6 +37,13 @@ pub struct AgentArgs {
     /// CA certificate (PEM) that signed the server's TLS certificate
     #[arg(long, global = true)]
     pub ca: Option<PathBuf>,
+    /// Kiosk mode: a self-service kiosk (its token issued with `--kiosk`) that prints only
+    /// the jobs holders release at its touch screen
+    #[arg(long)]
+    pub kiosk: bool,
+    /// Where the kiosk's touch screen is served (kiosk mode)
+    #[arg(long, default_value = "127.0.0.1:8090", requires = "kiosk")]
+    pub kiosk_listen: String,
     /// Long-poll seconds per claim (at most 30)
     #[arg(long, default_value_t = 25, hide = true)]
     pub wait_s: u64,
@@ -105,6 +112,7 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
                 spool_dir: spool,
                 print_command: a.print_command.clone(),
                 wait_s: a.wait_s,
+                kiosk_listen: a.kiosk.then(|| a.kiosk_listen.clone()),
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

@@ -11,6 +11,7 @@ pub mod api;
 pub mod cli;
 pub mod document_qr;
 pub mod journal;
+pub mod kiosk;
 pub mod print;
 pub mod run;
 mod schema;

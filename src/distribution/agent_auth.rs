@@ -11,6 +11,7 @@
 //! A token missing from a fresh snapshot (issued since) is looked up on its own and added.
 //! Client certificates: whether the hall they name is active, remembered per hall for `TTL`.
 
+use crate::storage::agent_tokens::LiveToken;
 use crate::storage::{agent_tokens, halls, DbConnection, StorageError};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,7 +23,7 @@ pub const TTL: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Default)]
 struct Snapshot {
-    tokens: HashMap<String, String>,
+    tokens: HashMap<String, LiveToken>,
     loaded_at: Option<Instant>,
 }
 
@@ -39,8 +40,8 @@ pub struct AgentAuthCache {
 /// What the cache knows about a token without asking the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cached {
-    /// The snapshot is fresh and holds the token: its hall.
-    Hall(String),
+    /// The snapshot is fresh and holds the token: its hall, id and kind.
+    Hall(LiveToken),
     /// The snapshot is fresh but does not hold the token (new, revoked or never issued).
     Missing,
     /// The snapshot is too old (or was dropped).
@@ -94,10 +95,10 @@ impl AgentAuthCache {
     }
 
     /// A token found live on its own (issued after the snapshot was taken).
-    pub fn remember(&self, token_hash: &str, hall: &str) {
+    pub fn remember(&self, token_hash: &str, token: &LiveToken) {
         let mut snap = self.snapshot();
         if snap.loaded_at.is_some() {
-            snap.tokens.insert(token_hash.to_string(), hall.to_string());
+            snap.tokens.insert(token_hash.to_string(), token.clone());
         }
     }
 
@@ -139,6 +140,15 @@ impl AgentAuthCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::job::AgentKind;
+
+    fn live(hall: &str) -> LiveToken {
+        LiveToken {
+            hall: hall.into(),
+            id: 1,
+            kind: AgentKind::Counter,
+        }
+    }
 
     #[test]
     fn an_empty_cache_is_stale_and_invalidate_forgets() {
@@ -147,16 +157,16 @@ mod tests {
         {
             let mut snap = cache.snapshot();
             snap.loaded_at = Some(Instant::now());
-            snap.tokens.insert("h".into(), "320382000".into());
+            snap.tokens.insert("h".into(), live("320382000"));
         }
-        assert_eq!(cache.cached("h"), Cached::Hall("320382000".into()));
+        assert_eq!(cache.cached("h"), Cached::Hall(live("320382000")));
         assert_eq!(cache.cached("other"), Cached::Missing);
-        cache.remember("new", "371300000");
-        assert_eq!(cache.cached("new"), Cached::Hall("371300000".into()));
+        cache.remember("new", &live("371300000"));
+        assert_eq!(cache.cached("new"), Cached::Hall(live("371300000")));
         cache.invalidate();
         assert_eq!(cache.cached("h"), Cached::Stale);
         // Nothing is remembered into a dropped snapshot: the next reload decides.
-        cache.remember("new", "371300000");
+        cache.remember("new", &live("371300000"));
         assert_eq!(cache.cached("new"), Cached::Stale);
     }
 
@@ -173,7 +183,7 @@ mod tests {
         if let Some(old) = Instant::now().checked_sub(TTL + Duration::from_secs(1)) {
             let mut snap = cache.snapshot();
             snap.loaded_at = Some(old);
-            snap.tokens.insert("h".into(), "x".into());
+            snap.tokens.insert("h".into(), live("x"));
             drop(snap);
             assert_eq!(cache.cached("h"), Cached::Stale);
         }

@@ -10,6 +10,7 @@
 //! the next attempt (exponential backoff), or gives up after `MAX_DELIVERY_ATTEMPTS`.
 
 use crate::domain::tracking::{after_failure, retry_delay_s, DeliveryState, NotificationKind};
+use crate::domain::job::{JobState, Pickup};
 use crate::storage::jobs::JobRow;
 use crate::storage::notifications::{self as outbox, AttemptOutcome, NotificationRow};
 use crate::storage::{self, halls, licences, tracking, DbConnection, DbPool, StorageError};
@@ -65,7 +66,8 @@ fn place_and_licence(
     Ok((format!("{}（{}）", hall.name, hall.address), licence_no))
 }
 
-/// The job is printed and waits at its hall: if the holder gave a mobile number, write the
+/// The job is printed and waits at its hall (or, for self-service, is held for the kiosk
+/// from the moment it is queued): if the holder gave a mobile number, write the
 /// "ready" message to the outbox. Call in the transaction that moves the job to `printed`.
 /// True when a message was written (false: no number, or already written).
 pub fn enqueue_ready_notification(
@@ -77,15 +79,21 @@ pub fn enqueue_ready_notification(
         return Ok(false);
     };
     let (place, licence_no) = place_and_licence(conn, job)?;
-    let body =
-        format!("您的证照（编号 {licence_no}）已制作完成，请携带领取凭条和证件到{place}领取。");
+    let body = match job.pickup {
+        Pickup::Counter => {
+            format!("您的证照（编号 {licence_no}）已制作完成，请携带领取凭条和证件到{place}领取。")
+        }
+        Pickup::Kiosk => format!(
+            "您的证照（编号 {licence_no}）可以自助领取了：请到{place}的 24 小时自助终端，输入取件码和证件号码，当场打印领取。"
+        ),
+    };
     outbox::insert_once(
         conn,
         &new_row(job, NotificationKind::Ready, mobile, body, now),
     )
 }
 
-/// Write a reminder for every printed job with a mobile number that has waited more than
+/// Write a reminder for every printed (or kiosk-held) job with a mobile number that has waited more than
 /// `days` days; each in its own transaction with the check. Returns how many were written.
 pub fn enqueue_reminders(
     conn: &mut DbConnection,
@@ -93,7 +101,7 @@ pub fn enqueue_reminders(
     days: i64,
 ) -> Result<usize, StorageError> {
     let cutoff = storage::to_db_time(now - Duration::days(days));
-    let due = tracking::printed_with_mobile_before(conn, cutoff, 500)?;
+    let due = tracking::waiting_with_mobile_before(conn, cutoff, 500)?;
     let mut written = 0;
     for (job, mobile) in due {
         let wrote = storage::write_tx(conn, |conn| -> Result<bool, StorageError> {
@@ -101,7 +109,7 @@ pub fn enqueue_reminders(
             let Some(job) = crate::storage::jobs::lock_job(conn, &job.id)? else {
                 return Ok(false);
             };
-            if job.state != crate::domain::job::JobState::Printed {
+            if !matches!(job.state, JobState::Printed | JobState::Held) {
                 return Ok(false);
             }
             let (place, licence_no) = place_and_licence(conn, &job)?;

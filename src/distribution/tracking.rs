@@ -6,11 +6,11 @@
 use crate::accounts::Staff;
 use crate::distribution::jobs::{sha256_hex, JobError, Refusal};
 use crate::distribution::pickup_key::PickupKey;
-use crate::domain::job::JobState;
+use crate::domain::job::{JobState, Pickup};
 use crate::domain::role::Role;
 use crate::domain::tracking::{mask_name, parse_mobile, HolderState};
 use crate::storage::jobs::{self as store, JobRow};
-use crate::storage::{halls, licences, tracking, DbConnection, StorageError};
+use crate::storage::{agent_tokens, halls, licences, tracking, DbConnection, StorageError};
 use crate::wire::tracking::TrackingStatus;
 use rand::RngCore;
 
@@ -73,14 +73,10 @@ pub fn mobile_of_request(mobile: Option<&str>) -> Result<Option<String>, JobErro
     }
 }
 
-/// Whether the holder can collect at a self-service kiosk of the hall.
-///
-/// Kiosks (agent tokens of kind `kiosk`) are added by the self-service half of issue 24,
-/// developed in parallel; until it is merged no hall has one, so this answers false. After
-/// the merge it must ask whether the hall has an unrevoked kiosk token (and whether the job
-/// was queued for kiosk pickup).
-pub fn self_service_possible(_conn: &mut DbConnection, _hall: &str) -> Result<bool, StorageError> {
-    Ok(false)
+/// Whether the holder can collect this job at a self-service kiosk: it was queued for kiosk
+/// pickup and its hall still has a kiosk (an unrevoked agent token of kind `kiosk`).
+pub fn self_service_possible(conn: &mut DbConnection, job: &JobRow) -> Result<bool, StorageError> {
+    Ok(job.pickup == Pickup::Kiosk && agent_tokens::hall_has_kiosk(conn, &job.hall)?)
 }
 
 /// What the tracking page shows of the job with this token; `None` for an unknown token.
@@ -101,7 +97,7 @@ pub fn track(conn: &mut DbConnection, token: &str) -> Result<Option<TrackingStat
         state_label: state.label_zh().to_string(),
         hall_name: hall.name,
         hall_address: hall.address,
-        self_service: self_service_possible(conn, &job.hall)?,
+        self_service: self_service_possible(conn, &job)?,
         holder_name: holder,
     }))
 }

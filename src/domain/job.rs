@@ -12,6 +12,9 @@ pub const MAX_ATTEMPTS: u32 = 3;
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     Queued,
+    /// A self-service (kiosk) job waiting for its holder: never claimed, only released at
+    /// a kiosk of its hall against the pickup code and the holder's code.
+    Held,
     Leased,
     Printed,
     Collected,
@@ -21,8 +24,9 @@ pub enum JobState {
 }
 
 impl JobState {
-    pub const ALL: [JobState; 7] = [
+    pub const ALL: [JobState; 8] = [
         JobState::Queued,
+        JobState::Held,
         JobState::Leased,
         JobState::Printed,
         JobState::Collected,
@@ -34,6 +38,7 @@ impl JobState {
     pub fn as_str(self) -> &'static str {
         match self {
             JobState::Queued => "queued",
+            JobState::Held => "held",
             JobState::Leased => "leased",
             JobState::Printed => "printed",
             JobState::Collected => "collected",
@@ -56,8 +61,9 @@ impl JobState {
 
     /// The states stored in the partial unique index "one open job per licence" (the
     /// migration spells the same list).
-    pub const OPEN: [JobState; 5] = [
+    pub const OPEN: [JobState; 6] = [
         JobState::Queued,
+        JobState::Held,
         JobState::Leased,
         JobState::Printed,
         JobState::Failed,
@@ -66,7 +72,7 @@ impl JobState {
 
     /// No sheet of the job has been (or may have been) printed yet.
     pub fn is_before_printing(self) -> bool {
-        matches!(self, JobState::Queued | JobState::Failed)
+        matches!(self, JobState::Queued | JobState::Held | JobState::Failed)
     }
 }
 
@@ -75,6 +81,7 @@ impl JobState {
     pub fn label_zh(self) -> &'static str {
         match self {
             JobState::Queued => "排队中",
+            JobState::Held => "待自助领取",
             JobState::Leased => "打印中",
             JobState::Printed => "已打印待领取",
             JobState::Collected => "已领取",
@@ -82,6 +89,86 @@ impl JobState {
             JobState::Failed => "打印失败",
             JobState::NeedsReconciliation => "待核对",
         }
+    }
+}
+
+/// How the holder gets the paper: from staff at the counter, or at a self-service kiosk of
+/// the hall (the job is then held until the holder releases it there).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Pickup {
+    #[default]
+    Counter,
+    Kiosk,
+}
+
+impl Pickup {
+    pub const ALL: [Pickup; 2] = [Pickup::Counter, Pickup::Kiosk];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pickup::Counter => "counter",
+            Pickup::Kiosk => "kiosk",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Pickup> {
+        Pickup::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Pickup::Counter => "窗口领取",
+            Pickup::Kiosk => "自助领取",
+        }
+    }
+
+    /// Where a job of this pickup waits to be printed: a counter job in the queue (the
+    /// hall's agent claims it), a kiosk job held for its holder.
+    pub fn waiting_state(self) -> JobState {
+        match self {
+            Pickup::Counter => JobState::Queued,
+            Pickup::Kiosk => JobState::Held,
+        }
+    }
+
+    /// The state a transition's answer becomes for a job of this pickup: a kiosk job that
+    /// would go back to the queue (a failed attempt with nothing printed, a resolution
+    /// "not printed", a requeue) waits held again, so no counter agent ever prints it.
+    pub fn settle(self, to: JobState) -> JobState {
+        match to {
+            JobState::Queued => self.waiting_state(),
+            other => other,
+        }
+    }
+}
+
+/// What kind of hall agent a token belongs to: a counter agent claims the hall's queue; a
+/// kiosk only releases held jobs against the holder's codes.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentKind {
+    #[default]
+    Counter,
+    Kiosk,
+}
+
+impl AgentKind {
+    pub const ALL: [AgentKind; 2] = [AgentKind::Counter, AgentKind::Kiosk];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentKind::Counter => "counter",
+            AgentKind::Kiosk => "kiosk",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AgentKind> {
+        AgentKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -122,6 +209,10 @@ pub enum JobEvent {
     LicenceWithdrawn,
     /// Staff send a queued job to another hall.
     Reroute,
+    /// The holder releases a held (self-service) job at a kiosk: the kiosk gets a lease.
+    Release,
+    /// A kiosk reports every page of a released job printed: the holder takes it at once.
+    ReportPrintedAtKiosk,
 }
 
 impl JobEvent {
@@ -139,6 +230,8 @@ impl JobEvent {
             JobEvent::StaffCancel => "cancel",
             JobEvent::LicenceWithdrawn => "licence_withdrawn",
             JobEvent::Reroute => "reroute",
+            JobEvent::Release => "release",
+            JobEvent::ReportPrintedAtKiosk => "report_printed_at_kiosk",
         }
     }
 }
@@ -174,6 +267,9 @@ pub fn transition(from: JobState, event: JobEvent) -> Result<JobState, JobTransi
             S::Cancelled
         }
         (S::Queued, E::Reroute) => S::Queued,
+        (S::Held, E::Release) => S::Leased,
+        (S::Leased, E::ReportPrintedAtKiosk) => S::Collected,
+        (S::Held, E::StaffCancel | E::LicenceWithdrawn) => S::Cancelled,
         _ => return Err(JobTransitionError { from, event }),
     };
     Ok(to)
@@ -198,6 +294,8 @@ mod tests {
             E::StaffCancel,
             E::LicenceWithdrawn,
             E::Reroute,
+            E::Release,
+            E::ReportPrintedAtKiosk,
         ];
         for attempts in 0..=MAX_ATTEMPTS + 1 {
             v.push(E::AttemptFailed { attempts });
@@ -227,6 +325,10 @@ mod tests {
             (S::Failed, E::StaffCancel) => S::Cancelled,
             (S::Failed, E::LicenceWithdrawn) => S::Cancelled,
             (S::Printed, E::Collect) => S::Collected,
+            (S::Held, E::Release) => S::Leased,
+            (S::Held, E::StaffCancel) => S::Cancelled,
+            (S::Held, E::LicenceWithdrawn) => S::Cancelled,
+            (S::Leased, E::ReportPrintedAtKiosk) => S::Collected,
             _ => return None,
         })
     }
@@ -249,7 +351,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(allowed, 19);
+        assert_eq!(allowed, 23);
     }
 
     #[test]
@@ -300,6 +402,22 @@ mod tests {
             assert!(transition(from, E::StaffCancel).is_err(), "{from}");
         }
         assert!(transition(S::Printed, E::LicenceWithdrawn).is_err());
+    }
+
+    #[test]
+    fn a_held_job_is_never_leased_by_a_claim_and_a_kiosk_job_never_requeues() {
+        assert!(transition(S::Held, E::Lease).is_err());
+        assert!(transition(S::Held, E::Reroute).is_err());
+        assert!(transition(S::Queued, E::Release).is_err());
+        assert_eq!(Pickup::Kiosk.settle(S::Queued), S::Held);
+        assert_eq!(Pickup::Kiosk.settle(S::Failed), S::Failed);
+        assert_eq!(Pickup::Counter.settle(S::Queued), S::Queued);
+        for p in Pickup::ALL {
+            assert_eq!(Pickup::parse(p.as_str()), Some(p));
+        }
+        for k in AgentKind::ALL {
+            assert_eq!(AgentKind::parse(k.as_str()), Some(k));
+        }
     }
 
     #[test]

@@ -24,7 +24,8 @@ impl HolderState {
             JobState::Leased | JobState::Failed | JobState::NeedsReconciliation => {
                 HolderState::InProduction
             }
-            JobState::Printed => HolderState::Ready,
+            // A self-service job waits at the kiosk for the holder to release it.
+            JobState::Printed | JobState::Held => HolderState::Ready,
             JobState::Collected => HolderState::Collected,
             JobState::Cancelled => HolderState::Cancelled,
         }

@@ -3,6 +3,7 @@
 //! answers 404.
 
 use crate::distribution::protocol;
+use crate::domain::job::AgentKind;
 use crate::error::ApiError;
 use crate::routes::auth::AgentHall;
 use crate::routes::body;
@@ -18,6 +19,11 @@ pub async fn claim(
     agent: AgentHall,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    if agent.kind == AgentKind::Kiosk {
+        return Err(ApiError::forbidden(
+            "a kiosk token does not claim the hall's queue: it releases held jobs with POST /api/v1/agent/release",
+        ));
+    }
     let limits = protocol::ClaimLimits::from_request(&body::parse_or_default(&body)?)?;
     let answer = long_poll_claim(&state, &agent.hall_code, limits).await?;
     Ok(HttpResponse::Ok().json(answer))
@@ -60,6 +66,37 @@ async fn long_poll_claim(
             return Ok(none());
         }
     }
+}
+
+/// A holder at a kiosk releases their held (self-service) job: the answer is the job and a
+/// lease exactly like a claim's (`jobs` holds that one job). Kiosk tokens only (403);
+/// wrong codes and another hall's job answer the same 404; a job locked after 5 wrong
+/// tries answers 429 until staff unlock it.
+#[utoipa::path(tag = "agent", security(("agent" = [])), request_body = ReleaseRequest, responses((status = 200, body = ClaimResponse)))]
+#[post("/api/v1/agent/release")]
+pub async fn release(
+    state: web::Data<AppState>,
+    agent: AgentHall,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let kiosk_id = match (agent.kind, agent.token_id) {
+        (AgentKind::Kiosk, Some(id)) => id,
+        _ => {
+            return Err(ApiError::forbidden(
+                "only a kiosk token (crosscert admin agent-token --kiosk) releases held jobs",
+            ))
+        }
+    };
+    let body: ReleaseRequest = body::parse(&body)?;
+    let (now, st) = (state.now(), state.clone());
+    let leased = state
+        .db(move |conn| {
+            protocol::release(conn, &agent.hall_code, kiosk_id, &body, &st.pickup_key, now)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ClaimResponse {
+        jobs: vec![leased.to_wire(&state.settings.public_url)],
+    }))
 }
 
 /// The lease token travels in the `Lease-Token` header; missing: 400 `missing_lease_token`.

@@ -18,13 +18,18 @@ pub async fn create_agent_token(
     body: web::Json<CreateAgentTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     require_role(&staff, &[Role::Admin])?;
-    let hall = body.into_inner().hall;
+    let CreateAgentTokenRequest { hall, kind } = body.into_inner();
     let now = state.now();
     let h = hall.clone();
     let (id, token) = state
-        .db(move |conn| accounts::issue_agent_token(conn, &h, &staff.username, now))
+        .db(move |conn| accounts::issue_agent_token(conn, &h, kind, &staff.username, now))
         .await?;
-    Ok(HttpResponse::Created().json(CreatedAgentToken { id, hall, token }))
+    Ok(HttpResponse::Created().json(CreatedAgentToken {
+        id,
+        hall,
+        kind,
+        token,
+    }))
 }
 
 #[utoipa::path(tag = "staff", security(("staff" = [])), params(AgentTokensQuery), responses((status = 200, body = Vec<AgentTokenView>)))]
@@ -44,6 +49,7 @@ pub async fn list_agent_tokens(
         .map(|t| AgentTokenView {
             id: t.id,
             hall: t.hall_code,
+            kind: t.kind,
             created_at: crate::storage::from_db_time(t.created_at).to_rfc3339(),
             revoked_at: t
                 .revoked_at
@@ -80,5 +86,6 @@ pub async fn revoke_agent_token(
 pub async fn whoami(agent: AgentHall) -> HttpResponse {
     HttpResponse::Ok().json(WhoAmI {
         hall: agent.hall_code,
+        kind: agent.kind,
     })
 }

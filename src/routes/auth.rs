@@ -93,6 +93,10 @@ pub fn require_role(staff: &Staff, roles: &[Role]) -> Result<(), ApiError> {
 #[derive(Debug, Clone)]
 pub struct AgentHall {
     pub hall_code: String,
+    /// A hall client certificate is a counter agent's.
+    pub kind: crate::domain::job::AgentKind,
+    /// The token's id (none for a client certificate): a kiosk's id in the audit trail.
+    pub token_id: Option<i64>,
 }
 
 impl FromRequest for AgentHall {
@@ -120,7 +124,11 @@ impl FromRequest for AgentHall {
                         }
                     };
                     return match active {
-                        true => Ok(AgentHall { hall_code: hall }),
+                        true => Ok(AgentHall {
+                            hall_code: hall,
+                            kind: crate::domain::job::AgentKind::Counter,
+                            token_id: None,
+                        }),
                         false => Err(ApiError::Unauthorized(format!(
                             "the client certificate names no active hall ({hall})"
                         ))),
@@ -133,11 +141,13 @@ impl FromRequest for AgentHall {
                 )
             })?;
             let hash = accounts::token_hash(&token);
-            let hall = agent_token_hall(&state, hash).await?;
-            hall.map(|hall_code| AgentHall { hall_code })
-                .ok_or_else(|| {
-                    ApiError::Unauthorized("the agent token is unknown or revoked".into())
-                })
+            let live = agent_token_hall(&state, hash).await?;
+            live.map(|t| AgentHall {
+                hall_code: t.hall,
+                kind: t.kind,
+                token_id: Some(t.id),
+            })
+            .ok_or_else(|| ApiError::Unauthorized("the agent token is unknown or revoked".into()))
         })
     }
 }
@@ -147,7 +157,7 @@ impl FromRequest for AgentHall {
 async fn agent_token_hall(
     state: &web::Data<AppState>,
     hash: String,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<crate::storage::agent_tokens::LiveToken>, ApiError> {
     use crate::distribution::agent_auth::Cached;
     let cache = &state.agent_auth;
     if let Cached::Stale = cache.cached(&hash) {
@@ -164,11 +174,11 @@ async fn agent_token_hall(
             let st = state.clone();
             state
                 .db(move |conn| {
-                    let hall = crate::storage::agent_tokens::find_token_hall(conn, &hash)?;
-                    if let Some(h) = &hall {
-                        st.agent_auth.remember(&hash, h);
+                    let live = crate::storage::agent_tokens::find_token_hall(conn, &hash)?;
+                    if let Some(t) = &live {
+                        st.agent_auth.remember(&hash, t);
                     }
-                    Ok::<_, crate::storage::StorageError>(hall)
+                    Ok::<_, crate::storage::StorageError>(live)
                 })
                 .await
         }

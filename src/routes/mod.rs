@@ -105,6 +105,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     .service(print_jobs::change_print_job)
     .service(print_jobs::pick_up)
     .service(agent::claim)
+    .service(agent::release)
     .service(agent::document)
     .service(agent::heartbeat)
     .service(agent::report)

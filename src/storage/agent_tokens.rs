@@ -2,6 +2,7 @@
 
 use super::schema::{agent_tokens, halls};
 use super::{to_db_time, DbConnection, StorageError, StorageResult};
+use crate::domain::job::AgentKind;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
@@ -29,17 +30,28 @@ pub struct AgentTokenRow {
     pub token_hash: String,
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+    pub kind: AgentKind,
+}
+
+/// What a live token stands for: its hall, its id and its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveToken {
+    pub hall: String,
+    pub id: i64,
+    pub kind: AgentKind,
 }
 
 pub fn insert_agent_token(
     conn: &mut DbConnection,
     hall_code: &str,
+    kind: AgentKind,
     token_hash: &str,
     now: DateTime<Utc>,
 ) -> StorageResult<i64> {
     diesel::insert_into(agent_tokens::table)
         .values((
             agent_tokens::hall_code.eq(hall_code),
+            agent_tokens::kind.eq(kind),
             agent_tokens::token_hash.eq(token_hash),
             agent_tokens::created_at.eq(to_db_time(now)),
         ))
@@ -52,15 +64,38 @@ pub fn insert_agent_token(
 
 /// The hall of a live token: not revoked, and its hall active (a deactivated hall's tokens
 /// stop working with it).
-pub fn find_token_hall(conn: &mut DbConnection, token_hash: &str) -> StorageResult<Option<String>> {
+pub fn find_token_hall(
+    conn: &mut DbConnection,
+    token_hash: &str,
+) -> StorageResult<Option<LiveToken>> {
     Ok(agent_tokens::table
         .inner_join(halls::table)
         .filter(agent_tokens::token_hash.eq(token_hash))
         .filter(agent_tokens::revoked_at.is_null())
         .filter(halls::active.eq(true))
-        .select(agent_tokens::hall_code)
-        .first(conn)
-        .optional()?)
+        .select((
+            agent_tokens::hall_code,
+            agent_tokens::id,
+            agent_tokens::kind,
+        ))
+        .first::<(String, i64, AgentKind)>(conn)
+        .optional()?
+        .map(|(hall, id, kind)| LiveToken { hall, id, kind }))
+}
+
+/// A hall "has kiosks" while it has at least one kiosk token that is not revoked (and the
+/// hall is active): self-service jobs may then be queued to it.
+pub fn hall_has_kiosk(conn: &mut DbConnection, hall: &str) -> StorageResult<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        agent_tokens::table
+            .inner_join(halls::table)
+            .filter(agent_tokens::hall_code.eq(hall))
+            .filter(agent_tokens::kind.eq(AgentKind::Kiosk))
+            .filter(agent_tokens::revoked_at.is_null())
+            .filter(halls::active.eq(true))
+            .select(agent_tokens::id),
+    ))
+    .get_result(conn)?)
 }
 
 pub fn list_agent_tokens(
@@ -102,13 +137,21 @@ pub fn revoke_agent_token(
     Ok(n == 1)
 }
 
-/// Every live token as (hash, hall): the agent authentication cache reloads this in one
+/// Every live token by its hash: the agent authentication cache reloads this in one
 /// query (a few hundred rows at most: a hall has one or a few agents).
-pub fn list_live_tokens(conn: &mut DbConnection) -> StorageResult<Vec<(String, String)>> {
+pub fn list_live_tokens(conn: &mut DbConnection) -> StorageResult<Vec<(String, LiveToken)>> {
     Ok(agent_tokens::table
         .inner_join(halls::table)
         .filter(agent_tokens::revoked_at.is_null())
         .filter(halls::active.eq(true))
-        .select((agent_tokens::token_hash, agent_tokens::hall_code))
-        .load(conn)?)
+        .select((
+            agent_tokens::token_hash,
+            agent_tokens::hall_code,
+            agent_tokens::id,
+            agent_tokens::kind,
+        ))
+        .load::<(String, String, i64, AgentKind)>(conn)?
+        .into_iter()
+        .map(|(hash, hall, id, kind)| (hash, LiveToken { hall, id, kind }))
+        .collect())
 }

@@ -12,7 +12,7 @@
 
 use crate::domain::copy::CopyKind;
 use crate::domain::hall::HallKind;
-use crate::domain::job::JobState;
+use crate::domain::job::{AgentKind, JobState, Pickup};
 use crate::domain::licence::LicenceStatus;
 use crate::domain::role::Role;
 use crate::domain::stock::SheetState;
@@ -71,6 +71,8 @@ text_enum!(
     "notification kind"
 );
 text_enum!(DeliveryState, DeliveryStateColumn, "delivery state");
+text_enum!(Pickup, PickupColumn, "print job pickup");
+text_enum!(AgentKind, AgentKindColumn, "agent token kind");
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@
 use super::licences::LicenceRow;
 use super::schema::{licences, print_jobs};
 use super::{DbConnection, StorageError, StorageResult};
-use crate::domain::job::JobState;
+use crate::domain::job::{JobState, Pickup};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -30,6 +30,9 @@ pub struct JobRow {
     pub updated_at: NaiveDateTime,
     pub printed_at: Option<NaiveDateTime>,
     pub collected_at: Option<NaiveDateTime>,
+    pub pickup: Pickup,
+    /// The kiosk (agent token id) that released a self-service job.
+    pub kiosk_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -47,6 +50,7 @@ pub struct NewJob {
     pub created_by: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub pickup: Pickup,
 }
 
 /// What a state change writes; `None` leaves a column alone, `Some(None)` clears it.
@@ -63,6 +67,7 @@ pub struct JobChanges {
     pub updated_at: Option<NaiveDateTime>,
     pub printed_at: Option<Option<NaiveDateTime>>,
     pub collected_at: Option<Option<NaiveDateTime>>,
+    pub kiosk_id: Option<Option<i64>>,
 }
 
 pub fn insert_job(conn: &mut DbConnection, job: &NewJob) -> StorageResult<()> {
@@ -229,7 +234,8 @@ impl JobRow {
             lease_token_hash,
             lease_expires_at,
             printed_at,
-            collected_at
+            collected_at,
+            kiosk_id
         );
         if let Some(at) = c.updated_at {
             row.updated_at = at;
@@ -296,6 +302,44 @@ pub fn lock_expired_leases(
         DbConnection::Pg(c) => expired!().for_update().skip_locked().load(c)?,
         DbConnection::Sqlite(c) => expired!().load(c)?,
     })
+}
+
+/// The hall's held (self-service) jobs, locked for a release (`FOR UPDATE` on PostgreSQL;
+/// SQLite's writer lock otherwise), each with its holder's code: a kiosk finds the one its
+/// holder's codes match. A hall holds a few dozen at most.
+pub fn lock_held(
+    conn: &mut DbConnection,
+    hall: &str,
+    limit: i64,
+) -> StorageResult<Vec<(JobRow, String)>> {
+    macro_rules! held {
+        () => {
+            print_jobs::table
+                .filter(print_jobs::hall.eq(hall))
+                .filter(print_jobs::state.eq(JobState::Held))
+                .order((print_jobs::created_at.asc(), print_jobs::id.asc()))
+                .limit(limit)
+                .select(JobRow::as_select())
+        };
+    }
+    let jobs: Vec<JobRow> = match conn {
+        DbConnection::Pg(c) => held!().for_update().load(c)?,
+        DbConnection::Sqlite(c) => held!().load(c)?,
+    };
+    let ids: Vec<&str> = jobs.iter().map(|j| j.licence_id.as_str()).collect();
+    let holders: std::collections::HashMap<String, String> = licences::table
+        .filter(licences::id.eq_any(ids))
+        .select((licences::id, licences::holder_code))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(jobs
+        .into_iter()
+        .filter_map(|j| {
+            let holder = holders.get(&j.licence_id)?.clone();
+            Some((j, holder))
+        })
+        .collect())
 }
 
 /// The hall's jobs in the given states, oldest first (reconciliation).

@@ -92,6 +92,7 @@ diesel::table! {
         token_hash -> Text,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        kind -> Text,
     }
 }
 
@@ -181,6 +182,8 @@ diesel::table! {
         collected_at -> Nullable<Timestamp>,
         tracking_token_hash -> Nullable<Text>,
         mobile -> Nullable<Text>,
+        pickup -> Text,
+        kiosk_id -> Nullable<BigInt>,
     }
 }
 

@@ -66,15 +66,22 @@ pub fn find_by_id_prefix(
 }
 
 /// Printed jobs with a mobile number, printed before `cutoff`: candidates for a reminder.
-pub fn printed_with_mobile_before(
+pub fn waiting_with_mobile_before(
     conn: &mut DbConnection,
     cutoff: NaiveDateTime,
     limit: i64,
 ) -> StorageResult<Vec<(JobRow, String)>> {
     let rows: Vec<(JobRow, Option<String>)> = print_jobs::table
-        .filter(print_jobs::state.eq(JobState::Printed))
+        .filter(
+            print_jobs::state
+                .eq(JobState::Printed)
+                .and(print_jobs::printed_at.lt(cutoff))
+                // A self-service job waits for the holder from the moment it is queued.
+                .or(print_jobs::state
+                    .eq(JobState::Held)
+                    .and(print_jobs::created_at.lt(cutoff))),
+        )
         .filter(print_jobs::mobile.is_not_null())
-        .filter(print_jobs::printed_at.lt(cutoff))
         .filter(diesel::dsl::not(diesel::dsl::exists(
             super::schema::notifications::table
                 .filter(super::schema::notifications::job_id.eq(print_jobs::id))
@@ -83,7 +90,7 @@ pub fn printed_with_mobile_before(
                         .eq(crate::domain::tracking::NotificationKind::Reminder),
                 ),
         )))
-        .order(print_jobs::printed_at.asc())
+        .order(print_jobs::created_at.asc())
         .limit(limit)
         .select((JobRow::as_select(), print_jobs::mobile))
         .load(conn)?;

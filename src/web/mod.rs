@@ -64,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(hall::pick_up)
         .service(hall::resolve_job)
         .service(hall::requeue_job)
+        .service(hall::unlock_pickup)
         .service(hall::stock_page)
         .service(hall::void_sheet)
         .service(admin::admin_home)

@@ -89,6 +89,9 @@ pub struct RecoveryCodes {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateAgentTokenRequest {
     pub hall: String,
+    /// `counter` (default): claims the hall's queue; `kiosk`: a self-service kiosk.
+    #[serde(default)]
+    pub kind: crate::domain::job::AgentKind,
 }
 
 /// A new agent token, shown once.
@@ -96,6 +99,7 @@ pub struct CreateAgentTokenRequest {
 pub struct CreatedAgentToken {
     pub id: i64,
     pub hall: String,
+    pub kind: crate::domain::job::AgentKind,
     pub token: String,
 }
 
@@ -104,6 +108,7 @@ pub struct CreatedAgentToken {
 pub struct AgentTokenView {
     pub id: i64,
     pub hall: String,
+    pub kind: crate::domain::job::AgentKind,
     /// RFC 3339.
     pub created_at: String,
     pub revoked_at: Option<String>,

@@ -179,6 +179,17 @@ pub enum ReconcileAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct WhoAmI {
     pub hall: String,
+    /// `counter` or `kiosk` (absent from older servers: counter).
+    #[serde(default)]
+    pub kind: crate::domain::job::AgentKind,
+}
+
+/// `POST /api/v1/agent/release` (kiosk token): the holder's pickup code (from the slip)
+/// and the holder's code (ID number or credit code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseRequest {
+    pub pickup_code: String,
+    pub recipient_code: String,
 }
 
 impl ReconcileAction {

@@ -19,6 +19,10 @@ pub struct QueuePrintJobRequest {
     /// The holder's mobile number (mainland China), for the "ready" and reminder messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mobile: Option<String>,
+    /// `counter` (default) or `kiosk`: self-service pickup at a kiosk of the hall (the job
+    /// is held until the holder releases it there; 422 `no_kiosk` if the hall has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pickup: Option<crate::domain::job::Pickup>,
 }
 
 /// A job as lists show it: never the pickup code, its hash or a lease token.
@@ -30,6 +34,8 @@ pub struct PrintJobSummary {
     pub hall: String,
     pub issuing_hall: String,
     pub state: JobState,
+    /// `counter` or `kiosk` (self-service).
+    pub pickup: crate::domain::job::Pickup,
     pub copies: Vec<CopyKind>,
     pub document_sha256: String,
     pub attempts: i32,

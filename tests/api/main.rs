@@ -13,6 +13,8 @@ mod documents;
 mod halls;
 mod helpers;
 mod keys;
+mod kiosk;
+mod kiosk_browser;
 mod licences;
 mod load;
 mod openapi;

@@ -26,6 +26,7 @@ use crate::verification::{decode_qr_text, TrustList, TrustStore};
 
 mod checks;
 mod jobs;
+mod kiosk;
 mod recovery;
 mod signals;
 #[cfg(test)]
@@ -57,6 +58,8 @@ pub struct AgentConfig {
     pub print_command: Option<String>,
     /// Long-poll seconds per claim (≤ 30).
     pub wait_s: u64,
+    /// Kiosk mode: serve the touch screen here and print only jobs holders release at it.
+    pub kiosk_listen: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,8 @@ pub enum AgentError {
     Locked(PathBuf, String),
     #[error("cannot listen for stop signals: {0}")]
     Signals(std::io::Error),
+    #[error("cannot serve the kiosk screen on {0}: {1}")]
+    KioskListen(String, std::io::Error),
 }
 
 /// Exponential backoff with full jitter: 0.5 s doubling up to 30 s, each wait drawn from
@@ -246,7 +251,26 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         "agent starting"
     );
     agent.recover().await?;
-    agent.main_loop().await?;
+    match agent.cfg.kiosk_listen.clone() {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .map_err(|e| AgentError::KioskListen(addr.clone(), e))?;
+            match agent.client.whoami().await {
+                Ok(w) if w.kind == crate::domain::job::AgentKind::Kiosk => {}
+                Ok(w) => {
+                    tracing::error!(hall = %w.hall, "the token is not a kiosk token: releases will be refused (issue one with `crosscert admin agent-token --kiosk`)")
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot check the token's kind"),
+            }
+            let screen = std::sync::Arc::new(crate::agent::kiosk::KioskScreen::default());
+            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            tracing::info!(listen = %addr, "kiosk screen ready");
+            tokio::spawn(crate::agent::kiosk::serve(listener, screen.clone(), tx));
+            agent.kiosk_loop(rx, screen).await?;
+        }
+        None => agent.main_loop().await?,
+    }
     tracing::info!("agent stopped");
     Ok(())
 }

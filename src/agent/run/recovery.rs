@@ -77,7 +77,10 @@ impl Agent {
                 tracing::info!(job = %job.id, step = "abandoned", server_state = s, "job settled on the server before printing");
             }
             // An operator settled a refused report.
-            (Step::Rejected, S::Printed | S::Collected | S::Cancelled | S::Queued | S::Failed) => {
+            (
+                Step::Rejected,
+                S::Printed | S::Collected | S::Cancelled | S::Queued | S::Held | S::Failed,
+            ) => {
                 self.journal.mark_confirmed(
                     &job.id,
                     &format!("settled on the server: {}", server_state.as_str()),

@@ -131,7 +131,8 @@ pub fn requeue_job(
             ));
         }
         let from = state_of(&job)?;
-        let to = transition(from, JobEvent::Requeue)?;
+        // A kiosk job waits held again, not in the counter agents' queue.
+        let to = job.pickup.settle(transition(from, JobEvent::Requeue)?);
         let licence = licences::get_licence(conn, &job.licence_id)?;
         licence_validity(&licence, today).map_err(|m| refused(Refusal::LicenceNotValid, m))?;
         store::update_job(
@@ -157,7 +158,17 @@ pub fn requeue_job(
     })
 }
 
-/// `POST /api/v1/print-jobs/{id}/unlock-pickup`: reset the wrong-attempt count.
+/// Who may unlock pickup: whoever manages the job; for a self-service job, locked at the
+/// hall's kiosk, also the operators of that hall, who see the holder at the counter.
+pub fn may_unlock_pickup(staff: &Staff, hall: &str, issuing_hall: &str, pickup: Pickup) -> bool {
+    let manager = staff.role == Role::Admin
+        || (staff.role == Role::Issuer && staff.hall_code == issuing_hall);
+    let hall_operator = staff.role == Role::HallOperator && staff.hall_code == hall;
+    manager || (pickup == Pickup::Kiosk && hall_operator)
+}
+
+/// `POST /api/v1/print-jobs/{id}/unlock-pickup`: reset the wrong-attempt count (wrong codes
+/// at the counter or at a kiosk).
 pub fn unlock_pickup(
     conn: &mut DbConnection,
     staff: &Staff,
@@ -165,7 +176,12 @@ pub fn unlock_pickup(
     now: DateTime<Utc>,
 ) -> Result<JobRow, JobError> {
     storage::write_tx(conn, |conn| {
-        let job = managed_job(conn, staff, id)?;
+        let job = visible_job(conn, staff, id, true)?;
+        if !may_unlock_pickup(staff, &job.hall, &job.issuing_hall, job.pickup) {
+            return Err(JobError::Forbidden(
+                "only an administrator or an issuer of the issuing hall (for a self-service job also an operator of the target hall) may unlock pickup".into(),
+            ));
+        }
         store::update_job(
             conn,
             id,
@@ -331,6 +347,40 @@ pub fn record_printed_locked(
     audit::insert_events(conn, now, actor, &events)?;
     // The holder's "ready" message, in this same transaction (the outbox).
     crate::distribution::notify::enqueue_ready_notification(conn, &row, now)?;
+    Ok(row)
+}
+
+/// A kiosk reports a released (self-service) job printed: the holder stands at the kiosk
+/// and takes the paper, so the job goes straight to `collected`, with one audit row saying
+/// self-service, the kiosk and the sheets. Same stock rules as [`record_printed_locked`].
+pub fn record_printed_at_kiosk_locked(
+    conn: &mut DbConnection,
+    job: &JobRow,
+    serials: &[String],
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<JobRow, JobError> {
+    let id = job.id.as_str();
+    let from = state_of(job)?;
+    let to = transition(from, JobEvent::ReportPrintedAtKiosk)?;
+    let mut events = stock::mark_printed(conn, &job.hall, &pages_of(job, serials)?, id, now)?;
+    let at = Some(Some(storage::to_db_time(now)));
+    let row = store::update_locked_job(
+        conn,
+        job,
+        &JobChanges {
+            printed_at: at,
+            collected_at: at,
+            ..end_lease(to, now)
+        },
+    )?;
+    events.push(audit::Event {
+        action: "PrintJobCollected",
+        subject: subject(id),
+        details: json!({"hall": job.hall, "self_service": true, "kiosk_id": job.kiosk_id,
+            "sheets": serials}),
+    });
+    audit::insert_events(conn, now, actor, &events)?;
     Ok(row)
 }
 

@@ -25,7 +25,7 @@ use crate::distribution::routing::{self, RoutingRefusal};
 use crate::distribution::stock::{self, StockError};
 use crate::domain::copy::CopyKind;
 use crate::domain::hall::Hall;
-use crate::domain::job::{transition, JobEvent, JobState, JobTransitionError};
+use crate::domain::job::{transition, JobEvent, JobState, JobTransitionError, Pickup};
 use crate::domain::licence::LicenceStatus;
 use crate::domain::role::Role;
 use crate::registration::RegistrationError;
@@ -53,6 +53,8 @@ pub enum Refusal {
     SameHall,
     /// `mobile` is not a mainland China mobile number.
     InvalidMobile,
+    /// Self-service pickup asked of a hall without a kiosk.
+    NoKiosk,
     Routing(RoutingRefusal),
 }
 
@@ -64,6 +66,7 @@ impl Refusal {
             Refusal::CopyNotAvailable => "copy_not_available",
             Refusal::SameHall => "same_hall",
             Refusal::InvalidMobile => "invalid_mobile",
+            Refusal::NoKiosk => "no_kiosk",
             Refusal::Routing(r) => r.code(),
         }
     }
@@ -220,6 +223,7 @@ pub struct QueueRequest {
     pub copies: Vec<CopyKind>,
     /// The holder's mobile number for notifications (11 digits), if given.
     pub mobile: Option<String>,
+    pub pickup: Pickup,
 }
 
 impl QueueRequest {
@@ -229,6 +233,7 @@ impl QueueRequest {
             hall: text(&req.hall, "hall")?.to_string(),
             copies: parse_copies(req.copies.as_deref())?,
             mobile: crate::distribution::tracking::mobile_of_request(req.mobile.as_deref())?,
+            pickup: req.pickup.unwrap_or_default(),
         })
     }
 }
@@ -297,6 +302,15 @@ fn check_queueable(
     let cert_type = cert_type_of(catalog, licence)?;
     let hall = target_hall(conn, &req.hall)?;
     routing_check(&hall, cert_type, today)?;
+    if req.pickup == Pickup::Kiosk && !storage::agent_tokens::hall_has_kiosk(conn, &hall.code)? {
+        return Err(refused(
+            Refusal::NoKiosk,
+            format!(
+                "pickup: the hall {} has no self-service kiosk; choose counter pickup",
+                hall.name
+            ),
+        ));
+    }
     if let Some(copy) = req.copies.iter().find(|c| !cert_type.copies.contains(c)) {
         return Err(refused(
             Refusal::CopyNotAvailable,
@@ -391,6 +405,7 @@ pub fn summary(row: &JobRow) -> Result<PrintJobSummary, JobError> {
         hall: row.hall.clone(),
         issuing_hall: row.issuing_hall.clone(),
         state: state_of(row)?,
+        pickup: row.pickup,
         copies: copies_of(row),
         document_sha256: row.document_sha256.clone(),
         attempts: row.attempts,

@@ -52,7 +52,7 @@ pub fn queue_job(
         licence_id: licence.id.clone(),
         hall: req.hall.clone(),
         issuing_hall: licence.issuing_hall.clone(),
-        state: JobState::Queued,
+        state: req.pickup.waiting_state(),
         copies: json!(req.copies).to_string(),
         document,
         document_sha256: document_sha256.clone(),
@@ -60,6 +60,7 @@ pub fn queue_job(
         created_by: staff.username.clone(),
         created_at: now,
         updated_at: now,
+        pickup: req.pickup,
     };
     let row = storage::write_tx(conn, |conn| {
         let licence = licence_for_issuer(conn, staff, &req.licence_id, true)?;
@@ -83,12 +84,18 @@ pub fn queue_job(
             &subject(&id),
             json!({
                 "licence_id": job.licence_id, "hall": job.hall, "issuing_hall": job.issuing_hall,
-                "copies": req.copies, "document_sha256": document_sha256,
+                "copies": req.copies, "document_sha256": document_sha256, "pickup": req.pickup.as_str(),
             }),
         )?;
         // Other server processes' waiting agents of the hall (delivered on commit).
         crate::distribution::wakeup::notify_in_tx(conn, &job.hall)?;
-        reload(conn, &id)
+        let row = reload(conn, &id)?;
+        // A self-service job can be collected at the kiosk from now on: the holder's
+        // "ready" message goes in this same transaction.
+        if row.state == crate::domain::job::JobState::Held {
+            crate::distribution::notify::enqueue_ready_notification(conn, &row, ctx.now)?;
+        }
+        Ok(row)
     })?;
     Ok(QueuedJob {
         job: summary(&row)?,

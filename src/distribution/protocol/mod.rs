@@ -29,10 +29,12 @@
 
 mod lease;
 mod reconcile;
+mod release;
 mod report;
 
 pub use lease::{claim_once, document, heartbeat, sweep_expired_leases, void_sheets, LeasedJob};
 pub use reconcile::{reconcile, resolve_job};
+pub use release::release;
 pub use report::{report, ReportAnswer};
 
 use crate::accounts::token_hash;
@@ -83,6 +85,13 @@ pub enum ProtocolError {
     SeqReused { job: String, seq: i64 },
     #[error("{0}")]
     VoidedSheetsRequired(String),
+    /// Release: no held job of the kiosk's hall has both codes (which one is wrong is not
+    /// told), or the hall holds no such job at all.
+    #[error("no held job of this hall matches this pickup code and ID number")]
+    NoHeldJob,
+    /// Release: the job is locked after too many wrong tries.
+    #[error("this job is locked after too many wrong tries: staff at the counter can unlock it")]
+    ReleaseLocked,
     #[error(transparent)]
     Stock(StockError),
     #[error(transparent)]

@@ -37,7 +37,7 @@ fn reconcile_action(agent_state: Option<&str>, server: Option<JobState>) -> Reco
         (_, Some(S::Leased)) => ReconcileAction::None,
         // Paper may exist but the server does not count it printed: a person must look at
         // the sheet before anything prints again.
-        (Some(_), Some(S::Queued | S::Failed | S::Cancelled)) if paper => {
+        (Some(_), Some(S::Queued | S::Held | S::Failed | S::Cancelled)) if paper => {
             ReconcileAction::AskOperator
         }
         // The server's record is final for this agent (printed, collected, cancelled, failed,
@@ -173,7 +173,10 @@ pub fn resolve_job(
         } else {
             JobEvent::ResolveNotPrinted
         };
-        let to = transition(from, event).map_err(JobError::from)?;
+        // A kiosk job not printed waits held for its holder again.
+        let to = job
+            .pickup
+            .settle(transition(from, event).map_err(JobError::from)?);
         if !printed && voided.is_empty() && !no_sheet_taken {
             return Err(ProtocolError::VoidedSheetsRequired(
                 "voided_serials: a reprint needs the sheets of the lost attempt voided in the same call, or no_sheet_taken: true when none was taken".into(),

@@ -4,7 +4,7 @@ use super::lease::{check_lease, hall_job};
 use super::*;
 use crate::distribution::jobs::{end_lease, state_of, subject, JobError};
 use crate::distribution::wakeup;
-use crate::domain::job::{transition, JobEvent, JobState};
+use crate::domain::job::{transition, JobEvent, JobState, Pickup};
 use crate::storage::agent_reports::{self, ReportRow};
 use crate::storage::jobs::{self as store, JobChanges, JobRow};
 use crate::storage::{self, audit, DbConnection, StorageError};
@@ -52,6 +52,15 @@ pub fn report(
         }
         check_lease(&job, &req.lease_token_hash)?;
         let row = match req.outcome {
+            Outcome::Printed if job.pickup == Pickup::Kiosk => {
+                crate::distribution::jobs::record_printed_at_kiosk_locked(
+                    conn,
+                    &job,
+                    &req.sheets,
+                    &actor,
+                    now,
+                )?
+            }
             Outcome::Printed => crate::distribution::jobs::record_printed_locked(
                 conn,
                 &job,
@@ -113,7 +122,10 @@ fn record_failed(
     } else {
         (JobEvent::Uncertain, job.attempts)
     };
-    let to = transition(from, event).map_err(JobError::from)?;
+    // A kiosk job with nothing printed waits held for its holder again, never queued.
+    let to = job
+        .pickup
+        .settle(transition(from, event).map_err(JobError::from)?);
     let row = store::update_locked_job(
         conn,
         job,

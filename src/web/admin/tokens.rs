@@ -5,6 +5,7 @@ use super::*;
 pub struct TokenLine {
     pub id: i64,
     pub hall: String,
+    pub kind: &'static str,
     pub created_at: String,
     pub revoked_at: Option<String>,
 }
@@ -38,6 +39,10 @@ pub(super) async fn render_tokens(
         .map(|t| TokenLine {
             id: t.id,
             hall: t.hall_code,
+            kind: match t.kind {
+                crate::domain::job::AgentKind::Counter => "打印代理",
+                crate::domain::job::AgentKind::Kiosk => "自助终端",
+            },
             created_at: time(t.created_at),
             revoked_at: t.revoked_at.map(time),
         })
@@ -70,11 +75,15 @@ pub async fn issue_token(
 ) -> Result<HttpResponse, PageError> {
     admin_only(&post.session)?;
     let hall = post.form.text("hall").to_string();
+    let kind = match post.form.text("kind") {
+        "kiosk" => crate::domain::job::AgentKind::Kiosk,
+        _ => crate::domain::job::AgentKind::Counter,
+    };
     let now = state.now();
     let actor = post.session.staff.username.clone();
     let h = hall.clone();
     let outcome = state
-        .db(move |conn| Ok::<_, ApiError>(accounts::issue_agent_token(conn, &h, &actor, now)))
+        .db(move |conn| Ok::<_, ApiError>(accounts::issue_agent_token(conn, &h, kind, &actor, now)))
         .await?;
     match outcome {
         Ok((_, token)) => {

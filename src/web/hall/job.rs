@@ -26,7 +26,9 @@ pub(super) struct JobPage {
     holder_name: String,
     licence_status: String,
     copies: String,
+    pickup_label: &'static str,
     pickup_locked: bool,
+    may_unlock: bool,
     may_pick_up: bool,
     sheets: Vec<SheetLine>,
     history: Vec<HistoryLine>,
@@ -139,7 +141,10 @@ pub(super) async fn render_job(
             .map(|c| c.label_zh())
             .collect::<Vec<_>>()
             .join("、"),
+        pickup_label: job.pickup.label_zh(),
         pickup_locked: job.pickup_locked,
+        may_unlock: job.pickup_locked
+            && jobs::may_unlock_pickup(&session.staff, &job.hall, &job.issuing_hall, job.pickup),
         may_pick_up: own_hall && job_state == Some(JobState::Printed),
         may_resolve: own_hall && job_state == Some(JobState::NeedsReconciliation),
         resolve,
@@ -436,6 +441,35 @@ pub async fn requeue_job(
         Err(jobs::JobError::Refused { message, .. }) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Outcome::error(format!("不能重新排队：证照已不在有效状态（{message}）。")),
+        ),
+        Err(e) => return Err(PageError::Api(e.into())),
+    };
+    render_job(&state, &post.session, id, status, outcome).await
+}
+
+/// Unlock pickup after too many wrong codes (at the counter or a kiosk), as
+/// `POST /api/v1/print-jobs/{id}/unlock-pickup`.
+#[post("/jobs/{id}/unlock")]
+pub async fn unlock_pickup(
+    state: web::Data<AppState>,
+    post: FormPost,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id = path.into_inner();
+    let staff = post.session.staff.clone();
+    let now = state.now();
+    let job_id = id.clone();
+    let outcome = state
+        .db(move |conn| Ok::<_, ApiError>(jobs::unlock_pickup(conn, &staff, &job_id, now)))
+        .await?;
+    let (status, outcome) = match outcome {
+        Ok(_) => (
+            StatusCode::OK,
+            Outcome::notice("已解锁，持证人可重新输入取件码和证件号码领取。"),
+        ),
+        Err(jobs::JobError::Forbidden(_)) => (
+            StatusCode::FORBIDDEN,
+            Outcome::error("您不能解锁此任务：请联系发证窗口或管理员。"),
         ),
         Err(e) => return Err(PageError::Api(e.into())),
     };

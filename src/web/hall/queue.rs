@@ -55,8 +55,9 @@ pub struct QueueQuery {
 }
 
 /// The states a hall works through, in the order it meets them.
-pub(super) const TABS: [(JobState, &str); 7] = [
+pub(super) const TABS: [(JobState, &str); 8] = [
     (JobState::Queued, "排队中"),
+    (JobState::Held, "待自助领取"),
     (JobState::Leased, "打印中"),
     (JobState::Printed, "待领取"),
     (JobState::NeedsReconciliation, "待核对"),

@@ -245,6 +245,7 @@ pub async fn queue_print(
         hall: hall.clone(),
         copies: parsed.clone(),
         mobile: Some(post.form.text("mobile").trim().to_string()).filter(|m| !m.is_empty()),
+        pickup: crate::domain::job::Pickup::parse(post.form.text("pickup")),
     };
     let staff = post.session.staff.clone();
     let st = state.clone();
@@ -312,6 +313,10 @@ pub async fn queue_print(
                     rule: jobs::Refusal::InvalidMobile,
                     ..
                 } => "通知手机号有误：请填写 11 位中国大陆手机号码，或留空。".to_string(),
+                jobs::JobError::Refused {
+                    rule: jobs::Refusal::NoKiosk,
+                    ..
+                } => "所选大厅没有自助领取终端，请改选“窗口领取”或其他大厅。".to_string(),
                 jobs::JobError::Refused { .. } | jobs::JobError::UnknownHall(_) => e.to_string(),
                 _ => return Err(e.into()),
             };
