@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 pub struct DeptContext<'a> {
     pub pool: &'a DbPool,
     pub trust: &'a TrustStore,
+    pub gate: &'a crate::verification::gate::VerifyGate,
     pub catalog: &'a Catalog,
     pub public_url: &'a str,
     pub now: DateTime<Utc>,
@@ -126,7 +127,7 @@ pub fn list_licences(
     for row in &rows {
         let licence = wire_licence(row, ctx.catalog, ctx.public_url, today);
         let seal =
-            service::verify_code(ctx.pool, ctx.trust, ctx.catalog, &licence.qr_text, ctx.now)?;
+            service::verify_code(ctx.pool, ctx.trust, ctx.gate, ctx.catalog, &licence.qr_text, ctx.now)?;
         out.push(DeptLicence { licence, seal });
     }
     Ok(DeptLicences {
@@ -158,7 +159,7 @@ pub fn check(
             ),
         });
     }
-    let verdict = service::verify_code(ctx.pool, ctx.trust, ctx.catalog, &req.code, ctx.now)?;
+    let verdict = service::verify_code(ctx.pool, ctx.trust, ctx.gate, ctx.catalog, &req.code, ctx.now)?;
     let mut conn = ctx.pool.get().map_err(crate::storage::StorageError::from)?;
     let row = match &verdict.licence {
         Some(summary) if verdict.authentic => {

@@ -272,6 +272,7 @@ pub fn revoke_share(
 pub struct LookupContext<'a> {
     pub pool: &'a DbPool,
     pub trust: &'a TrustStore,
+    pub gate: &'a crate::verification::gate::VerifyGate,
     pub catalog: &'a Catalog,
     pub key: &'a PickupKey,
     pub public_url: &'a str,
@@ -342,7 +343,7 @@ pub fn lookup(ctx: &LookupContext<'_>, req: &ShareLookupRequest) -> Result<Share
     let mut shared = Vec::with_capacity(rows.len());
     for row in rows {
         let text = qr_text(ctx.public_url, &row.cose);
-        let verdict = service::verify_code(ctx.pool, ctx.trust, ctx.catalog, &text, now)?;
+        let verdict = service::verify_code(ctx.pool, ctx.trust, ctx.gate, ctx.catalog, &text, now)?;
         let status = row.status.effective(row.valid_to, today);
         shared.push(SharedLicence {
             verdict,

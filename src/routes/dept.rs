@@ -51,6 +51,7 @@ where
         let ctx = DeptContext {
             pool: &st.pool,
             trust: &st.trust,
+            gate: &st.verify_gate,
             catalog: &st.catalog,
             public_url: &st.settings.public_url,
             now,

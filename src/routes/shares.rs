@@ -71,6 +71,7 @@ pub async fn run_lookup(
         let ctx = shares::LookupContext {
             pool: &st.pool,
             trust: &st.trust,
+            gate: &st.verify_gate,
             catalog: &st.catalog,
             key: &st.pickup_key,
             public_url: &st.settings.public_url,

@@ -86,6 +86,8 @@ pub(super) fn queue_jobs(
                             licence_id: licence_id.clone(),
                             hall: hall.clone(),
                             copies: ctx.catalog.get(type_code).map(|t| t.copies.clone()),
+                            mobile: None,
+                            pickup: None,
                         };
                         match queue_job(&mut conn, &job_ctx, &staff, &body) {
                             Ok(_) => {

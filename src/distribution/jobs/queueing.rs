@@ -95,7 +95,7 @@ pub fn queue_job(
         if row.state == crate::domain::job::JobState::Held {
             crate::distribution::notify::enqueue_ready_notification(conn, &row, ctx.now)?;
         }
-        Ok(row)
+        Ok::<_, JobError>(row)
     })?;
     Ok(QueuedJob {
         job: summary(&row)?,
