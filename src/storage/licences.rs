@@ -260,6 +260,10 @@ pub fn lock_licence(conn: &mut DbConnection, id: &str) -> StorageResult<Option<L
     })
 }
 
+/// A licence as verification reads it, the issuing authority's name, and the seal's log leaf
+/// (see [`find_for_verification_logged`]).
+pub type LoggedVerifyRow = (VerifyRow, Option<String>, Option<i64>);
+
 /// [`find_for_verification`] and, in the same statement, the newest transparency-log entry
 /// of the seal whose SHA-256 is `seal_sha256` (lowercase hex): `None` when the log has no
 /// entry for it, `Some(-1)` while the entry awaits integration, else its leaf index. One
@@ -269,7 +273,7 @@ pub fn find_for_verification_logged(
     conn: &mut DbConnection,
     identifier: &str,
     seal_sha256: &str,
-) -> StorageResult<Option<(VerifyRow, Option<String>, Option<i64>)>> {
+) -> StorageResult<Option<LoggedVerifyRow>> {
     use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text};
     #[derive(QueryableByName)]
     struct Found {

@@ -457,10 +457,9 @@ async fn a_share_lookup_needs_both_codes_expires_can_be_revoked_and_is_logged() 
 
     // Wrong holder, unknown code: the same answer.
     let a = wrong(lookup(&app, &code, OTHER).await).await;
-    let unknown = if code.starts_with('2') {
-        "3".to_string() + &code[1..]
-    } else {
-        "2".to_string() + &code[1..]
+    let unknown = match code.strip_prefix('2') {
+        Some(rest) => format!("3{rest}"),
+        None => format!("2{}", &code[1..]),
     };
     let b = wrong(lookup(&app, &unknown, HOLDER).await).await;
     assert_eq!(a, b);
