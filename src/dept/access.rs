@@ -126,8 +126,14 @@ pub fn list_licences(
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
         let licence = wire_licence(row, ctx.catalog, ctx.public_url, today);
-        let seal =
-            service::verify_code(ctx.pool, ctx.trust, ctx.gate, ctx.catalog, &licence.qr_text, ctx.now)?;
+        let seal = service::verify_code(
+            ctx.pool,
+            ctx.trust,
+            ctx.gate,
+            ctx.catalog,
+            &licence.qr_text,
+            ctx.now,
+        )?;
         out.push(DeptLicence { licence, seal });
     }
     Ok(DeptLicences {
@@ -159,7 +165,14 @@ pub fn check(
             ),
         });
     }
-    let verdict = service::verify_code(ctx.pool, ctx.trust, ctx.gate, ctx.catalog, &req.code, ctx.now)?;
+    let verdict = service::verify_code(
+        ctx.pool,
+        ctx.trust,
+        ctx.gate,
+        ctx.catalog,
+        &req.code,
+        ctx.now,
+    )?;
     let mut conn = ctx.pool.get().map_err(crate::storage::StorageError::from)?;
     let row = match &verdict.licence {
         Some(summary) if verdict.authentic => {

@@ -9,8 +9,8 @@
 //! the SMS gateway with the message id as idempotency key, and records sent, or the error and
 //! the next attempt (exponential backoff), or gives up after `MAX_DELIVERY_ATTEMPTS`.
 
-use crate::domain::tracking::{after_failure, retry_delay_s, DeliveryState, NotificationKind};
 use crate::domain::job::{JobState, Pickup};
+use crate::domain::tracking::{after_failure, retry_delay_s, DeliveryState, NotificationKind};
 use crate::storage::jobs::JobRow;
 use crate::storage::notifications::{self as outbox, AttemptOutcome, NotificationRow};
 use crate::storage::{self, halls, licences, tracking, DbConnection, DbPool, StorageError};
