@@ -392,3 +392,88 @@ async fn self_service_needs_a_kiosk_and_a_failed_kiosk_print_waits_held_again() 
         .collect();
     assert_eq!(ids, vec![&counter_job["id"]]);
 }
+
+#[tokio::test]
+async fn a_held_job_is_ready_for_the_holder_at_once_with_self_service_and_its_message() {
+    let ctx = setup().await;
+    let code = business_licence_code(&ctx.app);
+    let body = example_body(&ctx.app, &ctx.issuer, &code).await;
+    let licence = issue(&ctx.app, &ctx.issuer, &body).await;
+    let res = ctx
+        .app
+        .post_json(
+            "/api/v1/print-jobs",
+            Some(&ctx.issuer),
+            &json!({"licence_id": licence["id"], "hall": PIZHOU_PARTNER, "copies": ["original"],
+                    "pickup": "kiosk", "mobile": "13800000001"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let job: Value = res.json().await.unwrap();
+    assert_eq!(job["state"], "held");
+    let token = job["tracking_url"]
+        .as_str()
+        .unwrap()
+        .rsplit_once("/T/")
+        .unwrap()
+        .1
+        .to_string();
+    let track = |token: String| {
+        let app = &ctx.app;
+        async move {
+            let res = app.get(&format!("/api/v1/track/{token}"), None).await;
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let seen = track(token.clone()).await;
+    assert_eq!(seen["state"], "ready", "{seen}");
+    assert_eq!(seen["state_label"], "可领取");
+    assert_eq!(seen["self_service"], true);
+
+    // The "ready" message is in the outbox from the moment the job is held, and says kiosk.
+    let mut conn = ctx.app.state.pool.get().unwrap();
+    let rows =
+        crosscert::storage::notifications::list_for_job(&mut conn, job["id"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].kind.as_str(), "ready");
+    assert!(rows[0].body.contains("自助终端"), "{}", rows[0].body);
+    drop(conn);
+
+    // A counter job at the same hall cannot be collected at the kiosk.
+    let other = issue(&ctx.app, &ctx.issuer, &body).await;
+    let res = ctx
+        .app
+        .post_json(
+            "/api/v1/print-jobs",
+            Some(&ctx.issuer),
+            &json!({"licence_id": other["id"], "hall": PIZHOU_PARTNER, "copies": ["original"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let counter_job: Value = res.json().await.unwrap();
+    let counter_token = counter_job["tracking_url"]
+        .as_str()
+        .unwrap()
+        .rsplit_once("/T/")
+        .unwrap()
+        .1
+        .to_string();
+    let seen = track(counter_token).await;
+    assert_eq!(seen["state"], "queued");
+    assert_eq!(seen["self_service"], false);
+
+    // Once the hall's kiosk token is revoked, self-service is no longer offered.
+    let res = ctx
+        .app
+        .post_json(
+            &format!("/api/v1/agent-tokens/{}/revoke", ctx.kiosk_id),
+            Some(&ctx.admin),
+            &json!({}),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let seen = track(token).await;
+    assert_eq!(seen["self_service"], false);
+}
