@@ -281,16 +281,15 @@ impl LogService {
 
     /// Entries for licences sealed before the log existed (start-up, before serving).
     pub async fn backfill(&self) -> Result<usize, StorageError> {
+        let ids = self.blocking(store::unlogged_licences).await?;
         let mut total = 0;
-        loop {
-            let n = self
-                .blocking(|conn| storage::write_tx(conn, |c| store::backfill(c, 1000)))
+        for chunk in ids.chunks(1000) {
+            let chunk = chunk.to_vec();
+            total += self
+                .blocking(move |conn| storage::write_tx(conn, |c| store::backfill(c, &chunk)))
                 .await?;
-            total += n;
-            if n == 0 {
-                return Ok(total);
-            }
         }
+        Ok(total)
     }
 
     /// Rounds every `interval` until the service is dropped.

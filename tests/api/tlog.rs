@@ -359,6 +359,49 @@ async fn five_witnesses_cosign_the_log_and_a_deleted_licence_is_still_seen() {
     assert!(!out.status.success(), "the monitor missed a rewritten log");
 }
 
+/// Licences sealed before the log existed get their `issued` entry at start-up, once each,
+/// oldest first, in batches that each look only at their own licences.
+#[tokio::test]
+async fn licences_sealed_before_the_log_are_entered_once_at_start() {
+    let app = crate::helpers::spawn_app().await;
+    let token = issuer(&app).await;
+    let body = example_body(&app, &token, &business_licence_code(&app)).await;
+    let mut identifiers = Vec::new();
+    for _ in 0..3 {
+        let l = issue(&app, &token, &body).await;
+        identifiers.push(l["identifier"].as_str().unwrap().to_string());
+    }
+    // Nothing to do when every licence has its entry.
+    assert_eq!(app.log.backfill().await.unwrap(), 0);
+    // As if the first two had been sealed before the log.
+    for id in &identifiers[..2] {
+        exec(
+            &format!("DELETE FROM tlog_entries WHERE subject = '{id}'"),
+            &app,
+        );
+    }
+    assert_eq!(app.log.backfill().await.unwrap(), 2);
+    assert_eq!(app.log.backfill().await.unwrap(), 0);
+    let mut conn = app.state.pool.get().unwrap();
+    assert!(crosscert::storage::tlog::unlogged_licences(&mut conn)
+        .unwrap()
+        .is_empty());
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    for id in &identifiers {
+        use diesel::RunQueryDsl;
+        let c: Count = diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM tlog_entries WHERE subject = '{id}' AND kind = 'issued'"
+        ))
+        .get_result(&mut *conn)
+        .unwrap();
+        assert_eq!(c.n, 1, "{id}");
+    }
+}
+
 /// The log's cost per issuance at 10,000 licences (time and bytes), on the test database
 /// (SQLite, or PostgreSQL with TEST_DATABASE_URL):
 /// `cargo test --release --test api tlog_cost -- --ignored --nocapture`.
