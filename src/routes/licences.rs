@@ -160,8 +160,10 @@ pub async fn licence_pdf(
             crate::electronic::licence_download(conn, &st.electronic_context(), &staff, &id)
         })
         .await?;
+    // A holder's signed licence: not kept by shared caches or the browser's history.
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
+        .insert_header(("Cache-Control", "no-store"))
         .insert_header((
             "Content-Disposition",
             format!("inline; filename=\"{name}\""),

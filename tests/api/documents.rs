@@ -87,6 +87,8 @@ async fn every_type_renders_its_holder_number_and_a_qr_that_reads_back() {
                     .await;
                 assert_eq!(res.status(), 200, "{code}");
                 assert_eq!(res.headers()["content-type"], "application/pdf");
+                // The holder's signed licence is not kept by caches.
+                assert_eq!(res.headers()["cache-control"], "no-store");
                 let pdf = res.bytes().await.unwrap();
                 let size = pdf.len();
                 let path = dir_path.join(format!("{code}.pdf"));
