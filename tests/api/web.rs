@@ -605,6 +605,10 @@ async fn queue_and_pickup_through_forms() {
     let job = text_between(&slip, "id=\"job-id\">", "<").to_string();
     assert_eq!(code.len(), 8, "{code}");
     assert!(slip.contains("邳州市政务服务中心"));
+    assert!(
+        text_between(&slip, "id=\"pickup-mode\">", "<").starts_with("窗口领取"),
+        "a counter job's slip says so"
+    );
     // The code is shown once: the job's pages never show it again.
     let job_page = issuer
         .get(&app, &format!("/jobs/{job}"))

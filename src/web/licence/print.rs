@@ -216,6 +216,8 @@ pub(super) struct SlipPage {
     hall_address: String,
     partner: bool,
     copies: String,
+    /// Self-service: collected at the hall's 24-hour kiosk, not at the counter.
+    self_service: bool,
     queued_at: String,
     tracking_url: String,
     /// The tracking URL's QR code (SVG, trusted: drawn here).
@@ -293,6 +295,7 @@ pub async fn queue_print(
                 hall_name: hall.name,
                 hall_address: hall.address,
                 copies: copies.join("、"),
+                self_service: queued.job.pickup == crate::domain::job::Pickup::Kiosk,
                 queued_at: state.now().format("%Y-%m-%d %H:%M UTC").to_string(),
                 tracking_qr: crate::distribution::tracking::tracking_qr_svg(&queued.tracking_url)
                     .unwrap_or_default(),
