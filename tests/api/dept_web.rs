@@ -4,17 +4,9 @@
 
 use crate::helpers::{spawn_app, CITY_HALL, LANSHAN_HALL};
 use crate::licences::{business_licence_code, example_body, issue};
-use crate::web::web_login;
+use crate::web::{text_between as between, web_login};
 use crosscert::domain::role::Role;
 use serde_json::Value;
-
-fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
-    let s = html
-        .find(start)
-        .unwrap_or_else(|| panic!("{start} in page"))
-        + start.len();
-    html[s..].split(end).next().unwrap()
-}
 
 #[tokio::test]
 async fn dept_client_pages_share_pages_and_the_public_share_page() {

@@ -9,92 +9,13 @@
 
 use crate::helpers::{free_port, spawn_app, TestApp, CITY_HALL, PIZHOU_PARTNER};
 use crate::licences::{business_licence_code, example_body, issue, issuer};
+use crate::web_browser::{browser_sized, start_driver, wait_for_port};
 use crosscert::domain::role::Role;
 use fantoccini::key::Key;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-struct Driver {
-    child: std::process::Child,
-    port: u16,
-    profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    /// Stops chromedriver and the browsers it started (its process group).
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(std::process::Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_driver() -> Option<Driver> {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        eprintln!("SKIPPED kiosk browser test: {CHROMIUM} or {CHROMEDRIVER} is missing");
-        return None;
-    }
-    let port = free_port();
-    let child = std::process::Command::new(CHROMEDRIVER)
-        .process_group(0)
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    let driver = Driver {
-        child,
-        port,
-        profile: tempfile::tempdir().unwrap(),
-    };
-    wait_for_port(port).await;
-    Some(driver)
-}
-
-async fn wait_for_port(port: u16) {
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("nothing listens on {port}");
-}
-
-async fn browser(driver: &Driver) -> Client {
-    let profile = driver.profile.path().display().to_string();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--lang=zh-CN",
-                format!("--user-data-dir={profile}"), "--window-size=1080,1920",
-            ],
-        }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("a WebDriver session")
-}
 
 async fn visible_text(c: &Client, css: &str, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -224,7 +145,7 @@ async fn a_holder_scans_types_the_id_number_and_takes_the_certificate_from_the_k
     assert_eq!(now["state"], "held");
     assert!(agent.printed().is_empty());
 
-    let c = browser(&driver).await;
+    let c = browser_sized(&driver, 1080, 1920).await;
     c.set_window_size(1080, 1920).await.unwrap();
     c.goto(&format!("http://127.0.0.1:{}/", agent.port))
         .await

@@ -495,7 +495,7 @@ fn lease(app: &TestApp, job_id: &str, hall: &str) -> crosscert::storage::PooledC
     conn
 }
 
-fn text_between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+pub(crate) fn text_between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
     let s = html
         .find(start)
         .unwrap_or_else(|| panic!("{start} in page"))

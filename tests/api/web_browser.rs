@@ -59,19 +59,31 @@ pub(crate) async fn start_driver() -> Option<Driver> {
         port,
         _profile: tempfile::tempdir().unwrap(),
     };
-    for _ in 0..100 {
+    wait_for_port(port).await;
+    Some(driver)
+}
+
+/// Waits (up to 30 s) until something listens on the local `port`.
+pub(crate) async fn wait_for_port(port: u16) {
+    for _ in 0..300 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return Some(driver);
+            return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("chromedriver did not listen on {port}");
+    panic!("nothing listens on {port}");
 }
 
+/// A headless Chromium session with a staff-desk window.
 pub(crate) async fn browser(driver: &Driver) -> Client {
+    browser_sized(driver, 1280, 1400).await
+}
+
+/// A headless Chromium session with a `width` x `height` window.
+pub(crate) async fn browser_sized(driver: &Driver, width: u32, height: u32) -> Client {
     let profile = driver._profile.path().display().to_string();
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -82,7 +94,7 @@ pub(crate) async fn browser(driver: &Driver) -> Client {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-dev-shm-usage", "--lang=zh-CN",
-                format!("--user-data-dir={profile}"), "--window-size=1280,1400",
+                format!("--user-data-dir={profile}"), format!("--window-size={width},{height}"),
             ],
         }),
     );
