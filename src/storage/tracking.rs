@@ -65,7 +65,8 @@ pub fn find_by_id_prefix(
         .load(conn)?)
 }
 
-/// Printed jobs with a mobile number, printed before `cutoff`: candidates for a reminder.
+/// Jobs waiting for their holder, with a mobile number and no reminder yet: printed before
+/// `cutoff`, or held for a kiosk since before `cutoff`. Candidates for a reminder, oldest first.
 pub fn waiting_with_mobile_before(
     conn: &mut DbConnection,
     cutoff: NaiveDateTime,
