@@ -3,16 +3,23 @@
 //! 1. creates an issuer, one busy agent (Pizhou) and `IDLE` idle agents (200 by default,
 //!    spread over the other halls), and registers 100,000 sheets of stock for Pizhou;
 //! 2. issues and queues `JOBS` licences to Pizhou;
-//! 3. starts the idle agents long-polling (`wait_s` 30, claim again at once) and, when
-//!    counts the statements the server sends over `IDLE_SECONDS` (`db_statements_total` on
-//!    `/metrics`, BEGIN and COMMIT included) and, when `PG_URL` is set, the database's
-//!    transactions (`pg_stat_database.xact_commit + xact_rollback`): the cost of idle agents;
+//! 3. counts the statements the server sends on its own (background tasks, no agent) over
+//!    `IDLE_SECONDS` (`db_statements_total` on `/metrics`, BEGIN and COMMIT included), then
+//!    starts the idle agents long-polling (`wait_s` 30, claim again at once) and counts again
+//!    over `IDLE_SECONDS` and, when `PG_URL` is set, the database's transactions
+//!    (`pg_stat_database.xact_commit + xact_rollback`): the cost of idle agents is the
+//!    difference;
 //! 4. runs `WORKERS` busy agents doing claim -> document -> report printed until the queue is
 //!    empty, with the idle agents still connected, and prints cycles/s, claim latency and
-//!    statements per cycle.
+//!    statements per cycle;
+//! 5. with one agent of the busy hall long-polling (and the idle agents still connected),
+//!    queues `LATENCY_JOBS` jobs one after another and prints the time from each queueing's
+//!    answer (the job is committed) to the agent's printed report being answered: queued ->
+//!    printed at a connected agent.
 //!
 //! Configuration by environment (cargo passes `--bench` as an argument): BASE, ADMIN_PASSWORD,
-//! JOBS (2000), WORKERS (16), IDLE (200), IDLE_SECONDS (60), PG_URL (optional).
+//! JOBS (2000), WORKERS (16), IDLE (200), IDLE_SECONDS (60), LATENCY_JOBS (200), PG_URL
+//! (optional).
 
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -135,6 +142,7 @@ async fn main() -> Res<()> {
     let workers = env_num("WORKERS", 16);
     let idle = env_num("IDLE", 200);
     let idle_seconds = env_num("IDLE_SECONDS", 60);
+    let latency_jobs = env_num("LATENCY_JOBS", 200);
     let pg_url = std::env::var("PG_URL").ok();
     let api = Arc::new(Api {
         http: reqwest::Client::builder()
@@ -240,7 +248,17 @@ async fn main() -> Res<()> {
         started.elapsed().as_secs_f64()
     );
 
-    // 3. idle agents
+    // 3. the server alone, then with idle agents (after the issuing's log and list rounds)
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let statements_before = api.statements().await?;
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(idle_seconds)).await;
+    let alone = api.statements().await? - statements_before;
+    let alone_rate = alone as f64 / t0.elapsed().as_secs_f64();
+    println!(
+        "server alone for {:.0} s: {alone} database statements = {alone_rate:.2}/s (background tasks)",
+        t0.elapsed().as_secs_f64()
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let idle_claims = Arc::new(AtomicU64::new(0));
     for token in idle_tokens {
@@ -284,8 +302,9 @@ async fn main() -> Res<()> {
     let statements = api.statements().await? - statements_before;
     let window = t0.elapsed().as_secs_f64();
     println!(
-        "idle: {idle} agents long-polling for {window:.0} s: {statements} database statements = {:.2}/s",
-        statements as f64 / window
+        "idle: {idle} agents long-polling for {window:.0} s: {statements} database statements = {:.2}/s; the agents' own cost {:.2}/s",
+        statements as f64 / window,
+        statements as f64 / window - alone_rate
     );
     if let (Some(url), Some(before)) = (pg_url, pg_before) {
         tokio::time::sleep(Duration::from_secs(11)).await;
@@ -360,7 +379,6 @@ async fn main() -> Res<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let statements = api.statements().await? - statements_before;
-    stop.store(true, Ordering::Relaxed);
     latencies.sort();
     let done = cycles.load(Ordering::Relaxed);
     println!(
@@ -382,5 +400,114 @@ async fn main() -> Res<()> {
     if done != queued.load(Ordering::Relaxed) {
         return Err(format!("{done} cycles for {} jobs", queued.load(Ordering::Relaxed)).into());
     }
+    if latency_jobs > 0 {
+        queued_to_printed(&api, &issuer, &busy, &example, latency_jobs, &serial).await?;
+    }
+    stop.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Phase 5: one agent of the busy hall long-polls; jobs are queued one at a time (each
+/// licence issued beforehand), and each is timed from the queueing's answer to the printed
+/// report's answer.
+async fn queued_to_printed(
+    api: &Arc<Api>,
+    issuer: &str,
+    agent: &str,
+    example: &Value,
+    n: u64,
+    serial: &Arc<AtomicU64>,
+) -> Res<()> {
+    let mut licences = Vec::new();
+    for _ in 0..n {
+        let (s, licence) = api.post("/api/v1/licences", issuer, example).await?;
+        if s != 201 {
+            return Err(format!("issue: {s} {licence}").into());
+        }
+        licences.push(licence["id"].as_str().ok_or("licence id")?.to_string());
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
+    let (api2, agent, serial) = (api.clone(), agent.to_string(), serial.clone());
+    let printer = tokio::spawn(async move {
+        let mut printed = 0;
+        while printed < n {
+            let (s, claimed) = api2
+                .post(
+                    "/api/v1/agent/claim",
+                    &agent,
+                    &json!({"max": 1, "wait_s": 30}),
+                )
+                .await?;
+            if s != 200 {
+                return Err::<(), Box<dyn std::error::Error + Send + Sync>>(
+                    format!("claim: {s} {claimed}").into(),
+                );
+            }
+            let Some(job) = claimed["jobs"].as_array().and_then(|j| j.first()).cloned() else {
+                continue;
+            };
+            let id = job["id"].as_str().ok_or("id")?.to_string();
+            let lease = job["lease_token"].as_str().ok_or("lease")?;
+            let pdf = api2
+                .http
+                .get(format!("{}/api/v1/agent/jobs/{id}/document", api2.base))
+                .bearer_auth(&agent)
+                .header("Lease-Token", lease)
+                .send()
+                .await?;
+            if pdf.status() != 200 || !pdf.bytes().await?.starts_with(b"%PDF") {
+                return Err("document".into());
+            }
+            let k = serial.fetch_add(1, Ordering::Relaxed);
+            let (s, body) = api2
+                .post(
+                    &format!("/api/v1/agent/jobs/{id}/report"),
+                    &agent,
+                    &json!({"lease_token": lease, "seq": 1, "outcome": "printed", "sheets": [format!("LOAD{k:07}")]}),
+                )
+                .await?;
+            if s != 200 {
+                return Err(format!("report: {s} {body}").into());
+            }
+            tx.send((id, Instant::now()))?;
+            printed += 1;
+        }
+        Ok(())
+    });
+    // Let the agent settle into its long poll before the first job.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut latencies = Vec::new();
+    for licence in licences {
+        let (s, job) = api
+            .post(
+                "/api/v1/print-jobs",
+                issuer,
+                &json!({"licence_id": licence, "hall": BUSY_HALL, "copies": ["original"]}),
+            )
+            .await?;
+        let queued_at = Instant::now();
+        if s != 201 {
+            return Err(format!("queue: {s} {job}").into());
+        }
+        let id = job["id"].as_str().ok_or("job id")?;
+        let (printed_id, printed_at) = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await?
+            .ok_or("the agent stopped")?;
+        if printed_id != id {
+            return Err(format!("the agent printed {printed_id}, not {id}").into());
+        }
+        latencies.push(printed_at.saturating_duration_since(queued_at));
+        // A pause, as between real jobs: the agent is back in its long poll.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    printer.await??;
+    latencies.sort();
+    println!(
+        "queued -> printed at a connected agent: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} jobs, one at a time)",
+        percentile(&latencies, 0.50).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+        latencies.len()
+    );
     Ok(())
 }

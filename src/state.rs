@@ -94,18 +94,29 @@ impl AppState {
     }
 
     /// Run blocking database work on the blocking pool, never on an async worker; the pooled
-    /// connection is taken inside the closure.
+    /// connection is taken inside the closure. Halls whose jobs the work made claimable
+    /// (`wakeup::notify_in_tx`) are woken once it has returned, i.e. after its commit.
     pub async fn db<T, E, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: Into<ApiError> + Send + 'static,
     {
+        use crate::distribution::wakeup::take_noted;
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || -> Result<T, ApiError> {
-            let mut conn = pool.get().map_err(StorageError::from)?;
-            f(&mut conn).map_err(Into::into)
+        let (result, noted) = tokio::task::spawn_blocking(move || {
+            // Whatever an earlier user of this thread left (none of it ours).
+            drop(take_noted());
+            let result = pool
+                .get()
+                .map_err(|e| ApiError::from(StorageError::from(e)))
+                .and_then(|mut conn| f(&mut conn).map_err(Into::into));
+            (result, take_noted())
         })
-        .await?
+        .await?;
+        for hall in &noted {
+            self.wakeups.wake(hall);
+        }
+        result
     }
 }

@@ -31,7 +31,9 @@ pub async fn claim(
 
 /// Answers at once when jobs wait, else waits for a wake-up of the hall (or the slow
 /// fallback poll) until `wait_s` passes. While waiting it holds no connection and no thread:
-/// only a `Notified` future. Each look is one `protocol::claim_once`.
+/// only a `Notified` future. Each look is one `protocol::claim_once`, except that a long poll
+/// skips the look while the hall's last look found its queue empty and nothing has woken the
+/// hall since (`wakeup::JobWakeups::before_look`): idle halls cost no query per claim.
 async fn long_poll_claim(
     state: &AppState,
     hall: &str,
@@ -45,14 +47,27 @@ async fn long_poll_claim(
         let notified = notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (h, now) = (hall.to_string(), state.now());
-        let claimed = state
-            .db(move |conn| protocol::claim_once(conn, &h, limits.max, now))
-            .await?;
-        if !claimed.is_empty() {
-            let url = &state.settings.public_url;
-            let jobs = claimed.iter().map(|c| c.to_wire(url)).collect();
-            return Ok(ClaimResponse { jobs });
+        // A claim that does not wait looks in any case: a job queued by another process may
+        // not have woken this one yet.
+        let before = state.wakeups.before_look(hall, Instant::now());
+        if limits.wait_s == 0 || !before.known_empty {
+            let (h, now) = (hall.to_string(), state.now());
+            let claimed = state
+                .db(move |conn| protocol::claim_once(conn, &h, limits.max, now))
+                .await?;
+            match claimed {
+                protocol::Claimed::Jobs(jobs) if !jobs.is_empty() => {
+                    let url = &state.settings.public_url;
+                    let jobs = jobs.iter().map(|c| c.to_wire(url)).collect();
+                    return Ok(ClaimResponse { jobs });
+                }
+                protocol::Claimed::QueueEmpty => {
+                    state
+                        .wakeups
+                        .found_empty(hall, before.generation, Instant::now())
+                }
+                protocol::Claimed::Jobs(_) => {}
+            }
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -153,10 +168,7 @@ pub async fn report(
     let answer = state
         .db(move |conn| protocol::report(conn, &agent.hall_code, &id, &body, now))
         .await?;
-    if let Some(hall) = &answer.requeued_hall {
-        state.wakeups.wake(hall);
-    }
-    Ok(HttpResponse::Ok().json(answer.body))
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 #[utoipa::path(tag = "agent", security(("agent" = [])), request_body = VoidSheetsRequest, responses((status = 200, body = VoidSheetsResponse)))]

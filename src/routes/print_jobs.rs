@@ -30,7 +30,6 @@ pub async fn queue_print_job(
             jobs::queue_job(conn, &ctx, &staff, &body)
         })
         .await?;
-    state.wakeups.wake(&queued.job.hall);
     // Shown this once: only its hash is stored.
     Ok(HttpResponse::Created().json(QueuedPrintJob {
         job: queued.job,
@@ -111,18 +110,11 @@ pub async fn change_print_job(
                 }
                 other => return Err(ApiError::not_found(format!("no print job action {other}"))),
             };
-            let claimable =
-                (row.state == crate::domain::job::JobState::Queued).then(|| row.hall.clone());
-            jobs::detail(conn, &st.catalog, &row, now.date_naive())
-                .map(|job| (job, claimable))
-                .map_err(ApiError::from)
+            // Rerouted, requeued or resolved for a reprint: the action noted the hall, and
+            // `AppState::db` wakes its agents after the commit.
+            jobs::detail(conn, &st.catalog, &row, now.date_naive()).map_err(ApiError::from)
         })
         .await?;
-    // Rerouted, requeued or resolved for a reprint: the hall's agents may claim it now.
-    let (job, claimable) = job;
-    if let Some(hall) = claimable {
-        state.wakeups.wake(&hall);
-    }
     Ok(HttpResponse::Ok().json(job))
 }
 

@@ -281,6 +281,17 @@ pub fn has_claimable(conn: &mut DbConnection, hall: &str) -> StorageResult<bool>
     .get_result(conn)?)
 }
 
+/// Whether any leased job's lease ran out before `now` (the sweeper's read before it locks).
+pub fn has_expired_leases(conn: &mut DbConnection, now: NaiveDateTime) -> StorageResult<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        print_jobs::table
+            .select(print_jobs::id)
+            .filter(print_jobs::state.eq(JobState::Leased))
+            .filter(print_jobs::lease_expires_at.lt(now)),
+    ))
+    .get_result(conn)?)
+}
+
 /// Leased jobs whose lease ran out before `now`, oldest expiry first, locked like
 /// `lock_claimable` (a job being reported right now is skipped, not waited for).
 pub fn lock_expired_leases(

@@ -72,6 +72,28 @@ struct One {
     id: i64,
 }
 
+/// What a round looks at first, in one statement: entries waiting to be integrated, the
+/// integrated size, the largest published checkpoint.
+#[derive(QueryableByName, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoundLook {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub pending: bool,
+    #[diesel(sql_type = BigInt)]
+    pub size: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    pub published: Option<i64>,
+}
+
+/// See [`RoundLook`]: an idle log costs this one read per round.
+pub fn round_look(conn: &mut DbConnection) -> StorageResult<RoundLook> {
+    Ok(diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM tlog_entries WHERE leaf_index IS NULL) AS pending, \
+                (SELECT size FROM tlog_state WHERE id = 1) AS size, \
+                (SELECT MAX(size) FROM tlog_checkpoints) AS published",
+    )
+    .get_result(conn)?)
+}
+
 /// Are entries waiting to be integrated?
 pub fn has_pending(conn: &mut DbConnection) -> StorageResult<bool> {
     let row: Option<One> =

@@ -97,24 +97,25 @@ impl LogService {
     /// Integrate pending entries, sign a checkpoint, gather cosignatures, publish.
     pub async fn run_round(&self) -> Result<Round, StorageError> {
         let _one = self.round.lock().await;
-        // An idle log costs two small reads a round, no write transaction.
+        // An idle log costs one small read a round, no write transaction.
         let (size, root) = self
             .blocking(|conn| {
-                if store::has_pending(conn)? {
-                    return storage::write_tx(conn, |c| store::integrate(c, 10_000)).map(Some);
+                let look = store::round_look(conn)?;
+                if look.pending {
+                    let (size, root) = storage::write_tx(conn, |c| store::integrate(c, 10_000))?;
+                    return Ok((size, Some(root)));
                 }
-                let size = store::size(conn)?;
-                if store::latest_head(conn)?.is_some_and(|(published, _)| published >= size) {
-                    return Ok(None);
+                let size = u64::try_from(look.size).unwrap_or(0);
+                if look.published.is_some_and(|p| p >= look.size) {
+                    return Ok((size, None));
                 }
                 let root = merkle::root(&mut store::DbHashes::new(conn), size)?;
-                Ok(Some((size, root)))
+                Ok((size, Some(root)))
             })
-            .await?
-            .map_or((None, None), |(s, r)| (Some(s), Some(r)));
-        let (Some(size), Some(root)) = (size, root) else {
+            .await?;
+        let Some(root) = root else {
             return Ok(Round {
-                size: self.blocking(store::size).await?,
+                size,
                 cosigned: None,
                 published: false,
             });

@@ -544,6 +544,81 @@ async fn a_hall_operator_cannot_open_another_halls_queue_or_stock() {
     assert_eq!(licence_count(&app), 0);
 }
 
+/// A job queued from the staff page wakes its hall's waiting agent at once, like one queued
+/// through the API, even after the agent's last look found the queue empty (the server then
+/// answers idle looks from memory until something wakes the hall).
+#[tokio::test]
+async fn a_job_queued_from_the_page_wakes_a_waiting_agent_at_once() {
+    use serde_json::{json, Value};
+    use std::time::{Duration, Instant};
+    let app = spawn_app().await;
+    let issuer = issuer_session(&app).await;
+    let admin = app
+        .staff("root", Role::Admin, crate::helpers::CITY_HALL)
+        .await;
+    let res = app
+        .post_json(
+            "/api/v1/agent-tokens",
+            Some(&admin),
+            &json!({"hall": PIZHOU_PARTNER}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let agent = res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let claim = |wait_s: u64| {
+        let (url, agent) = (app.url("/api/v1/agent/claim"), agent.clone());
+        async move {
+            let res = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(agent)
+                .json(&json!({"max": 1, "wait_s": wait_s}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()["jobs"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    // An empty look: the hall is now known to have nothing queued.
+    assert!(claim(1).await.is_empty());
+    assert!(
+        claim(1).await.is_empty(),
+        "answered from memory, still empty"
+    );
+    let licence_page = issue_through_form(&app, &issuer).await;
+    let id = licence_page.trim_start_matches("/licences/").to_string();
+
+    let started = Instant::now();
+    let waiter = claim(30);
+    let queue = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        issuer
+            .post(
+                &app,
+                &format!("/licences/{id}/print"),
+                &[("hall", PIZHOU_PARTNER), ("copies", "original")],
+            )
+            .await
+            .status()
+    };
+    let (jobs, status) = tokio::join!(waiter, queue);
+    assert_eq!(status, 201);
+    assert_eq!(jobs.len(), 1, "woken with the page's job");
+    assert_eq!(jobs[0]["licence_id"], id);
+    // Without a wake-up the waiter would look again only after 30 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "woken at once: {:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn queue_and_pickup_through_forms() {
     let app = spawn_app().await;

@@ -98,6 +98,15 @@ impl LeasedJob {
     }
 }
 
+/// What one claim attempt found (no `Debug`: it holds lease tokens).
+pub enum Claimed {
+    /// The hall had no queued job at all (the caller may remember that until a wake-up).
+    QueueEmpty,
+    /// The jobs leased: none when every queued job was locked by another claimer or was
+    /// cancelled for its licence.
+    Jobs(Vec<LeasedJob>),
+}
+
 /// One claim attempt: lease up to `max` of the hall's oldest queued jobs. Jobs whose licence
 /// is no longer valid are cancelled on the way and not handed out.
 pub fn claim_once(
@@ -105,11 +114,11 @@ pub fn claim_once(
     hall: &str,
     max: i64,
     now: DateTime<Utc>,
-) -> Result<Vec<LeasedJob>, ProtocolError> {
+) -> Result<Claimed, ProtocolError> {
     // Most looks of idle halls find nothing: ask first, without a write transaction (a job
     // queued just after this look wakes the caller, who registered before looking).
     if !store::has_claimable(conn, hall)? {
-        return Ok(Vec::new());
+        return Ok(Claimed::QueueEmpty);
     }
     let today = now.date_naive();
     // A partner whose agreement has run out takes no new work (jobs already queued to it
@@ -172,7 +181,7 @@ pub fn claim_once(
                 break;
             }
         }
-        Ok(claimed)
+        Ok(Claimed::Jobs(claimed))
     })
 }
 
@@ -278,6 +287,10 @@ pub fn sweep_expired_leases(
     conn: &mut DbConnection,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, ProtocolError> {
+    // Nearly every sweep finds nothing: one read, and no write transaction, until one would.
+    if !store::has_expired_leases(conn, storage::to_db_time(now))? {
+        return Ok(Vec::new());
+    }
     storage::write_tx(conn, |conn| {
         if !store::try_sweep_lock(conn, SWEEP_LOCK_KEY)? {
             return Ok(Vec::new());

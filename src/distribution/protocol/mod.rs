@@ -32,10 +32,12 @@ mod reconcile;
 mod release;
 mod report;
 
-pub use lease::{claim_once, document, heartbeat, sweep_expired_leases, void_sheets, LeasedJob};
+pub use lease::{
+    claim_once, document, heartbeat, sweep_expired_leases, void_sheets, Claimed, LeasedJob,
+};
 pub use reconcile::{reconcile, resolve_job};
 pub use release::release;
-pub use report::{report, ReportAnswer};
+pub use report::report;
 
 use crate::accounts::token_hash;
 use crate::distribution::jobs::JobError;
@@ -50,8 +52,8 @@ pub const MAX_CLAIM: i64 = 10;
 pub const MAX_WAIT_S: u64 = 30;
 /// A waiting claim looks again this often even without a wake-up (a lost notification, a
 /// claimer that rolled back). As long as the longest wait: an agent claims again as soon as
-/// its wait ends, and that claim looks at once, so a lost wake-up costs at most one wait
-/// while 200 idle agents cost one query per wait each (about 7 per second), not two.
+/// its wait ends, and that claim looks at once (unless the hall's last look found its queue
+/// empty and nothing has woken it since: `wakeup::EMPTY_MEMO_TTL`).
 pub const POLL_FALLBACK: std::time::Duration = std::time::Duration::from_secs(MAX_WAIT_S);
 /// How often the server looks for expired leases.
 pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);

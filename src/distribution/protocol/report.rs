@@ -12,22 +12,15 @@ use crate::wire::agent as wire;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-/// A report's answer, as first given (a retry gets the stored one).
-#[derive(Debug, Clone)]
-pub struct ReportAnswer {
-    pub body: wire::ReportResponse,
-    /// The job went back to `queued` (wake the hall's agents).
-    pub requeued_hall: Option<String>,
-}
-
-/// `POST /api/v1/agent/jobs/{id}/report`.
+/// `POST /api/v1/agent/jobs/{id}/report`: the answer as first given (a retry gets the stored
+/// one). A job back in `queued` notes its hall for a wake-up (`wakeup::notify_in_tx`).
 pub fn report(
     conn: &mut DbConnection,
     hall: &str,
     id: &str,
     body: &crate::wire::agent::ReportRequest,
     now: DateTime<Utc>,
-) -> Result<ReportAnswer, ProtocolError> {
+) -> Result<wire::ReportResponse, ProtocolError> {
     let req = ParsedReport::from_request(body)?;
     let fingerprint = req.fingerprint();
     let actor = agent_actor(hall);
@@ -45,10 +38,7 @@ pub fn report(
                     "stored report answer of job {id} is not JSON: {e}"
                 ))
             })?;
-            return Ok(ReportAnswer {
-                body,
-                requeued_hall: None,
-            });
+            return Ok(body);
         }
         check_lease(&job, &req.lease_token_hash)?;
         let row = match req.outcome {
@@ -70,8 +60,7 @@ pub fn report(
             )?,
             Outcome::Failed => record_failed(conn, &job, &req, &actor, now)?,
         };
-        let requeued = row.state == JobState::Queued;
-        if requeued {
+        if row.state == JobState::Queued {
             wakeup::notify_in_tx(conn, hall)?;
         }
         let answer = wire::ReportResponse {
@@ -94,10 +83,7 @@ pub fn report(
                 at: storage::to_db_time(now),
             },
         )?;
-        Ok(ReportAnswer {
-            body: answer,
-            requeued_hall: requeued.then(|| hall.to_string()),
-        })
+        Ok(answer)
     })
 }
 

@@ -398,8 +398,7 @@ pub async fn resolve_job(
     let notice = if row.state == JobState::Printed {
         "已记录为已打印，可凭领取码交付。".to_string()
     } else {
-        // Back in the queue: the hall's agents may claim it now.
-        state.wakeups.wake(&row.hall);
+        // Back in the queue: `AppState::db` woke the hall's agents after the commit.
         "已退回打印队列，打印代理将重新打印。".to_string()
     };
     render_job(
@@ -427,13 +426,10 @@ pub async fn requeue_job(
         .db(move |conn| Ok::<_, ApiError>(jobs::requeue_job(conn, &staff, &job_id, now)))
         .await?;
     let (status, outcome) = match outcome {
-        Ok(row) => {
-            state.wakeups.wake(&row.hall);
-            (
-                StatusCode::OK,
-                Outcome::notice("已重新排队，打印代理将再次尝试打印。"),
-            )
-        }
+        Ok(_) => (
+            StatusCode::OK,
+            Outcome::notice("已重新排队，打印代理将再次尝试打印。"),
+        ),
         Err(jobs::JobError::Transition(_)) => (
             StatusCode::CONFLICT,
             Outcome::error("只有“打印失败”的任务可以重新排队，请刷新后查看。"),
