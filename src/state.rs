@@ -94,27 +94,31 @@ impl AppState {
     }
 
     /// Run blocking database work on the blocking pool, never on an async worker; the pooled
-    /// connection is taken inside the closure. Halls whose jobs the work made claimable
-    /// (`wakeup::notify_in_tx`) are woken once it has returned, i.e. after its commit.
+    /// connection is taken inside the closure. What the work noted (`storage::after_commit`)
+    /// is acted on once it has returned, i.e. after its commit: halls whose jobs it made
+    /// claimable are woken, and a status change drops the verify routes' in-memory rows.
     pub async fn db<T, E, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: Into<ApiError> + Send + 'static,
     {
-        use crate::distribution::wakeup::take_noted;
+        use crate::storage::after_commit;
         let pool = self.pool.clone();
         let (result, noted) = tokio::task::spawn_blocking(move || {
             // Whatever an earlier user of this thread left (none of it ours).
-            drop(take_noted());
+            drop(after_commit::take());
             let result = pool
                 .get()
                 .map_err(|e| ApiError::from(StorageError::from(e)))
                 .and_then(|mut conn| f(&mut conn).map_err(Into::into));
-            (result, take_noted())
+            (result, after_commit::take())
         })
         .await?;
-        for hall in &noted {
+        if noted.register_changed {
+            self.verify_gate.rows.invalidate();
+        }
+        for hall in &noted.halls {
             self.wakeups.wake(hall);
         }
         result

@@ -4,16 +4,15 @@
 //! listener thread with one dedicated connection). Waiters hold no connection and no thread.
 //!
 //! Every change that makes a job claimable calls [`notify_in_tx`] inside its transaction. That
-//! sends the PostgreSQL `NOTIFY` (delivered on commit) and notes the hall for this process:
-//! `AppState::db` wakes the noted halls once its closure has returned, after the commit, on
-//! both backends. So no code path has to remember an in-process wake-up of its own.
+//! sends the PostgreSQL `NOTIFY` (delivered on commit) and notes the hall for this process
+//! (`storage::after_commit`): `AppState::db` wakes the noted halls once its closure has
+//! returned, after the commit, on both backends. So no code path has to remember an in-process wake-up of its own.
 //!
 //! Idle halls cost no query per look: a look that found the hall's queue empty is remembered
 //! (per hall, with the hall's wake-up generation). Until a wake-up of that hall arrives, or
 //! [`EMPTY_MEMO_TTL`] passes, a claim answers "nothing" from memory.
 
 use diesel::prelude::*;
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -125,16 +124,6 @@ impl JobWakeups {
     }
 }
 
-thread_local! {
-    /// Halls noted by `notify_in_tx` on this (blocking pool) thread, for `AppState::db` to wake.
-    static NOTED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The halls `notify_in_tx` noted on this thread since the last call (and forget them).
-pub fn take_noted() -> Vec<String> {
-    NOTED.with(|n| std::mem::take(&mut *n.borrow_mut()))
-}
-
 /// A job of `hall` becomes claimable in the current transaction: queue the cross-process
 /// wake-up (PostgreSQL delivers it on commit, and not at all on rollback; SQLite has one
 /// process) and note the hall for this process's own wake-up after the commit (a rolled-back
@@ -143,7 +132,7 @@ pub fn notify_in_tx(
     conn: &mut crate::storage::DbConnection,
     hall: &str,
 ) -> Result<(), diesel::result::Error> {
-    NOTED.with(|n| n.borrow_mut().push(hall.to_string()));
+    crate::storage::after_commit::note_hall(hall);
     if let crate::storage::DbConnection::Pg(c) = conn {
         diesel::sql_query("SELECT pg_notify($1, $2)")
             .bind::<diesel::sql_types::Text, _>(CHANNEL)
@@ -265,13 +254,5 @@ mod tests {
         w.wake("H");
         w.found_empty("H", look.generation, t0);
         assert!(!w.before_look("H", t0).known_empty);
-    }
-
-    #[test]
-    fn halls_noted_in_a_transaction_are_taken_once() {
-        drop(take_noted());
-        NOTED.with(|n| n.borrow_mut().push("H".into()));
-        assert_eq!(take_noted(), vec!["H".to_string()]);
-        assert!(take_noted().is_empty());
     }
 }

@@ -113,6 +113,21 @@ pub fn list_versions(
         .load(conn)?)
 }
 
+/// The register's change counter (`register_changes`): triggers move it in the transaction of
+/// every update or deletion of a licence, a log entry's deletion and a hall's change, so a
+/// reader that kept verify rows since it last read the counter knows whether any may have
+/// changed. This process hears of its own status changes at once (`after_commit`).
+pub fn register_changes(conn: &mut DbConnection) -> StorageResult<i64> {
+    #[derive(QueryableByName)]
+    struct Seq {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        seq: i64,
+    }
+    let row: Seq =
+        diesel::sql_query("SELECT seq FROM register_changes WHERE id = 1").get_result(conn)?;
+    Ok(row.seq)
+}
+
 /// Change the status only if it is still `expected` (no lost update between read and write).
 pub fn update_status(
     conn: &mut DbConnection,
@@ -138,7 +153,11 @@ pub fn update_status(
     if n == 1 {
         // The status lists and the transparency log follow every change (same transaction).
         super::tlog::append_licence(conn, id, &format!("status:{status}"), now)?;
-        super::status_lists::note_change(conn, id, now)
+        super::status_lists::note_change(conn, id, now)?;
+        // `register_changes` moved by trigger; this process's verify rows are dropped after
+        // the commit.
+        super::after_commit::note_register_change();
+        Ok(())
     } else {
         Err(StorageError::Conflict(format!(
             "the licence {id} changed status meanwhile"

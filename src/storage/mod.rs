@@ -2,6 +2,7 @@
 //! embedded migrations, and one file per table. Every call here is blocking: callers run it
 //! inside `web::block` / `spawn_blocking`.
 
+pub mod after_commit;
 pub mod agent_reports;
 pub mod agent_tokens;
 pub mod audit;

@@ -25,6 +25,8 @@ pub struct VerifyGate {
     pub seals: super::seal_cache::SealCache,
     /// The latest published checkpoint, re-read at least once a second.
     pub head: super::seal_cache::HeadView,
+    /// Register rows of recently verified seals, kept while no status changed.
+    pub rows: super::seal_cache::RowView,
 }
 
 impl VerifyGate {
@@ -36,6 +38,7 @@ impl VerifyGate {
             slots: Semaphore::new(concurrency.max(1)),
             seals: super::seal_cache::SealCache::default(),
             head: super::seal_cache::HeadView::default(),
+            rows: super::seal_cache::RowView::default(),
         }
     }
 

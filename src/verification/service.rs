@@ -5,10 +5,11 @@
 use chrono::{DateTime, Utc};
 
 use super::gate::VerifyGate;
+use super::seal_cache::LazyConn;
 use super::trust::TrustStore;
 use super::verdict::{check_seal, judge, Verdict};
 use crate::catalog::Catalog;
-use crate::storage::{licences, DbPool, StorageError};
+use crate::storage::{DbPool, StorageError};
 use std::sync::Arc;
 
 /// The longest code the verify routes judge: a real QR text is under 800 characters; more is
@@ -19,9 +20,10 @@ pub const MAX_CODE_LEN: usize = 4096;
 /// The verdict on `text` at `now`. Only a database failure is an error; any code, however
 /// broken, gets a verdict. A connection is taken from `pool` only for a genuine seal, so junk
 /// costs no database work. A seal `gate.seals` holds skips the offline checks (they depend
-/// on the bytes and the process's trust store only); the register is read every time, with
-/// the seal's log entry in the same statement, and the published checkpoint comes from
-/// `gate.head` (at most a second old, re-read when it would not yet include the entry).
+/// on the bytes and the process's trust store only); the register row, with the seal's log
+/// entry, comes from `gate.rows` (kept while no status has changed, at most 500 ms behind
+/// another process's change) or one statement, and the published checkpoint from `gate.head`
+/// (at most a second old, re-read when it would not yet include the entry).
 pub fn verify_code(
     pool: &DbPool,
     trust: &TrustStore,
@@ -56,13 +58,13 @@ pub fn verify_code(
     };
     let seal_sha256 = key.map(hex::encode).unwrap_or_default();
     let (found, log) = {
-        let mut conn = pool.get()?;
-        match licences::find_for_verification_logged(
-            &mut conn,
-            &sealed.claims.identifier,
-            &seal_sha256,
-        )? {
-            Some((row, authority, leaf)) => {
+        let mut conn = LazyConn::new(pool);
+        match gate
+            .rows
+            .find(&mut conn, &sealed.claims.identifier, &seal_sha256)?
+        {
+            Some(found) => {
+                let (row, authority, leaf) = Arc::unwrap_or_clone(found);
                 let leaf_index = leaf.and_then(|i| u64::try_from(i).ok());
                 let (tree_size, cosigned) = gate.head.get(&mut conn, leaf_index)?;
                 let log = super::log_inclusion::inclusion(
@@ -76,7 +78,7 @@ pub fn verify_code(
             // A genuine seal the register does not hold: what the log says of it.
             None => (
                 None,
-                super::log_inclusion::lookup(&mut conn, &sealed.claims.identifier, &seal_sha256)?,
+                super::log_inclusion::lookup(conn.get()?, &sealed.claims.identifier, &seal_sha256)?,
             ),
         }
     };

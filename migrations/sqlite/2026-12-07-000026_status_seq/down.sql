@@ -1,0 +1,6 @@
+DROP TRIGGER halls_deleted_register_changes;
+DROP TRIGGER halls_updated_register_changes;
+DROP TRIGGER tlog_entries_deleted_register_changes;
+DROP TRIGGER licences_deleted_register_changes;
+DROP TRIGGER licences_updated_register_changes;
+DROP TABLE register_changes;
