@@ -6,6 +6,8 @@
 # starts a throw-away server with the demo data, then runs the load client
 # benches/agent_load.rs.
 # Usage: scripts/load-agent.sh [sqlite|postgres] [JOBS] [WORKERS]
+#   DATABASE=sqlite:///path/copy.db scripts/load-agent.sh sqlite   # a register seeded earlier
+#     (`crosscert admin seed-load`; use a fresh copy each run: the client adds users and stock)
 #   postgres uses PG_BASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) and a
 #   fresh database that is dropped afterwards.
 set -euo pipefail
@@ -17,7 +19,7 @@ build_release
 cargo bench --bench agent_load --no-run --quiet 2>/dev/null
 CLIENT=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/agent_load-* | grep -v '\.d$' | head -1)
 case "$BACKEND" in
-  sqlite) DB="sqlite://$WORK/load.db"; unset PG_URL || true ;;
+  sqlite) DB=${DATABASE:-"sqlite://$WORK/load.db"}; unset PG_URL || true ;;
   postgres)
     PG_BASE_URL=${PG_BASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
     NAME="crosscert_load_$$"

@@ -34,7 +34,7 @@ ZIPF_S=${ZIPF_S:-1.1}
 JUNK=${JUNK:-0.02}
 export RUST_LOG=${RUST_LOG:-warn}
 for tool in wrk curl jq python3; do
-    command -v "$tool" >/dev/null || { echo "load-verify: $tool is needed" >&2; exit 2; }
+    command -v "$tool" >/dev/null || { echo "load-verify: $tool is needed (apt-get install $tool)" >&2; exit 2; }
 done
 
 . scripts/lib/server.sh

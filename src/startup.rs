@@ -134,12 +134,12 @@ impl Application {
                 crate::verification::gate::default_concurrency(settings.pool_size),
             )),
             wakeups: Arc::new(crate::distribution::wakeup::JobWakeups::default()),
-            // Cached only where other processes' revocations arrive by NOTIFY.
+            // Trusted 30 s where other processes' revocations arrive by NOTIFY, else 2 s.
             agent_auth: Arc::new(match storage::Backend::from_url(&settings.database_url) {
                 Ok(storage::Backend::Postgres(_)) => {
                     crate::distribution::agent_auth::AgentAuthCache::default()
                 }
-                _ => crate::distribution::agent_auth::AgentAuthCache::uncached(),
+                _ => crate::distribution::agent_auth::AgentAuthCache::local(),
             }),
             pickup_key: Arc::new(pickup_key),
             hash_gate: Arc::new(crate::accounts::HashGate::new(

@@ -5,9 +5,10 @@
 //! halls' tokens are left out), reloaded in one query when it is older than `TTL`. A
 //! revocation or a hall (de)activation drops the snapshot at once: in this process directly
 //! (`invalidate`), in every other process through PostgreSQL `NOTIFY` (`wakeup::AUTH_CHANNEL`),
-//! so `TTL` only bounds a missed notification. On SQLite there is no notification between
-//! processes sharing the file, and a lookup is an in-process call: the cache is off
-//! (`AgentAuthCache::uncached`) and every request looks its token up.
+//! so `TTL` only bounds a missed notification. On SQLite no notification comes from another
+//! process sharing the file (a command-line tool, a second server), so the snapshot is
+//! trusted for `LOCAL_TTL` only (`AgentAuthCache::local`): a revocation made there takes effect
+//! within 2 s, and 200 idle agents cost one reload per 2 s instead of a lookup per poll.
 //! A token missing from a fresh snapshot (issued since) is looked up on its own and added.
 //! Client certificates: whether the hall they name is active, remembered per hall for `TTL`.
 
@@ -20,6 +21,8 @@ use std::time::{Duration, Instant};
 /// How long a cached answer is trusted: the window in which a revocation made elsewhere
 /// may still be honoured.
 pub const TTL: Duration = Duration::from_secs(30);
+/// The same where other processes' revocations are not announced (SQLite).
+pub const LOCAL_TTL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Default)]
 struct Snapshot {
@@ -27,14 +30,20 @@ struct Snapshot {
     loaded_at: Option<Instant>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AgentAuthCache {
     snapshot: Mutex<Snapshot>,
     /// Serialises reloads, so 200 agents whose snapshot aged together cause one query.
     reload: tokio::sync::Mutex<()>,
     cert_halls: Mutex<HashMap<String, (bool, Instant)>>,
-    /// No caching at all (SQLite: no cross-process invalidation).
-    off: bool,
+    /// How long an answer is trusted (zero: no caching at all).
+    ttl: Duration,
+}
+
+impl Default for AgentAuthCache {
+    fn default() -> Self {
+        AgentAuthCache::with_ttl(TTL)
+    }
 }
 
 /// What the cache knows about a token without asking the database.
@@ -49,12 +58,27 @@ pub enum Cached {
 }
 
 impl AgentAuthCache {
+    fn with_ttl(ttl: Duration) -> AgentAuthCache {
+        AgentAuthCache {
+            snapshot: Mutex::default(),
+            reload: tokio::sync::Mutex::default(),
+            cert_halls: Mutex::default(),
+            ttl,
+        }
+    }
+
     /// A cache that remembers nothing: every answer comes from the database.
     pub fn uncached() -> AgentAuthCache {
-        AgentAuthCache {
-            off: true,
-            ..Default::default()
-        }
+        AgentAuthCache::with_ttl(Duration::ZERO)
+    }
+
+    /// Where other processes' revocations are not announced (SQLite): trusted `LOCAL_TTL`.
+    pub fn local() -> AgentAuthCache {
+        AgentAuthCache::with_ttl(LOCAL_TTL)
+    }
+
+    fn off(&self) -> bool {
+        self.ttl.is_zero()
     }
 
     fn snapshot(&self) -> std::sync::MutexGuard<'_, Snapshot> {
@@ -62,12 +86,12 @@ impl AgentAuthCache {
     }
 
     pub fn cached(&self, token_hash: &str) -> Cached {
-        if self.off {
+        if self.off() {
             return Cached::Missing;
         }
         let snap = self.snapshot();
         match snap.loaded_at {
-            Some(at) if at.elapsed() < TTL => match snap.tokens.get(token_hash) {
+            Some(at) if at.elapsed() < self.ttl => match snap.tokens.get(token_hash) {
                 Some(hall) => Cached::Hall(hall.clone()),
                 None => Cached::Missing,
             },
@@ -113,13 +137,13 @@ impl AgentAuthCache {
 
     /// Is the hall a client certificate names active? `None`: ask the database.
     pub fn cert_hall_active(&self, hall: &str) -> Option<bool> {
-        if self.off {
+        if self.off() {
             return None;
         }
         let halls = self.cert_halls.lock().unwrap_or_else(|p| p.into_inner());
         halls
             .get(hall)
-            .filter(|(_, at)| at.elapsed() < TTL)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
             .map(|(active, _)| *active)
     }
 
@@ -175,6 +199,21 @@ mod tests {
         let cache = AgentAuthCache::uncached();
         assert_eq!(cache.cached("h"), Cached::Missing);
         assert_eq!(cache.cert_hall_active("320382000"), None);
+    }
+
+    #[test]
+    fn a_local_cache_trusts_its_snapshot_for_two_seconds_only() {
+        let cache = AgentAuthCache::local();
+        {
+            let mut snap = cache.snapshot();
+            snap.loaded_at = Some(Instant::now());
+            snap.tokens.insert("h".into(), live("x"));
+        }
+        assert_eq!(cache.cached("h"), Cached::Hall(live("x")));
+        if let Some(old) = Instant::now().checked_sub(LOCAL_TTL + Duration::from_millis(10)) {
+            cache.snapshot().loaded_at = Some(old);
+            assert_eq!(cache.cached("h"), Cached::Stale);
+        }
     }
 
     #[test]

@@ -1341,8 +1341,8 @@ async fn revoking_an_agent_token_takes_effect_at_once_in_another_server_process(
         )
         .await;
     assert_eq!(res.status(), 200);
-    // Far inside the cache's 30 s: the notification (PostgreSQL) or the uncached lookup
-    // (SQLite) refuses it.
+    // Far inside the cache's 30 s: the notification (PostgreSQL) or the 2-second snapshot
+    // (SQLite, where no notification comes) refuses it.
     let started = Instant::now();
     while whoami_status(&second.base, &ctx.agent).await != 401 {
         assert!(
