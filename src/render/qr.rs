@@ -47,21 +47,9 @@ pub(crate) fn draw(canvas: &mut Canvas, qr: &QrRuns, x: f32, y: f32, size_mm: f3
     let m = size_mm / total;
     canvas.fill_color(rgb(1.0, 1.0, 1.0));
     canvas.rect(x, y, size_mm, size_mm, printpdf::PaintMode::Fill);
-    let ox = x + QUIET_ZONE as f32 * m;
-    let oy = y + QUIET_ZONE as f32 * m;
-    let rings: Vec<Vec<(f32, f32)>> = qr
-        .runs
-        .iter()
-        .map(|(row, col, len)| {
-            let x0 = ox + *col as f32 * m;
-            let x1 = x0 + *len as f32 * m;
-            let y0 = oy + *row as f32 * m;
-            let y1 = y0 + m;
-            vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-        })
-        .collect();
+    let origin = (x + QUIET_ZONE as f32 * m, y + QUIET_ZONE as f32 * m);
     canvas.fill_color(rgb(0.0, 0.0, 0.0));
-    canvas.fill_rings(&rings);
+    canvas.fill_grid(origin, m, qr.modules, &qr.runs);
 }
 
 #[cfg(test)]
