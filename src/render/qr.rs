@@ -1,7 +1,7 @@
 //! The QR code as vector modules: each horizontal run of dark modules becomes one rectangle,
 //! all of them one filled path, so a print shop's RIP sees sharp edges at any resolution.
 
-use qrcode::{Color as QrColor, EcLevel, QrCode};
+use qrcode::{Color as QrColor, EcLevel};
 
 use super::canvas::{rgb, Canvas};
 use super::RenderError;
@@ -18,16 +18,16 @@ pub(crate) struct QrRuns {
 
 /// Encode at error correction M (docs/architecture.md, "Licences": the seal fits version 15 at M).
 pub(crate) fn encode(text: &str) -> Result<QrRuns, RenderError> {
-    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
-        .map_err(|e| RenderError::QrTooLong(e.to_string()))?;
-    let n = code.width();
+    let dark = symbol(text).map_err(|e| RenderError::QrTooLong(e.to_string()))?;
+    let n = (dark.len() as f64).sqrt() as usize;
     let mut runs = Vec::new();
     for y in 0..n {
+        let row = &dark[y * n..(y + 1) * n];
         let mut x = 0;
         while x < n {
-            if code[(x, y)] == QrColor::Dark {
+            if row[x] {
                 let start = x;
-                while x < n && code[(x, y)] == QrColor::Dark {
+                while x < n && row[x] {
                     x += 1;
                 }
                 runs.push((y, start, x - start));
@@ -37,6 +37,102 @@ pub(crate) fn encode(text: &str) -> Result<QrRuns, RenderError> {
         }
     }
     Ok(QrRuns { modules: n, runs })
+}
+
+/// The symbol's modules, row by row (true = dark). What `QrCode::with_error_correction_level`
+/// builds, with the mask chosen by [`penalty`] instead of the qrcode crate's scoring, which
+/// took a quarter of a page's render (a boxed closure per module and pattern).
+fn symbol(text: &str) -> qrcode::QrResult<Vec<bool>> {
+    use qrcode::canvas::{Canvas, MaskPattern};
+    let bits = qrcode::bits::encode_auto(text.as_bytes(), EcLevel::M)?;
+    let version = bits.version();
+    let (data, ec) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M)?;
+    let mut canvas = Canvas::new(version, EcLevel::M);
+    canvas.draw_all_functional_patterns();
+    canvas.draw_data(&data, &ec);
+    let n = version.width().max(0) as usize;
+    let mut best: Option<(u32, Vec<bool>)> = None;
+    for pattern in [
+        MaskPattern::Checkerboard,
+        MaskPattern::HorizontalLines,
+        MaskPattern::VerticalLines,
+        MaskPattern::DiagonalLines,
+        MaskPattern::LargeCheckerboard,
+        MaskPattern::Fields,
+        MaskPattern::Diamonds,
+        MaskPattern::Meadow,
+    ] {
+        let mut masked = canvas.clone();
+        masked.apply_mask(pattern);
+        // The canvas is column by column (x outer); rows are wanted here.
+        let cols: Vec<bool> = masked
+            .into_colors()
+            .into_iter()
+            .map(|c| c == QrColor::Dark)
+            .collect();
+        let dark: Vec<bool> = (0..n * n).map(|i| cols[(i % n) * n + i / n]).collect();
+        let score = penalty(&dark, n);
+        if best.as_ref().is_none_or(|(s, _)| score < *s) {
+            best = Some((score, dark));
+        }
+    }
+    Ok(best.map(|(_, dark)| dark).unwrap_or_default())
+}
+
+/// The mask penalty of ISO/IEC 18004 §8.8.2 (as the qrcode crate counts it): runs of five
+/// or more modules of one colour in a row or column (length - 2 each), 2x2 blocks of one
+/// colour (3 each), finder-like 1:1:3:1:1 patterns not followed or preceded by four light
+/// modules (40 each), and the distance of the dark share from half.
+fn penalty(dark: &[bool], n: usize) -> u32 {
+    let at = |x: usize, y: usize, horizontal: bool| {
+        if horizontal {
+            dark[y * n + x]
+        } else {
+            dark[x * n + y]
+        }
+    };
+    let mut score = 0u32;
+    for horizontal in [true, false] {
+        for i in 0..n {
+            let mut run = 1u32;
+            for j in 1..=n {
+                if j < n && at(j, i, horizontal) == at(j - 1, i, horizontal) {
+                    run += 1;
+                } else {
+                    if run >= 5 {
+                        score += run - 2;
+                    }
+                    run = 1;
+                }
+            }
+            const FINDER: [bool; 7] = [true, false, true, true, true, false, true];
+            for j in 0..n.saturating_sub(6) {
+                if (0..7).any(|k| at(j + k, i, horizontal) != FINDER[k]) {
+                    continue;
+                }
+                let dark_at = |k: usize| k < n && at(k, i, horizontal);
+                let before = (j.saturating_sub(4)..j).any(dark_at);
+                let after = (j + 7..j + 11).any(dark_at);
+                if !before || !after {
+                    score += 40;
+                }
+            }
+        }
+    }
+    for y in 0..n.saturating_sub(1) {
+        for x in 0..n - 1 {
+            let c = dark[y * n + x];
+            if dark[y * n + x + 1] == c
+                && dark[(y + 1) * n + x] == c
+                && dark[(y + 1) * n + x + 1] == c
+            {
+                score += 3;
+            }
+        }
+    }
+    let dark_count = dark.iter().filter(|d| **d).count();
+    let ratio = (dark_count * 200 / dark.len().max(1)) as u32;
+    score + ratio.abs_diff(100)
 }
 
 /// Draw the code as a square of side `size_mm` (quiet zone included) with its top-left
@@ -55,20 +151,20 @@ pub(crate) fn draw(canvas: &mut Canvas, qr: &QrRuns, x: f32, y: f32, size_mm: f3
 #[cfg(test)]
 mod tests {
     use super::*;
+    use qrcode::QrCode;
 
     #[test]
     fn runs_cover_exactly_the_dark_modules() {
         let text = "HTTPS://VERIFY.EXAMPLE.CN/V/ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
         let qr = encode(text).expect("encode");
         let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).expect("qr");
-        let dark = code
-            .to_colors()
-            .iter()
-            .filter(|c| **c == QrColor::Dark)
-            .count();
+        let dark = symbol(text).expect("symbol");
         let covered: usize = qr.runs.iter().map(|r| r.2).sum();
-        assert_eq!(covered, dark);
+        assert_eq!(covered, dark.iter().filter(|d| **d).count());
         assert_eq!(qr.modules, code.width());
+        for &(row, col, len) in &qr.runs {
+            assert!((col..col + len).all(|c| dark[row * qr.modules + c]));
+        }
         // Finder pattern: the first row starts with a run of 7 dark modules.
         assert_eq!(qr.runs[0], (0, 0, 7));
     }
