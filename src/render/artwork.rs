@@ -20,31 +20,45 @@ const PT_PER_MM: f32 = 72.0 / 25.4;
 /// zlib level of the cached frame: paid once per process, so the best.
 const FRAME_ZLIB_LEVEL: u32 = 9;
 
+/// A frame's content stream, deflated unless deflating failed.
+struct FrameStream {
+    bytes: Vec<u8>,
+    deflated: bool,
+}
+
 /// The frame of a `w` x `h` mm page: its content stream, compressed.
-fn frame_stream(w: f32, h: f32) -> Arc<Vec<u8>> {
-    type Cache = Mutex<HashMap<(u32, u32), Arc<Vec<u8>>>>;
+fn frame_stream(w: f32, h: f32) -> Arc<FrameStream> {
+    type Cache = Mutex<HashMap<(u32, u32), Arc<FrameStream>>>;
     static FRAMES: OnceLock<Cache> = OnceLock::new();
     let key = (w.to_bits(), h.to_bits());
     let cache = FRAMES.get_or_init(Cache::default);
     // A poisoned lock only means another thread panicked while inserting: use it anyway.
     let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
-    Arc::clone(
-        map.entry(key)
-            .or_insert_with(|| Arc::new(deflate(frame_content(w, h).as_bytes()))),
-    )
+    Arc::clone(map.entry(key).or_insert_with(|| {
+        let content = frame_content(w, h).into_bytes();
+        Arc::new(match deflate(&content) {
+            Some(bytes) => FrameStream {
+                bytes,
+                deflated: true,
+            },
+            None => FrameStream {
+                bytes: content,
+                deflated: false,
+            },
+        })
+    }))
 }
 
-fn deflate(bytes: &[u8]) -> Vec<u8> {
+fn deflate(bytes: &[u8]) -> Option<Vec<u8>> {
     use std::io::Write as _;
     let mut encoder = flate2::write::ZlibEncoder::new(
         Vec::with_capacity(bytes.len() / 4),
         flate2::Compression::new(FRAME_ZLIB_LEVEL),
     );
-    // Writing to a Vec cannot fail.
-    match encoder.write_all(bytes).and_then(|()| encoder.finish()) {
-        Ok(out) => out,
-        Err(_) => Vec::new(),
-    }
+    encoder
+        .write_all(bytes)
+        .and_then(|()| encoder.finish())
+        .ok()
 }
 
 /// Points from the page's bottom-left corner, rounded to 1/100 pt as the pages' own
@@ -177,11 +191,15 @@ pub(crate) fn add_frame(doc: &mut lopdf::Document, w: f32, h: f32) -> Result<(),
                 ]),
             ),
             ("Resources", Object::Dictionary(Dictionary::new())),
-            ("Filter", Object::Name(b"FlateDecode".to_vec())),
         ]),
-        content.to_vec(),
+        content.bytes.clone(),
     );
-    stream.allows_compression = false;
+    if content.deflated {
+        stream
+            .dict
+            .set("Filter", Object::Name(b"FlateDecode".to_vec()));
+        stream.allows_compression = false;
+    }
     let form = doc.add_object(stream);
     // printpdf gives all pages one XObject dictionary; find each page's and add the frame.
     let pages: Vec<lopdf::ObjectId> = doc.page_iter().collect();
