@@ -50,7 +50,7 @@ fn symbol(text: &str) -> qrcode::QrResult<Vec<bool>> {
     let mut canvas = Canvas::new(version, EcLevel::M);
     canvas.draw_all_functional_patterns();
     canvas.draw_data(&data, &ec);
-    let n = version.width().max(0) as usize;
+    let n = usize::try_from(version.width()).unwrap_or(0);
     let mut best: Option<(u32, Vec<bool>)> = None;
     for pattern in [
         MaskPattern::Checkerboard,
@@ -64,13 +64,12 @@ fn symbol(text: &str) -> qrcode::QrResult<Vec<bool>> {
     ] {
         let mut masked = canvas.clone();
         masked.apply_mask(pattern);
-        // The canvas is column by column (x outer); rows are wanted here.
-        let cols: Vec<bool> = masked
+        // Row by row, as `QrCode` indexes it (y * width + x).
+        let dark: Vec<bool> = masked
             .into_colors()
             .into_iter()
             .map(|c| c == QrColor::Dark)
             .collect();
-        let dark: Vec<bool> = (0..n * n).map(|i| cols[(i % n) * n + i / n]).collect();
         let score = penalty(&dark, n);
         if best.as_ref().is_none_or(|(s, _)| score < *s) {
             best = Some((score, dark));
@@ -167,6 +166,53 @@ mod tests {
         }
         // Finder pattern: the first row starts with a run of 7 dark modules.
         assert_eq!(qr.runs[0], (0, 0, 7));
+    }
+
+    /// The symbol is the qrcode crate's with one of the eight masks: the same modules, in
+    /// the same orientation, as `QrCode` gives for that mask.
+    #[test]
+    fn the_symbol_is_the_crates_with_one_of_its_masks() {
+        use qrcode::canvas::{Canvas, MaskPattern};
+        let text = "HTTPS://VERIFY.EXAMPLE.CN/V/ABCDEFGHIJKLMNOPQRSTUVWXYZ234567ABCDEFGHIJ";
+        let ours = symbol(text).expect("symbol");
+        let bits = qrcode::bits::encode_auto(text.as_bytes(), EcLevel::M).expect("bits");
+        let version = bits.version();
+        let (data, ec) =
+            qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).expect("ec");
+        let mut canvas = Canvas::new(version, EcLevel::M);
+        canvas.draw_all_functional_patterns();
+        canvas.draw_data(&data, &ec);
+        let candidates: Vec<Vec<bool>> = [
+            MaskPattern::Checkerboard,
+            MaskPattern::HorizontalLines,
+            MaskPattern::VerticalLines,
+            MaskPattern::DiagonalLines,
+            MaskPattern::LargeCheckerboard,
+            MaskPattern::Fields,
+            MaskPattern::Diamonds,
+            MaskPattern::Meadow,
+        ]
+        .into_iter()
+        .map(|p| {
+            let mut c = canvas.clone();
+            c.apply_mask(p);
+            c.into_colors()
+                .into_iter()
+                .map(|c| c == QrColor::Dark)
+                .collect()
+        })
+        .collect();
+        assert!(candidates.contains(&ours));
+        // And the crate's own choice is one of them, read the same way (row by row).
+        let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).expect("qr");
+        let theirs: Vec<bool> = (0..code.width() * code.width())
+            .map(|i| code[(i % code.width(), i / code.width())] == QrColor::Dark)
+            .collect();
+        assert!(candidates.contains(&theirs));
+        // Not transposed: a transposed symbol would match none of them.
+        let n = code.width();
+        let transposed: Vec<bool> = (0..n * n).map(|i| ours[(i % n) * n + i / n]).collect();
+        assert!(!candidates.contains(&transposed));
     }
 
     #[test]
