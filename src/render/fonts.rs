@@ -368,7 +368,7 @@ fn install_dense_cmap(font: &mut ParsedFont, gids: &[u16]) {
 
 /// The characters the load-time subset keeps: printable ASCII, all of GB 2312 (its 6763
 /// hanzi of levels 1 and 2, CJK punctuation, fullwidth forms, symbols), and the general
-/// punctuation and Latin-1 signs that Chinese forms use. Names with rarer hanzi (堃, 玥)
+/// punctuation, Latin-1 signs and units that Chinese forms use. Names with rarer hanzi (堃, 玥)
 /// still print, through the whole face.
 pub(crate) fn print_charset() -> Vec<char> {
     let mut chars: Vec<char> = (0x20u8..0x7f).map(char::from).collect();
@@ -390,6 +390,9 @@ pub(crate) fn print_charset() -> Vec<char> {
     }
     chars.extend(('\u{2010}'..='\u{2027}').chain('\u{3000}'..='\u{303F}'));
     chars.extend(('\u{FF01}'..='\u{FF5E}').chain(['·', '×', '°', '±', '№', '®', '©']));
+    // Units the catalog's forms use (不动产权证书: 面积 in ㎡) that GB 2312 lacks: without
+    // them such a page fell back to the whole face (printpdf's subsetter, twice the time).
+    chars.extend(['㎡', '㎥']);
     chars.sort_unstable();
     chars.dedup();
     chars
