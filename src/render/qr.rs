@@ -43,7 +43,7 @@ pub(crate) fn encode(text: &str) -> Result<QrRuns, RenderError> {
 /// builds, with the mask chosen by [`penalty`] instead of the qrcode crate's scoring, which
 /// took a quarter of a page's render (a boxed closure per module and pattern).
 fn symbol(text: &str) -> qrcode::QrResult<Vec<bool>> {
-    use qrcode::canvas::{Canvas, MaskPattern};
+    use qrcode::canvas::{Canvas, MaskPattern, Module};
     let bits = qrcode::bits::encode_auto(text.as_bytes(), EcLevel::M)?;
     let version = bits.version();
     let (data, ec) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M)?;
@@ -64,32 +64,44 @@ fn symbol(text: &str) -> qrcode::QrResult<Vec<bool>> {
     ] {
         let mut masked = canvas.clone();
         masked.apply_mask(pattern);
-        // Row by row, as `QrCode` indexes it (y * width + x).
-        let dark: Vec<bool> = masked
-            .into_colors()
-            .into_iter()
-            .map(|c| c == QrColor::Dark)
+        // Row by row, as `QrCode` indexes it (y * width + x). The crate compares modules,
+        // not colours, in its run and block penalties (a data module and a function module
+        // of one colour differ): so do we, so that the same mask is chosen.
+        let modules: Vec<u8> = (0..n * n)
+            .map(|i| {
+                let (x, y) = ((i % n) as i16, (i / n) as i16);
+                match masked.get(x, y) {
+                    Module::Empty => 0,
+                    Module::Masked(QrColor::Light) => 1,
+                    Module::Masked(QrColor::Dark) => 2,
+                    Module::Unmasked(QrColor::Light) => 3,
+                    Module::Unmasked(QrColor::Dark) => 4,
+                }
+            })
             .collect();
-        let score = penalty(&dark, n);
+        let score = penalty(&modules, n);
         if best.as_ref().is_none_or(|(s, _)| score < *s) {
+            let dark = modules.iter().map(|m| matches!(m, 2 | 4)).collect();
             best = Some((score, dark));
         }
     }
     Ok(best.map(|(_, dark)| dark).unwrap_or_default())
 }
 
-/// The mask penalty of ISO/IEC 18004 §8.8.2 (as the qrcode crate counts it): runs of five
-/// or more modules of one colour in a row or column (length - 2 each), 2x2 blocks of one
-/// colour (3 each), finder-like 1:1:3:1:1 patterns not followed or preceded by four light
-/// modules (40 each), and the distance of the dark share from half.
-fn penalty(dark: &[bool], n: usize) -> u32 {
+/// The mask penalty of ISO/IEC 18004 §8.8.2, counted as the qrcode crate counts it (the
+/// same mask wins): runs of five or more equal modules in a row or column (length - 2 each),
+/// 2x2 blocks of equal modules (3 each), finder-like 1:1:3:1:1 colour patterns without four
+/// light modules before or after them (40 each), and the distance of the dark share from
+/// half. `modules` holds one kind per module (see [`symbol`]); 2 and 4 are dark.
+fn penalty(modules: &[u8], n: usize) -> u32 {
     let at = |x: usize, y: usize, horizontal: bool| {
         if horizontal {
-            dark[y * n + x]
+            modules[y * n + x]
         } else {
-            dark[x * n + y]
+            modules[x * n + y]
         }
     };
+    let dark = |m: u8| matches!(m, 2 | 4);
     let mut score = 0u32;
     for horizontal in [true, false] {
         for i in 0..n {
@@ -106,10 +118,10 @@ fn penalty(dark: &[bool], n: usize) -> u32 {
             }
             const FINDER: [bool; 7] = [true, false, true, true, true, false, true];
             for j in 0..n.saturating_sub(6) {
-                if (0..7).any(|k| at(j + k, i, horizontal) != FINDER[k]) {
+                if (0..7).any(|k| dark(at(j + k, i, horizontal)) != FINDER[k]) {
                     continue;
                 }
-                let dark_at = |k: usize| k < n && at(k, i, horizontal);
+                let dark_at = |k: usize| k < n && dark(at(k, i, horizontal));
                 let before = (j.saturating_sub(4)..j).any(dark_at);
                 let after = (j + 7..j + 11).any(dark_at);
                 if !before || !after {
@@ -120,17 +132,17 @@ fn penalty(dark: &[bool], n: usize) -> u32 {
     }
     for y in 0..n.saturating_sub(1) {
         for x in 0..n - 1 {
-            let c = dark[y * n + x];
-            if dark[y * n + x + 1] == c
-                && dark[(y + 1) * n + x] == c
-                && dark[(y + 1) * n + x + 1] == c
+            let m = modules[y * n + x];
+            if modules[y * n + x + 1] == m
+                && modules[(y + 1) * n + x] == m
+                && modules[(y + 1) * n + x + 1] == m
             {
                 score += 3;
             }
         }
     }
-    let dark_count = dark.iter().filter(|d| **d).count();
-    let ratio = (dark_count * 200 / dark.len().max(1)) as u32;
+    let dark_count = modules.iter().filter(|m| dark(**m)).count();
+    let ratio = (dark_count * 200 / modules.len().max(1)) as u32;
     score + ratio.abs_diff(100)
 }
 
@@ -209,6 +221,23 @@ mod tests {
             .map(|i| code[(i % code.width(), i / code.width())] == QrColor::Dark)
             .collect();
         assert!(candidates.contains(&theirs));
+        assert_eq!(ours, theirs, "the same mask as the crate's");
+        // The same for a sealed licence's length (version 15-17) and a short text.
+        for text in [
+            "SPECIMEN-NOT-VALID".to_string(),
+            format!(
+                "HTTPS://VERIFY.EXAMPLE.CN/V/{}",
+                "QRSTUVWXYZ234567ABCDEFGHIJKLMNOP".repeat(20)
+            ),
+        ] {
+            let code =
+                QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).expect("qr");
+            let w = code.width();
+            let theirs: Vec<bool> = (0..w * w)
+                .map(|i| code[(i % w, i / w)] == QrColor::Dark)
+                .collect();
+            assert_eq!(symbol(&text).expect("symbol"), theirs, "{text}");
+        }
         // Not transposed: a transposed symbol would match none of them.
         let n = code.width();
         let transposed: Vec<bool> = (0..n * n).map(|i| ours[(i % n) * n + i / n]).collect();
