@@ -60,6 +60,7 @@ fn bench(c: &mut Criterion) {
         seal_cose: &cose,
         signer_name: signer.name(),
         signed_at: now,
+        cms_max_len: signer.max_cms_len().expect("CMS bound"),
     };
     let sign = || render_signed(&fonts, &electronic, &parts, |d| signer.sign_digest(d));
     let unsigned = render_pdf(&fonts, &print).expect("print render");

@@ -13,7 +13,7 @@ use crate::domain::role::Role;
 use crate::electronic::{signed_pdf, ElectronicContext};
 use crate::registration::{self, RegistrationError};
 use crate::render::archive::{render_archive, ArchiveContent, Section};
-use crate::render::pades::SignedPdfError;
+use crate::render::pades::{SignatureInfo, SignedPdfError};
 use crate::render::pdfa::Attachment;
 use crate::storage::licences::LicenceRow;
 use crate::storage::{audit, jobs, stock, DbConnection};
@@ -188,8 +188,11 @@ pub fn licence_archive(
         ctx.fonts,
         &content,
         &attachments,
-        signer.name(),
-        ctx.now,
+        &SignatureInfo {
+            signer_name: signer.name(),
+            signed_at: ctx.now,
+            cms_max_len: signer.max_cms_len()?,
+        },
         |d| signer.sign_digest(d),
     )
     .map_err(|e| match e {

@@ -64,6 +64,7 @@ pub fn signed_pdf(
         seal_cose: &row.cose,
         signer_name: signer.name(),
         signed_at: ctx.now,
+        cms_max_len: signer.max_cms_len()?,
     };
     let signed = crate::documents::render_electronic(ctx.fonts, ctx.catalog, &data, &parts, |d| {
         signer.sign_digest(d)

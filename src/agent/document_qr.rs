@@ -4,9 +4,9 @@
 //! The renderer draws the code as vectors: one filled path of axis-aligned rectangles, each a
 //! horizontal run of dark modules (`render/qr.rs`). Here every page's content stream is read
 //! with `lopdf`, that path is found, its rectangles are put back on the module grid and the
-//! grid is decoded with `rqrr`: no rasteriser, about a millisecond a page. A page that carries
-//! a raster image or a form XObject is refused: crosscert never draws one, and either could
-//! show a code other than the one read here.
+//! grid is decoded with `rqrr`: no rasteriser, about a millisecond a page. The form XObjects a
+//! page draws (crosscert's frame is one) are read the same way, so none can show a code other
+//! than the one read here; a page that carries a raster image is refused.
 
 use lopdf::content::Content;
 use lopdf::{Document, Object};
@@ -17,7 +17,7 @@ pub enum DocumentQrError {
     Unreadable(String),
     #[error("the document has no pages")]
     NoPages,
-    #[error("page {0} draws an image or form XObject; crosscert documents never do")]
+    #[error("page {0} draws an image or an unreadable XObject; crosscert documents never do")]
     ForeignObject(usize),
     #[error("page {0} carries no QR code")]
     NoCode(usize),
@@ -152,10 +152,39 @@ fn decode_grid(n: usize, dark: &[bool]) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The filled rectangle paths of one page's content that look like a QR symbol.
+/// How deep form XObjects may nest inside each other (crosscert's pages use one level).
+const MAX_FORM_DEPTH: usize = 4;
+
+fn resolve<'a>(doc: &'a Document, o: &'a Object) -> Option<&'a Object> {
+    match o {
+        Object::Reference(id) => doc.get_object(*id).ok(),
+        other => Some(other),
+    }
+}
+
+/// The XObject resources of a page or form dictionary.
+fn xobjects_of<'a>(
+    doc: &'a Document,
+    owner: &'a lopdf::Dictionary,
+) -> Option<&'a lopdf::Dictionary> {
+    let resources = resolve(doc, owner.get(b"Resources").ok()?)?
+        .as_dict()
+        .ok()?;
+    resolve(doc, resources.get(b"XObject").ok()?)?
+        .as_dict()
+        .ok()
+}
+
+/// The filled rectangle paths of one content stream that look like a QR symbol, the form
+/// XObjects it draws included: a form's content is read like the page's (the frame around
+/// crosscert's pages is one), so a form cannot show a code that is not read here. Images
+/// and anything else drawn with `Do` are refused.
 fn candidate_grids(
+    doc: &Document,
     content: &Content,
+    xobjects: Option<&lopdf::Dictionary>,
     page: usize,
+    depth: usize,
 ) -> Result<Vec<(usize, Vec<bool>)>, DocumentQrError> {
     let mut path = Path::default();
     let mut found = Vec::new();
@@ -197,8 +226,34 @@ fn candidate_grids(
                 }
             }
             "S" | "s" | "n" => path = Path::default(),
-            // Inline images and XObjects could show another code than the one read here.
-            "BI" | "Do" => return Err(DocumentQrError::ForeignObject(page)),
+            // Inline images could show another code than the one read here.
+            "BI" => return Err(DocumentQrError::ForeignObject(page)),
+            "Do" => {
+                let form = args
+                    .first()
+                    .and_then(|name| name.as_name().ok())
+                    .and_then(|name| xobjects?.get(name).ok())
+                    .and_then(|o| resolve(doc, o))
+                    .and_then(|o| o.as_stream().ok())
+                    .filter(|f| {
+                        f.dict.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Form")
+                    })
+                    .filter(|_| depth < MAX_FORM_DEPTH)
+                    .ok_or(DocumentQrError::ForeignObject(page))?;
+                let bytes = form
+                    .decompressed_content()
+                    .unwrap_or_else(|_| form.content.clone());
+                let inner = Content::decode(&bytes)
+                    .map_err(|e| DocumentQrError::Unreadable(format!("page {page}: {e}")))?;
+                let inner_xobjects = xobjects_of(doc, &form.dict).or(xobjects);
+                found.extend(candidate_grids(
+                    doc,
+                    &inner,
+                    inner_xobjects,
+                    page,
+                    depth + 1,
+                )?);
+            }
             _ => {}
         }
     }
@@ -218,7 +273,10 @@ pub fn qr_texts(pdf: &[u8]) -> Result<Vec<String>, DocumentQrError> {
         let bytes = doc.get_page_content(*page_id);
         let content = Content::decode(&bytes)
             .map_err(|e| DocumentQrError::Unreadable(format!("page {page}: {e}")))?;
-        let grids = candidate_grids(&content, page)?;
+        let page_dict = doc
+            .get_dictionary(*page_id)
+            .map_err(|e| DocumentQrError::Unreadable(format!("page {page}: {e}")))?;
+        let grids = candidate_grids(&doc, &content, xobjects_of(&doc, page_dict), page, 0)?;
         let mut decoded = Vec::new();
         let mut last_error = None;
         for (n, dark) in &grids {
@@ -359,6 +417,56 @@ mod tests {
             qr_texts(b"%PDF-1.7 not really"),
             Err(DocumentQrError::Unreadable(_))
         ));
+    }
+
+    /// `pdf` with a form XObject `/Fm` drawing `form_ops` in its page's resources.
+    fn with_form(pdf: &[u8], form_ops: Vec<u8>) -> Vec<u8> {
+        use lopdf::{dictionary, Stream};
+        let mut doc = Document::load_mem(pdf).unwrap();
+        let form = doc.add_object(Stream::new(
+            dictionary! {
+                "Type" => "XObject",
+                "Subtype" => "Form",
+                "BBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+            },
+            form_ops,
+        ));
+        let page_id = *doc.get_pages().values().next().unwrap();
+        doc.get_dictionary_mut(page_id).unwrap().set(
+            "Resources",
+            dictionary! {"XObject" => dictionary! {"Fm" => form}},
+        );
+        let mut out = Vec::new();
+        doc.save_to(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn form_xobjects_are_read_so_none_hides_a_second_code() {
+        let text = "HTTPS://VERIFY.EXAMPLE.CN/V/ABCDEFGH";
+        // A frame-like form (no code): the page's code is read.
+        let framed = with_form(
+            &pdf_with_qr(text, "f", "q /Fm Do Q\n"),
+            b"0.6 0.4 0.1 rg 1 1 m 2 2 l 3 1 l h f 10 10 500 800 re S".to_vec(),
+        );
+        assert_eq!(qr_texts(&framed).unwrap(), vec![text]);
+        // A form that draws another code: two codes on the page.
+        let other = pdf_with_qr("HTTPS://ELSEWHERE.EXAMPLE/V/X", "f", "");
+        let other_doc = Document::load_mem(&other).unwrap();
+        let other_page = *other_doc.get_pages().values().next().unwrap();
+        let second = with_form(
+            &pdf_with_qr(text, "f", "q /Fm Do Q\n"),
+            other_doc.get_page_content(other_page),
+        );
+        assert_eq!(qr_texts(&second), Err(DocumentQrError::SeveralCodes(1, 2)));
+        // A form that is not in the page's resources is refused.
+        assert_eq!(
+            qr_texts(&with_form(
+                &pdf_with_qr(text, "f", "/Other Do\n"),
+                Vec::new()
+            )),
+            Err(DocumentQrError::ForeignObject(1))
+        );
     }
 
     #[test]

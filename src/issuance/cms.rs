@@ -71,6 +71,15 @@ impl PdfSigner<'_> {
         &self.signer.name
     }
 
+    /// The largest CMS [`PdfSigner::sign_digest`] can return: the same structure around a
+    /// signature of the largest DER length (72 bytes for P-256: both integers 33 bytes).
+    /// Only the signature's length varies between two signatures, so this bounds every
+    /// one; the PDF reserves its `/Contents` from it. No key is used.
+    pub fn max_cms_len(&self) -> Result<usize, SealError> {
+        let widest = fixed_to_der(&[0xff; 32], &[0xff; 32]);
+        Ok(self.signed_data(&[0; 32], widest)?.len())
+    }
+
     /// DER ContentInfo(SignedData) over the content whose SHA-256 is `content_digest`,
     /// verified with the signer's certificate before it is returned.
     pub fn sign_digest(&self, content_digest: &[u8; 32]) -> Result<Vec<u8>, SealError> {
@@ -80,11 +89,31 @@ impl PdfSigner<'_> {
             .ok_or_else(|| SealError::NoSignerInPeriod {
                 reason: format!("signer {} has no private key", self.signer.name),
             })?;
-        let cert_der = &self.signer.certificate.der;
-        let cert = Certificate::from_der(cert_der).map_err(encoding)?;
-        let root = Certificate::from_der(self.root_der).map_err(encoding)?;
+        let to_sign = self
+            .signed_attributes(content_digest)?
+            .to_der()
+            .map_err(encoding)?;
+        let fixed = key.sign_es256(&self.rng, &to_sign)?;
+        if fixed.len() != 64 {
+            return Err(SealError::Crypto);
+        }
+        let signature = fixed_to_der(&fixed[..32], &fixed[32..]);
+        let bytes = self.signed_data(content_digest, signature)?;
+        // Verify what you signed (DESIGN §4), with the certificate the CMS names.
+        let checked = check_cms(&bytes, content_digest).map_err(|_| SealError::VerifyAfterSign)?;
+        if checked.certificate_der != self.signer.certificate.der {
+            return Err(SealError::VerifyAfterSign);
+        }
+        Ok(bytes)
+    }
 
-        let signed_attrs = SetOfVec::try_from(vec![
+    /// The signed attributes: content type, message digest, signing certificate.
+    fn signed_attributes(
+        &self,
+        content_digest: &[u8; 32],
+    ) -> Result<SetOfVec<Attribute>, SealError> {
+        let cert_der = &self.signer.certificate.der;
+        SetOfVec::try_from(vec![
             attribute(
                 ID_CONTENT_TYPE,
                 Any::encode_from(&ID_DATA).map_err(encoding)?,
@@ -99,13 +128,21 @@ impl PdfSigner<'_> {
                 Any::from_der(&signing_certificate_v2(cert_der)).map_err(encoding)?,
             )?,
         ])
-        .map_err(encoding)?;
-        let to_sign = signed_attrs.to_der().map_err(encoding)?;
-        let fixed = key.sign_es256(&self.rng, &to_sign)?;
-        if fixed.len() != 64 {
-            return Err(SealError::Crypto);
-        }
-        let signature = fixed_to_der(&fixed[..32], &fixed[32..]);
+        .map_err(encoding)
+    }
+
+    /// The DER ContentInfo(SignedData) carrying `signature` (DER ECDSA) over the signed
+    /// attributes of `content_digest`, with the signer's and the root's certificates.
+    fn signed_data(
+        &self,
+        content_digest: &[u8; 32],
+        signature: Vec<u8>,
+    ) -> Result<Vec<u8>, SealError> {
+        let cert_der = &self.signer.certificate.der;
+        let cert = Certificate::from_der(cert_der).map_err(encoding)?;
+        let root = Certificate::from_der(self.root_der).map_err(encoding)?;
+
+        let signed_attrs = self.signed_attributes(content_digest)?;
 
         let signer_info = SignerInfo {
             version: CmsVersion::V1,
@@ -140,12 +177,6 @@ impl PdfSigner<'_> {
             content_type: ID_SIGNED_DATA,
             content: Any::encode_from(&signed_data).map_err(encoding)?,
         };
-        let bytes = info.to_der().map_err(encoding)?;
-        // Verify what you signed (DESIGN §4), with the certificate the CMS names.
-        let checked = check_cms(&bytes, content_digest).map_err(|_| SealError::VerifyAfterSign)?;
-        if checked.certificate_der != *cert_der {
-            return Err(SealError::VerifyAfterSign);
-        }
-        Ok(bytes)
+        info.to_der().map_err(encoding)
     }
 }

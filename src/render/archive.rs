@@ -2,11 +2,11 @@
 //! text lines (wrapped to the page, continued on new pages), in the body face; made PDF/A-3b
 //! with files attached and PAdES-signed like the electronic licence ([`super::pades`]).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use printpdf::{FontId, Mm, PdfDocument, PdfPage};
 
 use super::canvas::{rgb, Canvas};
-use super::pades::{sign_document, SignedPdfError};
+use super::pades::{sign_document, SignatureInfo, SignedPdfError};
 use super::pdfa::{Attachment, Description};
 use super::{issued_timestamp, text, to_lopdf, Fonts, BODY_FONT};
 
@@ -82,13 +82,12 @@ impl Pager<'_> {
     }
 }
 
-/// The archive, signed by `sign` at `signed_at` (see [`super::pades::render_signed`]).
+/// The archive, signed by `sign` (see [`super::pades::render_signed`]).
 pub fn render_archive<E>(
     fonts: &Fonts,
     content: &ArchiveContent,
     attachments: &[Attachment],
-    signer_name: &str,
-    signed_at: DateTime<Utc>,
+    signature: &SignatureInfo,
     sign: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, E>,
 ) -> Result<Vec<u8>, SignedPdfError<E>> {
     let font = FontId(BODY_FONT.to_string());
@@ -135,8 +134,7 @@ pub fn render_archive<E>(
         },
         attachments,
         rect,
-        signer_name,
-        signed_at,
+        signature,
         sign,
     )
 }

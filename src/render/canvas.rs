@@ -3,8 +3,8 @@
 //! here and nowhere else.
 
 use printpdf::{
-    Color, FontId, LinePoint, Op, PaintMode, PdfFontHandle, Point, Polygon, PolygonRing, Pt, Rect,
-    Rgb, TextItem, TextMatrix, WindingOrder,
+    Color, CurTransMat, FontId, LinePoint, Op, PaintMode, PdfFontHandle, Point, Polygon,
+    PolygonRing, Pt, Rect, Rgb, TextItem, TextMatrix, WindingOrder,
 };
 
 const PT_PER_MM: f32 = 72.0 / 25.4;
@@ -123,6 +123,48 @@ impl Canvas {
                 winding_order: WindingOrder::NonZero,
             },
         });
+    }
+
+    /// Cells of a `rows`-row grid whose top-left corner is at (x, y) mm, each `cell_mm`
+    /// square, filled as one path: each run (row from the top, first column, length) is one
+    /// `re` rectangle. The path is written in grid units under a matrix, so each run is four
+    /// small integers: a QR code of 1,500 runs deflates to 4.5 KB, against 12 KB as
+    /// four-point polygons. printpdf has no operator for a rectangle that does not paint
+    /// at once, so `re` and `f` go through as raw operators (the documents are saved with
+    /// `secure: false`, which only lets such operators through).
+    pub(crate) fn fill_grid(
+        &mut self,
+        (x, y): (f32, f32),
+        cell_mm: f32,
+        rows: usize,
+        runs: &[(usize, usize, usize)],
+    ) {
+        use printpdf::DictItem;
+        let origin = self.pt(x, y + rows as f32 * cell_mm);
+        let s = cell_mm * PT_PER_MM;
+        self.ops.reserve(runs.len() + 4);
+        self.ops.push(Op::SaveGraphicsState);
+        self.ops.push(Op::SetTransformationMatrix {
+            matrix: CurTransMat::Raw([s, 0.0, 0.0, s, origin.x.0, origin.y.0]),
+        });
+        let int = |v: usize| DictItem::Int(i64::try_from(v).unwrap_or(i64::MAX));
+        for &(row, col, len) in runs {
+            // Grid rows run down the page, y up: row r spans y = rows-r-1 .. rows-r.
+            self.ops.push(Op::Unknown {
+                key: "re".to_string(),
+                value: vec![
+                    int(col),
+                    int(rows.saturating_sub(row + 1)),
+                    int(len),
+                    DictItem::Int(1),
+                ],
+            });
+        }
+        self.ops.push(Op::Unknown {
+            key: "f".to_string(),
+            value: Vec::new(),
+        });
+        self.ops.push(Op::RestoreGraphicsState);
     }
 
     /// Text with its baseline starting at (x, baseline) in mm; `size_mm` is the em size.

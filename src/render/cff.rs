@@ -9,7 +9,7 @@
 use allsorts::binary::read::{ReadArrayCow, ReadScope};
 use allsorts::binary::write::{WriteBinary, WriteBuffer};
 use allsorts::cff::charstring::{
-    ArgumentsStack, CharStringVisitor, CharStringVisitorContext, SubroutineIndex,
+    ArgumentsStack, CharStringVisitor, CharStringVisitorContext, SubroutineIndex, VisitOp,
 };
 use allsorts::cff::{
     CFFError, CFFFont, CFFVariant, Charset, CustomCharset, FDSelect, IndexU16, MaybeOwnedIndex,
@@ -155,8 +155,8 @@ impl CharStringVisitor<f32, CFFError> for Calls {
 /// cut (keeping the bias class, as [`trim_subroutines`] does).
 pub(crate) struct CffCutter {
     program: Vec<u8>,
-    /// Per glyph id of `program`.
-    calls: Vec<Calls>,
+    /// How a document's charstrings are made.
+    outlines: Outlines,
     /// `program` with every outline empty and no subroutines: the same glyph ids, CIDs
     /// and Font DICTs in a few kilobytes. printpdf is handed a face built on this (see
     /// `fonts::Cutting::stub`), so what it copies and parses on each save is small; the
@@ -167,7 +167,7 @@ pub(crate) struct CffCutter {
 impl CffCutter {
     /// `None` when `program` is not a single CID-keyed font or a charstring cannot be read
     /// (the caller then lets printpdf subset as before).
-    pub(crate) fn new(program: Vec<u8>) -> Option<CffCutter> {
+    pub(crate) fn new(program: Vec<u8>, advance: impl Fn(u16) -> u16) -> Option<CffCutter> {
         let table = ReadScope::new(&program).read::<CFF<'_>>().ok()?;
         let [font] = table.fonts.as_slice() else {
             return None;
@@ -175,35 +175,19 @@ impl CffCutter {
         if !matches!(font.data, CFFVariant::CID(_)) {
             return None;
         }
-        let mut calls = Vec::with_capacity(font.char_strings_index.len());
-        let mut data = [0.0f32; MAX_OPERANDS];
-        for gid in 0..font.char_strings_index.len() {
-            let mut found = Calls::default();
-            let mut ctx = CharStringVisitorContext::new(
-                u16::try_from(gid).ok()?,
-                &font.char_strings_index,
-                None,
-                &table.global_subr_index,
-                None,
-            );
-            let mut stack = ArgumentsStack {
-                data: &mut data,
-                len: 0,
-                max_len: MAX_OPERANDS,
-            };
-            ctx.visit(CFFFont::CFF(font), &mut stack, &mut found).ok()?;
-            for list in [&mut found.global, &mut found.local] {
-                list.sort_unstable();
-                list.dedup();
-            }
-            calls.push(found);
-        }
+        let CFFVariant::CID(cid) = &font.data else {
+            return None;
+        };
+        let outlines = match flatten_all(&table, font, cid, &advance) {
+            Some(flat) => Outlines::Flat(flat),
+            None => Outlines::Subrs(subroutine_calls(&table, font)?),
+        };
         let glyphs = font.char_strings_index.len();
         drop(table);
         let stub = stub_program(&program, glyphs)?;
         Some(CffCutter {
             program,
-            calls,
+            outlines,
             stub,
         })
     }
@@ -230,41 +214,58 @@ impl CffCutter {
             let mut items = Vec::with_capacity(keep.len());
             let mut charset = Vec::with_capacity(keep.len());
             let mut fds = Vec::with_capacity(keep.len());
-            let mut used_global = vec![false; table.global_subr_index.len()];
-            let mut used_local: Vec<Vec<bool>> = cid
-                .local_subr_indices
-                .iter()
-                .map(|i| vec![false; i.as_ref().map_or(0, MaybeOwnedIndex::len)])
-                .collect();
             for &gid in &keep {
-                items.push(font.char_strings_index.read_object(usize::from(gid))?);
                 if gid != 0 {
                     charset.push(font.charset.id_for_glyph(gid)?);
                 }
-                let fd = cid.fd_select.font_dict_index(gid)?;
-                fds.push(fd);
-                let calls = self.calls.get(usize::from(gid))?;
-                for &i in &calls.global {
-                    *used_global.get_mut(usize::from(i))? = true;
+                fds.push(cid.fd_select.font_dict_index(gid)?);
+            }
+            match &self.outlines {
+                Outlines::Flat(flat) => {
+                    for &gid in &keep {
+                        items.push(flat.get(gid)?);
+                    }
+                    // No charstring calls a subroutine: every INDEX is empty.
+                    let locals = cid
+                        .local_subr_indices
+                        .iter()
+                        .map(|i| i.as_ref().map(|_| index_bytes(&[])))
+                        .collect();
+                    (index_bytes(&items), charset, fds, index_bytes(&[]), locals)
                 }
-                let local = used_local.get_mut(usize::from(fd))?;
-                for &i in &calls.local {
-                    *local.get_mut(usize::from(i))? = true;
+                Outlines::Subrs(calls) => {
+                    let mut used_global = vec![false; table.global_subr_index.len()];
+                    let mut used_local: Vec<Vec<bool>> = cid
+                        .local_subr_indices
+                        .iter()
+                        .map(|i| vec![false; i.as_ref().map_or(0, MaybeOwnedIndex::len)])
+                        .collect();
+                    for (&gid, &fd) in keep.iter().zip(&fds) {
+                        items.push(font.char_strings_index.read_object(usize::from(gid))?);
+                        let calls = calls.get(usize::from(gid))?;
+                        for &i in &calls.global {
+                            *used_global.get_mut(usize::from(i))? = true;
+                        }
+                        let local = used_local.get_mut(usize::from(fd))?;
+                        for &i in &calls.local {
+                            *local.get_mut(usize::from(i))? = true;
+                        }
+                    }
+                    let locals: Vec<Option<Vec<u8>>> = cid
+                        .local_subr_indices
+                        .iter()
+                        .zip(&used_local)
+                        .map(|(index, used)| index.as_ref().map(|i| sparse(i, used)))
+                        .collect();
+                    (
+                        index_bytes(&items),
+                        charset,
+                        fds,
+                        sparse(&table.global_subr_index, &used_global),
+                        locals,
+                    )
                 }
             }
-            let locals: Vec<Option<Vec<u8>>> = cid
-                .local_subr_indices
-                .iter()
-                .zip(&used_local)
-                .map(|(index, used)| index.as_ref().map(|i| sparse(i, used)))
-                .collect();
-            (
-                index_bytes(&items),
-                charset,
-                fds,
-                sparse(&table.global_subr_index, &used_global),
-                locals,
-            )
         };
         let strings_index = index(&strings)?;
         let global_index = index(&global)?;
@@ -292,6 +293,223 @@ impl CffCutter {
         let mut buffer = WriteBuffer::new();
         CFF::write(&mut buffer, &table).ok()?;
         Some(buffer.into_inner())
+    }
+}
+
+/// Where a document's charstrings come from.
+enum Outlines {
+    /// Each glyph's charstring with its subroutine calls expanded and its hints dropped
+    /// ([`Flatten`]): a document's program needs no subroutine at all.
+    Flat(FlatStrings),
+    /// The face's own charstrings, with the subroutines each glyph calls (when a glyph
+    /// could not be flattened).
+    Subrs(Vec<Calls>),
+}
+
+/// Every glyph's flattened charstring, back to back.
+struct FlatStrings {
+    data: Vec<u8>,
+    /// Start of glyph `i`'s charstring in `data`; one more entry than glyphs.
+    starts: Vec<u32>,
+}
+
+impl FlatStrings {
+    fn get(&self, gid: u16) -> Option<&[u8]> {
+        let i = usize::from(gid);
+        let start = usize::try_from(*self.starts.get(i)?).ok()?;
+        let end = usize::try_from(*self.starts.get(i + 1)?).ok()?;
+        self.data.get(start..end)
+    }
+}
+
+/// The subroutines each glyph of `font` calls.
+fn subroutine_calls<'a>(table: &CFF<'a>, font: &allsorts::cff::Font<'a>) -> Option<Vec<Calls>> {
+    let mut calls = Vec::with_capacity(font.char_strings_index.len());
+    let mut data = [0.0f32; MAX_OPERANDS];
+    for gid in 0..font.char_strings_index.len() {
+        let mut found = Calls::default();
+        let mut ctx = CharStringVisitorContext::new(
+            u16::try_from(gid).ok()?,
+            &font.char_strings_index,
+            None,
+            &table.global_subr_index,
+            None,
+        );
+        let mut stack = ArgumentsStack {
+            data: &mut data,
+            len: 0,
+            max_len: MAX_OPERANDS,
+        };
+        ctx.visit(CFFFont::CFF(font), &mut stack, &mut found).ok()?;
+        for list in [&mut found.global, &mut found.local] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        calls.push(found);
+    }
+    Some(calls)
+}
+
+/// Every glyph of `font` flattened ([`Flatten`]), its advance (`advance`, from the face's
+/// hmtx, which is what the PDF's `/W` says) written as the charstring's width.
+/// `None` when a glyph cannot be read or uses `seac`.
+fn flatten_all<'a>(
+    table: &CFF<'a>,
+    font: &allsorts::cff::Font<'a>,
+    cid: &allsorts::cff::CIDData<'a>,
+    advance: &dyn Fn(u16) -> u16,
+) -> Option<FlatStrings> {
+    use allsorts::cff::Operator;
+    let widths: Vec<(i32, i32)> = cid
+        .private_dicts
+        .iter()
+        .map(|d| {
+            let default = d.get_i32(Operator::DefaultWidthX).and_then(Result::ok);
+            let nominal = d.get_i32(Operator::NominalWidthX).and_then(Result::ok);
+            Some((default?, nominal?))
+        })
+        .collect::<Option<_>>()?;
+    let glyphs = font.char_strings_index.len();
+    let mut flat = FlatStrings {
+        data: Vec::with_capacity(glyphs * 160),
+        starts: Vec::with_capacity(glyphs + 1),
+    };
+    let mut data = [0.0f32; MAX_OPERANDS];
+    for gid in 0..glyphs {
+        let gid16 = u16::try_from(gid).ok()?;
+        flat.starts.push(u32::try_from(flat.data.len()).ok()?);
+        let fd = cid.fd_select.font_dict_index(gid16)?;
+        let (default, nominal) = *widths.get(usize::from(fd))?;
+        let advance = i32::from(advance(gid16));
+        let mut visitor = Flatten {
+            out: &mut flat.data,
+            width: (advance != default).then_some(advance - nominal),
+            failed: false,
+        };
+        let mut ctx = CharStringVisitorContext::new(
+            gid16,
+            &font.char_strings_index,
+            None,
+            &table.global_subr_index,
+            None,
+        );
+        let mut stack = ArgumentsStack {
+            data: &mut data,
+            len: 0,
+            max_len: MAX_OPERANDS,
+        };
+        ctx.visit(CFFFont::CFF(font), &mut stack, &mut visitor)
+            .ok()?;
+        if visitor.failed {
+            return None;
+        }
+    }
+    flat.starts.push(u32::try_from(flat.data.len()).ok()?);
+    Some(flat)
+}
+
+/// Writes a glyph's outline as one Type 2 charstring without subroutine calls and without
+/// hints (hstem, vstem, hintmask, cntrmask and their operands). Hints only steer
+/// rasterising at small pixel sizes on screen; a certificate is printed or viewed zoomed,
+/// and in Noto CJK they are about a sixth of the outlines' bytes.
+struct Flatten<'o> {
+    out: &'o mut Vec<u8>,
+    /// The width operand, written before the first operator that draws; `None` when the
+    /// Private DICT's default width applies.
+    width: Option<i32>,
+    /// A construct this does not rewrite (`seac`, CFF2 operators).
+    failed: bool,
+}
+
+impl Flatten<'_> {
+    fn number(&mut self, v: f32) {
+        let i = v as i32;
+        if i as f32 == v {
+            type2_int(self.out, i);
+        } else {
+            // 16.16 fixed.
+            self.out.push(255);
+            let fixed = (v * 65536.0).round() as i32;
+            self.out.extend_from_slice(&fixed.to_be_bytes());
+        }
+    }
+}
+
+/// A Type 2 charstring integer in its shortest form (Technical Note #5177 §3.2).
+fn type2_int(out: &mut Vec<u8>, v: i32) {
+    match v {
+        -107..=107 => out.push((v + 139) as u8),
+        108..=1131 => {
+            let w = v - 108;
+            out.push((247 + (w >> 8)) as u8);
+            out.push((w & 0xff) as u8);
+        }
+        -1131..=-108 => {
+            let w = -v - 108;
+            out.push((251 + (w >> 8)) as u8);
+            out.push((w & 0xff) as u8);
+        }
+        _ => {
+            // shortint: 28 and a 16-bit value (wider values do not occur in outlines).
+            out.push(28);
+            out.extend_from_slice(&(v as i16).to_be_bytes());
+        }
+    }
+}
+
+impl CharStringVisitor<f32, CFFError> for Flatten<'_> {
+    fn visit(&mut self, op: VisitOp, stack: &ArgumentsStack<'_, f32>) -> Result<(), CFFError> {
+        let code: &[u8] = match op {
+            VisitOp::HorizontalStem
+            | VisitOp::VerticalStem
+            | VisitOp::HorizontalStemHintMask
+            | VisitOp::VerticalStemHintMask
+            | VisitOp::HintMask
+            | VisitOp::CounterMask
+            | VisitOp::Return => return Ok(()),
+            VisitOp::VerticalMoveTo => &[4],
+            VisitOp::LineTo => &[5],
+            VisitOp::HorizontalLineTo => &[6],
+            VisitOp::VerticalLineTo => &[7],
+            VisitOp::CurveTo => &[8],
+            VisitOp::Endchar => &[14],
+            VisitOp::MoveTo => &[21],
+            VisitOp::HorizontalMoveTo => &[22],
+            VisitOp::CurveLine => &[24],
+            VisitOp::LineCurve => &[25],
+            VisitOp::VvCurveTo => &[26],
+            VisitOp::HhCurveTo => &[27],
+            VisitOp::VhCurveTo => &[30],
+            VisitOp::HvCurveTo => &[31],
+            VisitOp::Hflex => &[12, 34],
+            VisitOp::Flex => &[12, 35],
+            VisitOp::Hflex1 => &[12, 36],
+            VisitOp::Flex1 => &[12, 37],
+            VisitOp::VsIndex | VisitOp::Blend => {
+                self.failed = true;
+                return Ok(());
+            }
+        };
+        // The first drawing operator (a moveto, or endchar for an empty glyph) carries
+        // the width, as the first stack-clearing operator does (§3.1).
+        if let Some(w) = self.width.take() {
+            type2_int(self.out, w);
+        }
+        for &v in stack.all() {
+            self.number(v);
+        }
+        self.out.extend_from_slice(code);
+        Ok(())
+    }
+
+    fn enter_seac(
+        &mut self,
+        _seac: allsorts::cff::charstring::SeacChar,
+        _dx: f32,
+        _dy: f32,
+    ) -> Result<(), CFFError> {
+        self.failed = true;
+        Ok(())
     }
 }
 

@@ -31,19 +31,17 @@ impl FontCandidate {
 const NOTO_SC_FACE: usize = 2;
 
 /// File names tried, in order, for body text and for titles (bold first).
-/// Each entry is (file name, face index). Body text is set in the sans face: its simpler
-/// outlines embed at about two thirds of the serif's size (an A3 business licence with an
-/// 800-character scope: 63 KB of font program instead of 94 KB), which keeps every
-/// certificate under 100 KB. Measured again with the serif face as body (Song style, as on the
-/// paper licences): the business licence's electronic copy came to 121,262 bytes, and
-/// dropping the charstrings' hints would only save about a sixth of the font program. The
-/// fallbacks are single-face families that cover GB 2312 at
-/// least, so a machine without Noto still renders readable (if plainer) pages.
+/// Each entry is (file name, face index). Body text is set in the serif face, the Song
+/// style of the paper licences these replace; titles stay in the sans bold. The serif's
+/// outlines are about half as large again as the sans's; documents embed them without
+/// hints and without subroutines ([`super::cff`]), which keeps every electronic licence
+/// under 100 KB. The fallbacks are single-face families that cover GB 2312 at least, so a
+/// machine without Noto still renders readable (if plainer) pages.
 const BODY_FILES: &[(&str, usize)] = &[
-    ("NotoSansCJK-Regular.ttc", NOTO_SC_FACE),
-    ("NotoSansCJKsc-Regular.otf", 0),
     ("NotoSerifCJK-Regular.ttc", NOTO_SC_FACE),
     ("NotoSerifCJKsc-Regular.otf", 0),
+    ("NotoSansCJK-Regular.ttc", NOTO_SC_FACE),
+    ("NotoSansCJKsc-Regular.otf", 0),
     ("wqy-microhei.ttc", 0),
     ("uming.ttc", 0),
     ("DroidSansFallbackFull.ttf", 0),
@@ -87,7 +85,7 @@ impl std::fmt::Debug for Fonts {
 }
 
 impl Fonts {
-    /// Load the body (sans regular) and title (sans bold) faces: first from `font_dir` (the
+    /// Load the body (serif regular) and title (sans bold) faces: first from `font_dir` (the
     /// `CROSSCERT_FONT_DIR` setting), then from the system font folders.
     pub fn load(font_dir: Option<&Path>) -> Result<Fonts, RenderError> {
         let mut dirs: Vec<PathBuf> = Vec::new();
@@ -235,7 +233,9 @@ impl Face {
         {
             Some((font, gids, otf)) => {
                 let cut = printpdf::font::extract_cid_keyed_cff(&otf, 0)
-                    .and_then(super::cff::CffCutter::new)
+                    .and_then(|cff| {
+                        super::cff::CffCutter::new(cff, |g| font.get_horizontal_advance(g))
+                    })
                     .and_then(|cutter| {
                         let stub_otf = replace_table(&otf, *b"CFF ", cutter.stub())?;
                         let stub = ParsedFont::from_bytes(&stub_otf, 0, &mut Vec::new())?;
@@ -368,7 +368,7 @@ fn install_dense_cmap(font: &mut ParsedFont, gids: &[u16]) {
 
 /// The characters the load-time subset keeps: printable ASCII, all of GB 2312 (its 6763
 /// hanzi of levels 1 and 2, CJK punctuation, fullwidth forms, symbols), and the general
-/// punctuation and Latin-1 signs that Chinese forms use. Names with rarer hanzi (堃, 玥)
+/// punctuation, Latin-1 signs and units that Chinese forms use. Names with rarer hanzi (堃, 玥)
 /// still print, through the whole face.
 pub(crate) fn print_charset() -> Vec<char> {
     let mut chars: Vec<char> = (0x20u8..0x7f).map(char::from).collect();
@@ -390,6 +390,9 @@ pub(crate) fn print_charset() -> Vec<char> {
     }
     chars.extend(('\u{2010}'..='\u{2027}').chain('\u{3000}'..='\u{303F}'));
     chars.extend(('\u{FF01}'..='\u{FF5E}').chain(['·', '×', '°', '±', '№', '®', '©']));
+    // Units the catalog's forms use (不动产权证书: 面积 in ㎡) that GB 2312 lacks: without
+    // them such a page fell back to the whole face (printpdf's subsetter, twice the time).
+    chars.extend(['㎡', '㎥']);
     chars.sort_unstable();
     chars.dedup();
     chars
@@ -471,7 +474,7 @@ mod tests {
         let list = candidates(&dirs, BODY_FILES);
         assert_eq!(
             list[0].path,
-            PathBuf::from("/opt/fonts/NotoSansCJK-Regular.ttc")
+            PathBuf::from("/opt/fonts/NotoSerifCJK-Regular.ttc")
         );
         assert_eq!(list[0].index, NOTO_SC_FACE);
         assert!(list[BODY_FILES.len()].path.starts_with("/usr/share/x"));

@@ -4,6 +4,7 @@
 //! deterministic (same view, same bytes), so a job's stored SHA-256 can be recomputed.
 
 pub mod archive;
+mod artwork;
 mod canvas;
 mod cff;
 mod fonts;
@@ -47,7 +48,7 @@ pub enum RenderError {
     #[error(
         "no CJK font found: install the Debian package `fonts-noto-cjk` \
          (scripts/install-deps.sh) or set CROSSCERT_FONT_DIR to a folder holding \
-         NotoSansCJK-Regular.ttc; searched {}",
+         NotoSerifCJK-Regular.ttc; searched {}",
         display_paths(.searched)
     )]
     FontMissing { searched: Vec<PathBuf> },
@@ -204,7 +205,9 @@ fn build_document(fonts: &Fonts, view: &CertificateView) -> Result<lopdf::Docume
     if title_id != body_id {
         faces.push((fonts.title_face(), title_id.clone()));
     }
-    to_lopdf(doc, pages, faces)
+    let mut lo = to_lopdf(doc, pages, faces)?;
+    artwork::add_frame(&mut lo, view.layout.width_mm, view.layout.height_mm)?;
+    Ok(lo)
 }
 
 /// The document with these pages, each face embedded under its id and cut to the glyphs the
@@ -251,7 +254,9 @@ fn to_lopdf(
         // When every face is cut here, printpdf embeds each stub whole and the programs
         // are replaced below; otherwise it subsets.
         subset_fonts: !all_cut,
-        secure: true,
+        // Lets the QR code's raw `re`/`f` operators through (`Canvas::fill_grid`); every
+        // operator on our pages is our own.
+        secure: false,
         image_optimization: None,
     };
     let mut warnings = Vec::new();

@@ -13,10 +13,18 @@ use super::pdfa::{self, Attachment, Description};
 use super::{build_document, compress_streams, save, CertificateView, Fonts, RenderError};
 use crate::catalog::layout::BlockRole;
 
-/// Bytes reserved for the CMS SignedData (written as twice as many hex digits). An ECDSA
-/// P-256 signature with the example signer and root certificates takes 1,477 bytes; the
-/// rest leaves room for larger production certificates.
-pub const SIGNATURE_SPACE: usize = 3072;
+/// Bytes reserved for the CMS beyond the signer's bound ([`ElectronicParts::cms_max_len`],
+/// `PdfSigner::max_cms_len`). The bound is already exact for the largest signature; this
+/// only absorbs a signer that grows its CMS by a few bytes without the bound knowing.
+/// The reserve used to be a fixed 3,072 bytes (6 KB of hex digits, twice the example
+/// signer's 1.5 KB CMS): production certificates may be larger, and the bound follows them.
+pub const SIGNATURE_MARGIN: usize = 64;
+
+/// Bytes reserved in `/Contents` (written as twice as many hex digits) for a CMS of at
+/// most `cms_max_len` bytes.
+pub fn signature_space(cms_max_len: usize) -> usize {
+    cms_max_len + SIGNATURE_MARGIN
+}
 
 /// The placeholder `ByteRange`: four numbers, patched in place at the same width.
 const BYTE_RANGE_PLACEHOLDER: &str = "[0 9999999999 9999999999 9999999999]";
@@ -32,6 +40,9 @@ pub struct ElectronicParts<'a> {
     pub signer_name: &'a str,
     /// The signing time (`/M`).
     pub signed_at: DateTime<Utc>,
+    /// The largest CMS `sign` may return (`PdfSigner::max_cms_len`): `/Contents` is sized
+    /// from it.
+    pub cms_max_len: usize,
 }
 
 /// Why a signed document could not be made: the renderer, or the caller's signing.
@@ -67,29 +78,45 @@ pub fn render_signed<E>(
             modified: parts.signed_at,
         }],
         seal_rect(view),
-        parts.signer_name,
-        parts.signed_at,
+        &SignatureInfo {
+            signer_name: parts.signer_name,
+            signed_at: parts.signed_at,
+            cms_max_len: parts.cms_max_len,
+        },
         sign,
     )
 }
 
+/// Who signs, when, and how large their CMS may be.
+#[derive(Debug, Clone, Copy)]
+pub struct SignatureInfo<'a> {
+    pub signer_name: &'a str,
+    pub signed_at: DateTime<Utc>,
+    pub cms_max_len: usize,
+}
+
 /// PDF/A-3b with `attachments`, a signature widget at `rect` on the first page, written and
 /// signed.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn sign_document<E>(
     mut doc: lopdf::Document,
     description: &Description,
     attachments: &[Attachment],
     rect: [f32; 4],
-    signer_name: &str,
-    signed_at: DateTime<Utc>,
+    signature: &SignatureInfo,
     sign: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, E>,
 ) -> Result<Vec<u8>, SignedPdfError<E>> {
+    let space = signature_space(signature.cms_max_len);
     pdfa::apply(&mut doc, description, attachments)?;
-    add_signature_field(&mut doc, rect, signer_name, signed_at)?;
+    add_signature_field(
+        &mut doc,
+        rect,
+        signature.signer_name,
+        signature.signed_at,
+        space,
+    )?;
     compress_streams(&mut doc);
     let bytes = save(&mut doc)?;
-    sign_prepared(bytes, sign)
+    sign_prepared(bytes, space, sign)
 }
 
 /// The seal block's square on the first page, in PDF points `[x0 y0 x1 y1]` (origin bottom
@@ -116,6 +143,7 @@ fn add_signature_field(
     rect: [f32; 4],
     signer_name: &str,
     signed_at: DateTime<Utc>,
+    space: usize,
 ) -> Result<(), RenderError> {
     let page_id = doc.page_iter().next().ok_or(RenderError::NotElectronic)?;
     let mut sig = Dictionary::new();
@@ -136,7 +164,7 @@ fn add_signature_field(
     );
     sig.set(
         "Contents",
-        Object::String(vec![0; SIGNATURE_SPACE], StringFormat::Hexadecimal),
+        Object::String(vec![0; space], StringFormat::Hexadecimal),
     );
     let sig_id = doc.add_object(sig);
 
@@ -204,14 +232,14 @@ struct Placeholders {
     contents_end: usize,
 }
 
-fn find_placeholders(bytes: &[u8]) -> Option<Placeholders> {
+fn find_placeholders(bytes: &[u8], space: usize) -> Option<Placeholders> {
     let marker = format!("/ByteRange{BYTE_RANGE_PLACEHOLDER}/Contents<");
     let at = bytes
         .windows(marker.len())
         .position(|w| w == marker.as_bytes())?;
     let byte_range = at + "/ByteRange".len();
     let contents_open = at + marker.len() - 1;
-    let close = contents_open + 1 + 2 * SIGNATURE_SPACE;
+    let close = contents_open + 1 + 2 * space;
     (bytes.get(close) == Some(&b'>')).then_some(Placeholders {
         byte_range,
         contents_open,
@@ -223,9 +251,10 @@ fn find_placeholders(bytes: &[u8]) -> Option<Placeholders> {
 /// `/Contents` (hex, zero-padded to the reserved space).
 fn sign_prepared<E>(
     mut bytes: Vec<u8>,
+    space: usize,
     sign: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, E>,
 ) -> Result<Vec<u8>, SignedPdfError<E>> {
-    let p = find_placeholders(&bytes).ok_or(RenderError::Trailer)?;
+    let p = find_placeholders(&bytes, space).ok_or(RenderError::Trailer)?;
     let tail = bytes.len() - p.contents_end;
     let numbers = format!("[0 {} {} {}", p.contents_open, p.contents_end, tail);
     let width = BYTE_RANGE_PLACEHOLDER.len();
@@ -242,7 +271,7 @@ fn sign_prepared<E>(
     digest.copy_from_slice(ctx.finish().as_ref());
 
     let cms = sign(&digest).map_err(SignedPdfError::Sign)?;
-    if cms.len() > SIGNATURE_SPACE {
+    if cms.len() > space {
         return Err(RenderError::SignatureTooLarge { len: cms.len() }.into());
     }
     let hex = hex::encode_upper(&cms);
@@ -280,18 +309,18 @@ mod tests {
         ]));
         doc.trailer.set("Root", Object::Reference(catalog_id));
         let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
-        add_signature_field(&mut doc, [1.0, 2.0, 30.0, 40.0], "签名者 test", at).unwrap();
+        add_signature_field(&mut doc, [1.0, 2.0, 30.0, 40.0], "签名者 test", at, 100).unwrap();
         let mut bytes = Vec::new();
         doc.save_to(&mut bytes).unwrap();
         let len = bytes.len();
         let mut seen = None;
-        let signed = sign_prepared::<()>(bytes, |d| {
+        let signed = sign_prepared::<()>(bytes, 100, |d| {
             seen = Some(*d);
             Ok(vec![0xab; 10])
         })
         .unwrap();
         assert_eq!(signed.len(), len);
-        let p = find_placeholders(&signed);
+        let p = find_placeholders(&signed, 100);
         assert!(p.is_none(), "the placeholder is gone");
         let text = String::from_utf8_lossy(&signed);
         let at = text.find("/ByteRange[0 ").unwrap();
@@ -350,6 +379,7 @@ mod tests {
             seal_cose: b"cose",
             signer_name: "test",
             signed_at: at,
+            cms_max_len: 2,
         };
         let signed =
             render_signed::<()>(fonts, &electronic, &parts, |_| Ok(vec![0x30, 0])).unwrap();
@@ -379,13 +409,13 @@ mod tests {
             ),
             (
                 "Contents",
-                Object::String(vec![0; SIGNATURE_SPACE], StringFormat::Hexadecimal),
+                Object::String(vec![0; 100], StringFormat::Hexadecimal),
             ),
         ]);
         doc.add_object(sig);
         let mut bytes = Vec::new();
         doc.save_to(&mut bytes).unwrap();
-        let err = sign_prepared::<()>(bytes, |_| Ok(vec![1; SIGNATURE_SPACE + 1])).unwrap_err();
+        let err = sign_prepared::<()>(bytes, 100, |_| Ok(vec![1; 101])).unwrap_err();
         assert!(matches!(
             err,
             SignedPdfError::Render(RenderError::SignatureTooLarge { .. })

@@ -9,9 +9,9 @@ use lopdf::{Dictionary, Object, Stream, StringFormat};
 
 use super::RenderError;
 
-/// The output intent's profile: ICC v2 display sRGB from Debian's icc-profiles-free (Zlib
-/// licence, see `assets/icc/README.md`).
-pub const SRGB_ICC: &[u8] = include_bytes!("../../assets/icc/sRGB.icc");
+/// The output intent's profile: a compact ICC v2 display sRGB profile (616 bytes, see
+/// `assets/icc/README.md`).
+pub const SRGB_ICC: &[u8] = include_bytes!("../../assets/icc/sRGB-compact.icc");
 
 /// A file carried inside the document (ISO 32000-2 §7.11.4, PDF/A-3 §6.8).
 #[derive(Debug, Clone, Copy)]

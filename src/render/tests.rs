@@ -117,6 +117,22 @@ fn business_licence_reads_back_text_and_qr_on_every_page() {
     }
 }
 
+/// The hall agent's check (`agent::document_qr`) reads the code back from the vectors:
+/// the QR's `re` runs in module units, the frame drawn from a form XObject.
+#[test]
+fn the_agent_reads_the_qr_back_from_every_page_of_a_render() {
+    let Some(fonts) = fonts() else { return };
+    let sample = Sample::business_licence();
+    let bytes = render_pdf(fonts, &sample.view(RenderMode::Print)).expect("render");
+    let texts = crate::agent::document_qr::qr_texts(&bytes).expect("agent reads the codes");
+    assert_eq!(texts, vec![sample.qr_text.to_string(); 2]);
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains("/Subtype/Form"),
+        "the frame is a form XObject"
+    );
+}
+
 #[test]
 fn permit_reads_back_text_and_qr() {
     let (Some(fonts), true) = (fonts(), tools(&["pdftotext", "pdftoppm", "zbarimg"])) else {

@@ -190,7 +190,7 @@ async fn every_type_is_a_signed_pdfa_that_pdfsig_and_qpdf_accept() {
     let token = &token;
     let nss = &nss;
     let dir_path = dir.path().to_path_buf();
-    let checked: Vec<String> = futures_util::stream::iter(licences)
+    let checked: Vec<(usize, String)> = futures_util::stream::iter(licences)
         .map(|(code, licence)| {
             let path = dir_path.join(format!("{code}.pdf"));
             async move {
@@ -213,13 +213,17 @@ async fn every_type_is_a_signed_pdfa_that_pdfsig_and_qpdf_accept() {
                 assert!(sig.contains("ETSI.CAdES.detached"), "{code}: {sig}");
                 assert!(qpdf_ok, "{code}: {qpdf_out}");
                 assert!(!qpdf_out.contains("WARNING"), "{code}: {qpdf_out}");
-                code
+                (pdf.len(), code)
             }
         })
         .buffer_unordered(2)
         .collect()
         .await;
     assert_eq!(checked.len(), codes.len());
+    // What is served stays at or under 100 KB (issue 27), signature and seal included.
+    let (largest, code) = checked.iter().max().unwrap();
+    eprintln!("largest signed electronic licence served: {code} ({largest} bytes)");
+    assert!(*largest <= 100_000, "{code}: {largest} bytes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -52,55 +52,6 @@ impl PageCtx<'_> {
         );
     }
 
-    /// A heavy outer rule, a band of small diamonds, and a thin inner rule.
-    pub(super) fn frame(&mut self, w: f32, h: f32) {
-        let m = frame_margin(w, h);
-        let col = frame_colour();
-        self.canvas.stroke_style(col.clone(), 0.9);
-        self.canvas
-            .rect(m, m, w - 2.0 * m, h - 2.0 * m, PaintMode::Stroke);
-        let band_in = m + 1.3;
-        let band_out = m + FRAME_INNER_MM;
-        self.canvas.stroke_style(col.clone(), 0.18);
-        self.canvas.rect(
-            band_out,
-            band_out,
-            w - 2.0 * band_out,
-            h - 2.0 * band_out,
-            PaintMode::Stroke,
-        );
-        let mid = (band_in + band_out) / 2.0 - 0.5;
-        let half = 0.8;
-        let pitch = 3.2;
-        let mut rings = Vec::new();
-        let mut diamond = |x: f32, y: f32| {
-            rings.push(vec![
-                (x, y - half),
-                (x + half, y),
-                (x, y + half),
-                (x - half, y),
-            ]);
-        };
-        let along = |from: f32, to: f32| {
-            let n = ((to - from) / pitch).floor().max(1.0) as usize;
-            let step = (to - from) / n as f32;
-            (0..=n).map(move |i| from + i as f32 * step)
-        };
-        for x in along(mid, w - mid) {
-            diamond(x, mid);
-            diamond(x, h - mid);
-        }
-        for y in along(mid, h - mid).skip(1) {
-            let last = h - mid - 0.01;
-            if y < last {
-                diamond(mid, y);
-                diamond(w - mid, y);
-            }
-        }
-        self.canvas.fill_color(col);
-        self.canvas.fill_rings(&rings);
-    }
-
     pub(super) fn title_block(&mut self, b: &Block, title: &str, title_en: &str) {
         let chars: Vec<char> = title.chars().collect();
         let n = chars.len().max(1) as f32;

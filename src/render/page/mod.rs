@@ -1,7 +1,7 @@
 //! One certificate page: the frame, then each layout block by its role. Everything is placed
 //! inside its block; text that is too long shrinks in steps and wraps, never spills.
 
-use printpdf::{Color, FontId, Mm, PaintMode, PdfPage};
+use printpdf::{Color, FontId, Mm, PdfPage};
 
 use super::canvas::{rgb, Canvas};
 use super::fonts::{Face, Fonts};
@@ -23,9 +23,8 @@ pub(crate) struct FontIds {
 fn ink_colour() -> Color {
     rgb(0.08, 0.08, 0.1)
 }
-fn frame_colour() -> Color {
-    rgb(0.62, 0.38, 0.14)
-}
+/// The frame's colour ([`super::artwork`] draws the frame).
+pub(crate) const FRAME_RGB: (f32, f32, f32) = (0.62, 0.38, 0.14);
 fn watermark_colour() -> Color {
     rgb(0.93, 0.84, 0.84)
 }
@@ -161,12 +160,12 @@ const HOLDER_FILL: f32 = 0.55;
 const NUMBERS_FILL: f32 = 0.65;
 
 /// The frame's outer rule sits this far in from the page edge.
-fn frame_margin(w: f32, h: f32) -> f32 {
+pub(crate) fn frame_margin(w: f32, h: f32) -> f32 {
     (w.min(h) * 0.03).clamp(5.0, 10.0)
 }
 
 /// Distance from the outer rule to the thin inner line.
-const FRAME_INNER_MM: f32 = 3.7;
+pub(crate) const FRAME_INNER_MM: f32 = 3.7;
 
 /// The frame's outer rule and inner line (centre lines) on a `w` x `h` page.
 pub(crate) fn frame_lines(w: f32, h: f32) -> (BoxMm, BoxMm) {

@@ -130,7 +130,11 @@ impl Plan {
         if view.mode == RenderMode::Specimen {
             p.watermark(layout.width_mm, layout.height_mm);
         }
-        p.frame(layout.width_mm, layout.height_mm);
+        // Drawn once per process and page size (`artwork::add_frame`).
+        p.canvas.ops.push(printpdf::Op::UseXobject {
+            id: printpdf::XObjectId(super::super::artwork::FRAME_XOBJECT.to_string()),
+            transform: printpdf::XObjectTransform::default(),
+        });
 
         let flow = Flow::new(view);
         let base = flow.base;
