@@ -5,7 +5,8 @@
 //! 2. issues and queues `JOBS` licences to Pizhou;
 //! 3. counts the statements the server sends on its own (background tasks, no agent) over
 //!    `IDLE_SECONDS` (`db_statements_total` on `/metrics`, BEGIN and COMMIT included), then
-//!    starts the idle agents long-polling (`wait_s` 30, claim again at once) and counts again
+//!    starts the idle agents long-polling (`wait_s` 30, claim again at once; their first claims
+//!    spread evenly over 30 s, as real agents started at different times are) and counts again
 //!    over `IDLE_SECONDS` and, when `PG_URL` is set, the database's transactions
 //!    (`pg_stat_database.xact_commit + xact_rollback`): the cost of idle agents is the
 //!    difference;
@@ -261,9 +262,13 @@ async fn main() -> Res<()> {
     );
     let stop = Arc::new(AtomicBool::new(false));
     let idle_claims = Arc::new(AtomicU64::new(0));
-    for token in idle_tokens {
+    let spread = Duration::from_secs(30);
+    let n_idle = idle_tokens.len().max(1) as u32;
+    for (i, token) in idle_tokens.into_iter().enumerate() {
         let (api, stop, idle_claims) = (api.clone(), stop.clone(), idle_claims.clone());
+        let start_after = spread * i as u32 / n_idle;
         tokio::spawn(async move {
+            tokio::time::sleep(start_after).await;
             while !stop.load(Ordering::Relaxed) {
                 match api
                     .post(
@@ -285,7 +290,7 @@ async fn main() -> Res<()> {
         });
     }
     // Let every idle agent connect and settle into its long-poll.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(spread + Duration::from_secs(5)).await;
     // PostgreSQL backends publish their counters at least every 10 s when idle: wait until
     // the settling claims are counted, so they are not taken for the window's.
     let pg_before = match &pg_url {

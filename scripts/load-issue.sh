@@ -18,6 +18,8 @@ export CROSSCERT_DEMO_PASSWORD=load-test-password
 export RUST_LOG=warn
 # The example key set without --demo (the script loads its own data).
 export CROSSCERT_ALLOW_EXAMPLE_KEYS=1
+# The loader signs in with a password alone (issuers need a second factor by default).
+export CROSSCERT_REQUIRE_TOTP_FOR=
 "$BIN" seed-demo --database-url "$DB" 2>/dev/null
 # (Already there when DATABASE was used before: then its password is this one too.)
 echo "load-test-password" | "$BIN" admin create-user --database-url "$DB" --username loader --role issuer --hall 371302000 --password-stdin 2>/dev/null || true
