@@ -614,6 +614,8 @@ pub fn seed(
         )?;
         Ok(())
     })?;
+    // The planner's statistics for the tables just filled (PostgreSQL; see the function).
+    store::refresh_statistics(&mut conn)?;
     summary.status_lists = storage::status_lists::list_status_lists(&mut conn)?.len() as i64;
     summary.licence_seconds = started.elapsed().as_secs_f64();
     if let Some(path) = &plan.codes_out {

@@ -42,6 +42,17 @@ use log_tables::{tlog_entries, tlog_nodes};
 /// parameters).
 const CHUNK: usize = 500;
 
+/// After a bulk load, PostgreSQL's planner statistics (`ANALYZE`): without them, as on a
+/// server whose autovacuum is off or has not run yet, a first verification at 1,000,000
+/// licences scanned the log by its primary key (250 ms) instead of its subject index
+/// (0.14 ms). SQLite's planner works from the indexes alone: nothing to do there.
+pub fn refresh_statistics(conn: &mut DbConnection) -> StorageResult<()> {
+    if let DbConnection::Pg(c) = conn {
+        diesel::sql_query("ANALYZE").execute(c)?;
+    }
+    Ok(())
+}
+
 /// One insert per chunk on PostgreSQL, one per row on SQLite.
 macro_rules! insert_rows {
     ($conn:expr, $table:expr, $rows:expr) => {{
