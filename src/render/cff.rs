@@ -322,25 +322,37 @@ impl FlatStrings {
     }
 }
 
+/// Walks glyph `gid`'s charstring of `font` (subroutines followed) with `visitor`; `data` is
+/// the operand stack's storage, reused across glyphs.
+fn visit_glyph<'a, V: CharStringVisitor<f32, CFFError>>(
+    table: &CFF<'a>,
+    font: &allsorts::cff::Font<'a>,
+    gid: u16,
+    data: &mut [f32; MAX_OPERANDS],
+    visitor: &mut V,
+) -> Option<()> {
+    let mut ctx = CharStringVisitorContext::new(
+        gid,
+        &font.char_strings_index,
+        None,
+        &table.global_subr_index,
+        None,
+    );
+    let mut stack = ArgumentsStack {
+        data,
+        len: 0,
+        max_len: MAX_OPERANDS,
+    };
+    ctx.visit(CFFFont::CFF(font), &mut stack, visitor).ok()
+}
+
 /// The subroutines each glyph of `font` calls.
 fn subroutine_calls<'a>(table: &CFF<'a>, font: &allsorts::cff::Font<'a>) -> Option<Vec<Calls>> {
     let mut calls = Vec::with_capacity(font.char_strings_index.len());
     let mut data = [0.0f32; MAX_OPERANDS];
     for gid in 0..font.char_strings_index.len() {
         let mut found = Calls::default();
-        let mut ctx = CharStringVisitorContext::new(
-            u16::try_from(gid).ok()?,
-            &font.char_strings_index,
-            None,
-            &table.global_subr_index,
-            None,
-        );
-        let mut stack = ArgumentsStack {
-            data: &mut data,
-            len: 0,
-            max_len: MAX_OPERANDS,
-        };
-        ctx.visit(CFFFont::CFF(font), &mut stack, &mut found).ok()?;
+        visit_glyph(table, font, u16::try_from(gid).ok()?, &mut data, &mut found)?;
         for list in [&mut found.global, &mut found.local] {
             list.sort_unstable();
             list.dedup();
@@ -386,20 +398,7 @@ fn flatten_all<'a>(
             width: (advance != default).then_some(advance - nominal),
             failed: false,
         };
-        let mut ctx = CharStringVisitorContext::new(
-            gid16,
-            &font.char_strings_index,
-            None,
-            &table.global_subr_index,
-            None,
-        );
-        let mut stack = ArgumentsStack {
-            data: &mut data,
-            len: 0,
-            max_len: MAX_OPERANDS,
-        };
-        ctx.visit(CFFFont::CFF(font), &mut stack, &mut visitor)
-            .ok()?;
+        visit_glyph(table, font, gid16, &mut data, &mut visitor)?;
         if visitor.failed {
             return None;
         }

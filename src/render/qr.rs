@@ -39,20 +39,10 @@ pub(crate) fn encode(text: &str) -> Result<QrRuns, RenderError> {
     Ok(QrRuns { modules: n, runs })
 }
 
-/// The symbol's modules, row by row (true = dark). What `QrCode::with_error_correction_level`
-/// builds, with the mask chosen by [`penalty`] instead of the qrcode crate's scoring, which
-/// took a quarter of a page's render (a boxed closure per module and pattern).
-fn symbol(text: &str) -> qrcode::QrResult<Vec<bool>> {
-    use qrcode::canvas::{Canvas, MaskPattern, Module};
-    let bits = qrcode::bits::encode_auto(text.as_bytes(), EcLevel::M)?;
-    let version = bits.version();
-    let (data, ec) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M)?;
-    let mut canvas = Canvas::new(version, EcLevel::M);
-    canvas.draw_all_functional_patterns();
-    canvas.draw_data(&data, &ec);
-    let n = usize::try_from(version.width()).unwrap_or(0);
-    let mut best: Option<(u32, Vec<bool>)> = None;
-    for pattern in [
+/// The eight mask patterns, in the order of their numbers.
+const MASKS: [qrcode::canvas::MaskPattern; 8] = {
+    use qrcode::canvas::MaskPattern;
+    [
         MaskPattern::Checkerboard,
         MaskPattern::HorizontalLines,
         MaskPattern::VerticalLines,
@@ -61,7 +51,23 @@ fn symbol(text: &str) -> qrcode::QrResult<Vec<bool>> {
         MaskPattern::Fields,
         MaskPattern::Diamonds,
         MaskPattern::Meadow,
-    ] {
+    ]
+};
+
+/// The symbol's modules, row by row (true = dark). What `QrCode::with_error_correction_level`
+/// builds, with the mask chosen by [`penalty`] instead of the qrcode crate's scoring, which
+/// took a quarter of a page's render (a boxed closure per module and pattern).
+fn symbol(text: &str) -> qrcode::QrResult<Vec<bool>> {
+    use qrcode::canvas::{Canvas, Module};
+    let bits = qrcode::bits::encode_auto(text.as_bytes(), EcLevel::M)?;
+    let version = bits.version();
+    let (data, ec) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M)?;
+    let mut canvas = Canvas::new(version, EcLevel::M);
+    canvas.draw_all_functional_patterns();
+    canvas.draw_data(&data, &ec);
+    let n = usize::try_from(version.width()).unwrap_or(0);
+    let mut best: Option<(u32, Vec<bool>)> = None;
+    for pattern in MASKS {
         let mut masked = canvas.clone();
         masked.apply_mask(pattern);
         // Row by row, as `QrCode` indexes it (y * width + x). The crate compares modules,
@@ -184,7 +190,7 @@ mod tests {
     /// the same orientation, as `QrCode` gives for that mask.
     #[test]
     fn the_symbol_is_the_crates_with_one_of_its_masks() {
-        use qrcode::canvas::{Canvas, MaskPattern};
+        use qrcode::canvas::Canvas;
         let text = "HTTPS://VERIFY.EXAMPLE.CN/V/ABCDEFGHIJKLMNOPQRSTUVWXYZ234567ABCDEFGHIJ";
         let ours = symbol(text).expect("symbol");
         let bits = qrcode::bits::encode_auto(text.as_bytes(), EcLevel::M).expect("bits");
@@ -194,26 +200,17 @@ mod tests {
         let mut canvas = Canvas::new(version, EcLevel::M);
         canvas.draw_all_functional_patterns();
         canvas.draw_data(&data, &ec);
-        let candidates: Vec<Vec<bool>> = [
-            MaskPattern::Checkerboard,
-            MaskPattern::HorizontalLines,
-            MaskPattern::VerticalLines,
-            MaskPattern::DiagonalLines,
-            MaskPattern::LargeCheckerboard,
-            MaskPattern::Fields,
-            MaskPattern::Diamonds,
-            MaskPattern::Meadow,
-        ]
-        .into_iter()
-        .map(|p| {
-            let mut c = canvas.clone();
-            c.apply_mask(p);
-            c.into_colors()
-                .into_iter()
-                .map(|c| c == QrColor::Dark)
-                .collect()
-        })
-        .collect();
+        let candidates: Vec<Vec<bool>> = MASKS
+            .into_iter()
+            .map(|p| {
+                let mut c = canvas.clone();
+                c.apply_mask(p);
+                c.into_colors()
+                    .into_iter()
+                    .map(|c| c == QrColor::Dark)
+                    .collect()
+            })
+            .collect();
         assert!(candidates.contains(&ours));
         // And the crate's own choice is one of them, read the same way (row by row).
         let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).expect("qr");
