@@ -102,6 +102,36 @@ impl Api {
         Ok(res["token"].as_str().ok_or("login failed")?.to_string())
     }
 
+    /// What an agent does with a claimed job: fetch its document, check it is a PDF, report
+    /// it printed on the next serial of the load stock.
+    async fn print(&self, agent: &str, id: &str, lease: &str, serial: &AtomicU64) -> Res<()> {
+        let pdf = self
+            .http
+            .get(format!("{}/api/v1/agent/jobs/{id}/document", self.base))
+            .bearer_auth(agent)
+            .header("Lease-Token", lease)
+            .send()
+            .await?;
+        if pdf.status() != 200 {
+            return Err(format!("document: {}", pdf.status()).into());
+        }
+        if !pdf.bytes().await?.starts_with(b"%PDF") {
+            return Err("document is not a PDF".into());
+        }
+        let n = serial.fetch_add(1, Ordering::Relaxed);
+        let (s, body) = self
+            .post(
+                &format!("/api/v1/agent/jobs/{id}/report"),
+                agent,
+                &json!({"lease_token": lease, "seq": 1, "outcome": "printed", "sheets": [format!("LOAD{n:07}")]}),
+            )
+            .await?;
+        if s != 200 {
+            return Err(format!("report: {s} {body}").into());
+        }
+        Ok(())
+    }
+
     async fn agent_token(&self, admin: &str, hall: &str) -> Res<String> {
         let (status, body) = self
             .post("/api/v1/agent-tokens", admin, &json!({"hall": hall}))
@@ -336,7 +366,11 @@ async fn main() -> Res<()> {
             loop {
                 let t = Instant::now();
                 let (s, claimed) = api
-                    .post("/api/v1/agent/claim", &busy, &json!({"max": 1, "wait_s": 0}))
+                    .post(
+                        "/api/v1/agent/claim",
+                        &busy,
+                        &json!({"max": 1, "wait_s": 0}),
+                    )
                     .await?;
                 latencies.push(t.elapsed());
                 if s != 200 {
@@ -349,31 +383,7 @@ async fn main() -> Res<()> {
                 };
                 let id = job["id"].as_str().ok_or("id")?;
                 let lease = job["lease_token"].as_str().ok_or("lease")?;
-                let pdf = api
-                    .http
-                    .get(format!("{}/api/v1/agent/jobs/{id}/document", api.base))
-                    .bearer_auth(&busy)
-                    .header("Lease-Token", lease)
-                    .send()
-                    .await?;
-                if pdf.status() != 200 {
-                    return Err(format!("document: {}", pdf.status()).into());
-                }
-                let bytes = pdf.bytes().await?;
-                if !bytes.starts_with(b"%PDF") {
-                    return Err("document is not a PDF".into());
-                }
-                let n = serial.fetch_add(1, Ordering::Relaxed);
-                let (s, body) = api
-                    .post(
-                        &format!("/api/v1/agent/jobs/{id}/report"),
-                        &busy,
-                        &json!({"lease_token": lease, "seq": 1, "outcome": "printed", "sheets": [format!("LOAD{n:07}")]}),
-                    )
-                    .await?;
-                if s != 200 {
-                    return Err(format!("report: {s} {body}").into());
-                }
+                api.print(&busy, id, lease, &serial).await?;
                 cycles.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -453,27 +463,7 @@ async fn queued_to_printed(
             };
             let id = job["id"].as_str().ok_or("id")?.to_string();
             let lease = job["lease_token"].as_str().ok_or("lease")?;
-            let pdf = api2
-                .http
-                .get(format!("{}/api/v1/agent/jobs/{id}/document", api2.base))
-                .bearer_auth(&agent)
-                .header("Lease-Token", lease)
-                .send()
-                .await?;
-            if pdf.status() != 200 || !pdf.bytes().await?.starts_with(b"%PDF") {
-                return Err("document".into());
-            }
-            let k = serial.fetch_add(1, Ordering::Relaxed);
-            let (s, body) = api2
-                .post(
-                    &format!("/api/v1/agent/jobs/{id}/report"),
-                    &agent,
-                    &json!({"lease_token": lease, "seq": 1, "outcome": "printed", "sheets": [format!("LOAD{k:07}")]}),
-                )
-                .await?;
-            if s != 200 {
-                return Err(format!("report: {s} {body}").into());
-            }
+            api2.print(&agent, &id, lease, &serial).await?;
             tx.send((id, Instant::now()))?;
             printed += 1;
         }
